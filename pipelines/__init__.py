@@ -1,0 +1,1 @@
+"""The engine: log format, parser, lake writer, warehouse runner and CLI (no Dagster here)."""

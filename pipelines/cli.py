@@ -1,0 +1,177 @@
+"""The `s3logs` command line."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from .logformat import RECORD_SCHEMA, REJECT_SCHEMA
+from .parse import iter_parse
+from .progress import Progress
+from .synth import SynthConfig, write_big_file, write_objects
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one sentence, without a traceback."""
+
+
+def _input_files(paths: list[str]) -> Iterator[Path]:
+    for p in map(Path, paths):
+        if p.is_dir():
+            yield from sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+        elif p.is_file():
+            yield p
+        else:
+            raise UserError(f"{p} does not exist: give log files or folders of log files.")
+
+
+@dataclass
+class ParseCounts:
+    files: int = 0
+    bytes_read: int = 0
+    lines_read: int = 0
+    rows: int = 0
+    rejected: int = 0
+    blank_lines: int = 0
+
+
+def parse_files(paths: list[str], out: str, rejects_out: str | None,
+                quiet: bool = False) -> ParseCounts:
+    """Stream every file through the parser into Parquet; nothing is held in memory whole."""
+    files = list(_input_files(paths))
+    if not files:
+        raise UserError("no log files found under " + ", ".join(paths))
+    counts = ParseCounts(files=len(files))
+    progress = Progress("parse", total=sum(f.stat().st_size for f in files), unit="B",
+                        enabled=not quiet)
+    with contextlib.ExitStack() as stack:
+        writer = stack.enter_context(pq.ParquetWriter(out, RECORD_SCHEMA, compression="zstd"))
+        rejects = (stack.enter_context(pq.ParquetWriter(rejects_out, REJECT_SCHEMA))
+                   if rejects_out else None)
+        for f in files:
+            with open(f, "rb") as stream:
+                for part in iter_parse(stream, str(f)):
+                    writer.write_table(part.records)
+                    if rejects:
+                        rejects.write_table(part.rejects)
+                    counts.bytes_read += part.bytes_read
+                    counts.lines_read += part.lines_read
+                    counts.rows += len(part.records)
+                    counts.rejected += len(part.rejects)
+                    counts.blank_lines += part.blank_lines
+                    progress.advance(part.bytes_read)
+    progress.done()
+    return counts
+
+
+def _cmd_parse(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    c = parse_files(args.files, args.out, args.rejects, args.quiet)
+    secs = time.perf_counter() - started
+    print(f"lines read:    {c.lines_read:,}")
+    print(f"rows written:  {c.rows:,}  -> {args.out}")
+    print(f"rows rejected: {c.rejected:,}" + (f"  -> {args.rejects}" if args.rejects else
+                                             "  (use --rejects FILE to keep them)"))
+    print(f"blank lines:   {c.blank_lines:,}")
+    print(f"{c.files:,} files, {c.bytes_read / 1e6:,.1f} MB in {secs:.1f} s")
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    if args.single_file:
+        size = _parse_size(args.size)
+        n = write_big_file(args.out, size, seed=args.seed)
+        print(f"wrote {n:,} lines ({size / 2**20:,.0f} MiB) to {args.out}")
+        return 0
+    cfg = SynthConfig(start=date.fromisoformat(args.start), days=args.days,
+                      buckets=tuple(args.buckets.split(",")), records_per_day=args.records_per_day,
+                      layout=args.layout, partition_date_source=args.partition_date_source,
+                      prefix=args.prefix, seed=args.seed)
+    keys = write_objects(cfg, args.out)
+    print(f"wrote {len(keys):,} log objects for {len(cfg.buckets)} buckets x {cfg.days} days "
+          f"under {args.out}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    root = Path(args.data)
+    logs = root / "demo" / "logs"
+    cfg = SynthConfig()
+    if not logs.exists():
+        print(f"Generating {cfg.days} days of logs for {', '.join(cfg.buckets)} in {logs} ...")
+        write_objects(cfg, logs)
+    out = root / "demo" / "records.parquet"
+    rejects = root / "demo" / "rejects.parquet"
+    c = parse_files([str(logs)], str(out), str(rejects))
+    print(f"\nParsed {c.files:,} log objects, {c.lines_read:,} lines: {c.rows:,} records -> "
+          f"{out}, {c.rejected:,} rejected -> {rejects}\n")
+    table = pq.read_table(out, columns=["bucket", "operation", "http_status"])
+    summary = table.group_by(["bucket"]).aggregate([("operation", "count")])
+    for row in sorted(summary.to_pylist(), key=lambda r: r["bucket"]):
+        print(f"  {row['bucket']:<20} {row['operation_count']:>8,} requests")
+    return 0
+
+
+def _parse_size(text: str) -> int:
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    try:
+        return int(float(t[:-1]) * units[t[-1]]) if t[-1] in units else int(t)
+    except (ValueError, IndexError) as e:
+        raise UserError(f"size {text!r} is not a size such as 200MiB or 1GiB") from e
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="s3logs", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sp = sub.add_parser("parse", help="parse log files into a Parquet table of records")
+    sp.add_argument("files", nargs="+", metavar="FILE_OR_DIR")
+    sp.add_argument("--out", required=True, help="Parquet file for the records")
+    sp.add_argument("--rejects", help="Parquet file for lines that could not be parsed")
+    sp.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    sp.set_defaults(func=_cmd_parse)
+
+    sp = sub.add_parser("synth", help="generate realistic log objects")
+    sp.add_argument("out", help="folder for log objects (or the file with --single-file)")
+    sp.add_argument("--start", default="2026-11-16", help="first day, YYYY-MM-DD")
+    sp.add_argument("--days", type=int, default=7)
+    sp.add_argument("--buckets", default="shop-assets,data-lake-raw,partner-exchange")
+    sp.add_argument("--records-per-day", type=int, default=3000)
+    sp.add_argument("--layout", choices=["simple", "partitioned"], default="simple")
+    sp.add_argument("--partition-date-source", choices=["EventTime", "DeliveryTime"],
+                    default="EventTime")
+    sp.add_argument("--prefix", default="logs/")
+    sp.add_argument("--seed", type=int, default=7)
+    sp.add_argument("--single-file", action="store_true", help="one big file (benchmarks)")
+    sp.add_argument("--size", default="1GiB", help="size of --single-file")
+    sp.set_defaults(func=_cmd_synth)
+
+    sp = sub.add_parser("demo", help="generate sample logs and run the pipeline on them")
+    sp.add_argument("--data", default=os.environ.get("S3LOGS_DATA", "data"))
+    sp.set_defaults(func=_cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as e:
+        print(f"s3logs: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
