@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,12 +22,36 @@ ATHENA_COLUMNS = ["bucketowner", "bucket_name", "requestdatetime", "remoteip", "
 _INTS = {9, 11, 12, 13, 14}
 
 
-def parse_with_re(data: bytes) -> tuple[pa.Table, int]:
-    """Typed Arrow table from the Athena regex, and how many lines it lost (no match).
+def _int(v: bytes | None) -> int | None:
+    return None if v is None or v == b"-" else int(v)
 
-    A strong version of the baseline: Python `re` splits the lines, but the typing is done
-    column-wise by Arrow rather than with a strptime per line (which would be 4x slower).
-    """
+
+def parse_with_re(data: bytes) -> tuple[pa.Table, int]:
+    """The parser most users write: the Athena regex, then each value typed as it comes
+    (strptime, int). Returns the table and how many non-blank lines it lost (no match)."""
+    columns: list[list] = [[] for _ in ATHENA_COLUMNS]
+    lost = 0
+    match = ATHENA_REGEX.match
+    for line in data.splitlines():
+        m = match(line)
+        if not m:
+            lost += line.strip() != b""
+            continue
+        for i, v in enumerate(m.groups()):
+            if i == 2:
+                columns[i].append(datetime.strptime(v.decode(), "%d/%b/%Y:%H:%M:%S %z"))
+            elif i in _INTS:
+                try:
+                    columns[i].append(_int(v))
+                except ValueError:
+                    columns[i].append(None)
+            else:
+                columns[i].append(None if v is None else v.decode("utf-8", "replace"))
+    return pa.table(dict(zip(ATHENA_COLUMNS, columns))), lost
+
+
+def parse_with_re_arrow_typed(data: bytes) -> tuple[pa.Table, int]:
+    """A stronger baseline: Python `re` splits the lines, Arrow types the columns at once."""
     rows = []
     lost = 0
     match = ATHENA_REGEX.match

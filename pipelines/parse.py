@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,7 @@ from .logformat import RECORD_SCHEMA, REJECT_SCHEMA
 from .parse_line import LineRejected, parse_line
 from .parse_vector import parse_regular
 
-CHUNK_BYTES = 8 << 20
+CHUNK_BYTES = 4 << 20
 GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -94,23 +95,60 @@ def open_maybe_gzip(stream: BinaryIO) -> BinaryIO:
     return buffered
 
 
+class CorruptInput(Exception):
+    """The compressed stream ended early or is damaged; `line_no` is the next line."""
+
+    def __init__(self, line_no: int, cause: Exception) -> None:
+        super().__init__(f"gzip data is truncated or corrupt ({cause}); "
+                         "the lines before it were parsed")
+        self.line_no = line_no
+
+
 def iter_chunks(stream: BinaryIO, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[bytes, int]]:
-    """(whole lines ending in a newline, 1-based number of the first line) per chunk."""
+    """(whole lines ending in a newline, 1-based number of the first line) per chunk.
+
+    Raises CorruptInput after the last good chunk when decompression fails."""
     line_no, carry = 1, b""
     while True:
-        block = stream.read(chunk_bytes)
-        if not block:
+        block, error = _read_block(stream, chunk_bytes)
+        if not block and error is None:
             break
         data = carry + block if carry else block
         cut = data.rfind(b"\n") + 1
-        if cut == 0:
-            carry = data
-            continue
         chunk, carry = data[:cut], data[cut:]
-        yield chunk, line_no
-        line_no += chunk.count(b"\n")
+        if chunk:
+            yield chunk, line_no
+            line_no += chunk.count(b"\n")
+        if error is not None:
+            if carry:
+                yield carry + b"\n", line_no
+                line_no += 1
+            raise CorruptInput(line_no, error) from error
     if carry:
         yield carry + b"\n", line_no  # a last line without its newline
+
+
+def _read_block(stream: BinaryIO, size: int) -> tuple[bytes, Exception | None]:
+    """Up to `size` bytes, and the decompression error that stopped it early, if any.
+
+    Reads in pieces so that the data before a damaged part of a gzip stream is kept."""
+    pieces, got = [], 0
+    while got < size:
+        try:
+            piece = stream.read1(size - got)
+        except (EOFError, OSError, zlib.error) as e:
+            return b"".join(pieces), e
+        if not piece:
+            break
+        pieces.append(piece)
+        got += len(piece)
+    return b"".join(pieces), None
+
+
+def _corrupt_result(source_key: str, err: CorruptInput) -> ParseResult:
+    rejects = pa.table({"source_key": [source_key], "line_number": [err.line_no],
+                        "raw_line": [b""], "reason": [str(err)]}, schema=REJECT_SCHEMA)
+    return ParseResult(RECORD_SCHEMA.empty_table(), rejects, lines_read=1)
 
 
 def iter_parse(source: BinaryIO | bytes, source_key: str = "", *,
@@ -118,22 +156,28 @@ def iter_parse(source: BinaryIO | bytes, source_key: str = "", *,
     """Parse a log object chunk by chunk, in order; at most `workers + 1` chunks in memory.
 
     numpy and Arrow release the GIL in their kernels, so chunks parse in parallel threads.
+    A damaged gzip stream yields what decompressed, then one reject that says so.
     """
-    stream = open_maybe_gzip(io.BytesIO(source) if isinstance(source, (bytes, bytearray,
-                                                                        memoryview)) else source)
-    chunks = iter_chunks(stream, chunk_bytes)
-    if workers <= 1:
-        for buf, first in chunks:
-            yield parse_chunk(buf, source_key, first)
-        return
-    with ThreadPoolExecutor(workers, thread_name_prefix="parse") as pool:
-        pending: deque = deque()
-        for buf, first in chunks:
-            pending.append(pool.submit(parse_chunk, buf, source_key, first))
-            if len(pending) > workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(source)
+    chunks = iter_chunks(open_maybe_gzip(source), chunk_bytes)
+    try:
+        if workers <= 1:
+            for buf, first in chunks:
+                yield parse_chunk(buf, source_key, first)
+            return
+        with ThreadPoolExecutor(workers, thread_name_prefix="parse") as pool:
+            pending: deque = deque()
+            try:
+                for buf, first in chunks:
+                    pending.append(pool.submit(parse_chunk, buf, source_key, first))
+                    if len(pending) > workers:
+                        yield pending.popleft().result()
+            finally:
+                while pending:
+                    yield pending.popleft().result()
+    except CorruptInput as e:
+        yield _corrupt_result(source_key, e)
 
 
 def parse_log(data: bytes, source_key: str = "") -> ParseResult:

@@ -32,6 +32,7 @@ _CUM_DAYS = np.array([0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334])
 _DIM = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 _INT_POS = [i for i, f in enumerate(FIELDS) if f.name in INT_FIELDS]
 _DERIVED = {2, 25}  # request_time and acl_required are computed from bounds, not taken
+_TAKEN = [i for i in range(N_FIELDS) if i not in _DERIVED]
 # Fields whose shape is not fully checked by numpy above, all of few distinct values.
 _DICT_SHAPES = [(i, f"^(?:{f.shape})$") for i, f in enumerate(FIELDS)
                 if f.shape and i not in _INT_POS and i not in _DERIVED]
@@ -86,7 +87,7 @@ def _tokenise(a: np.ndarray):
     cq = np.cumsum(kind == QUOTE, dtype=np.int32)
     base = np.maximum.accumulate(np.where(is_nl, cq, 0))
     boundary = is_nl | ((kind == SPACE) & (((cq - base) & 1) == 0))
-    ends = special[boundary]
+    ends = special[boundary].astype(np.int32)  # chunks are far below 2 GiB
     line_quotes = np.diff(cq[is_nl], prepend=0)
     return ends, is_nl[boundary], line_quotes
 
@@ -121,6 +122,18 @@ def _record_ids(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.binary(16), len(starts), [None, pa.py_buffer(digests)])
 
 
+def _gather_columns(values: pa.Array, row_base: np.ndarray, present: np.ndarray,
+                    dash: np.ndarray) -> dict[int, pa.Array]:
+    """Every string field as its own column, `-` and absent fields null: one column-major
+    take over the field slices, each column a zero-copy slice of the result."""
+    n = len(row_base)
+    fields = np.array(_TAKEN)
+    positions = (2 * (row_base[None, :] + fields[:, None])).ravel()
+    nulls = (~present[:, fields] | dash[:, fields]).T.ravel()
+    taken = pc.take(values, pa.array(positions, mask=nulls)).view(pa.string())
+    return {f: taken.slice(i * n, n) for i, f in enumerate(_TAKEN)}
+
+
 def parse_regular(buf: bytes, source_key: str, first_line: int) -> VectorResult:
     """Parse the regular lines of `buf`, which must end with a newline."""
     a = np.frombuffer(buf, np.uint8)
@@ -148,10 +161,12 @@ def parse_regular(buf: bytes, source_key: str, first_line: int) -> VectorResult:
 
     # Requester words beyond the first shift every later field: find the shift from the
     # position of the first quote-opening token (the quoted Request-URI at field 9).
-    shift = np.zeros(n_lines, dtype=np.int64)
+    shift = np.zeros(n_lines, dtype=np.int32)
     q_tok = np.flatnonzero(first_byte == QUOTE)
     tok_line = np.searchsorted(last_tok, q_tok)
-    q_lines, first_q = np.unique(tok_line, return_index=True)
+    first_q = np.ones(len(q_tok), dtype=bool)
+    first_q[1:] = tok_line[1:] != tok_line[:-1]
+    q_lines = tok_line[first_q]
     shift[q_lines] = np.maximum(q_tok[first_q] - first_tok[q_lines] - 9, 0)
     nf = ntok - shift - 1
     ok = (empty == 0) & (line_quotes == 2 * n_wrapped) & (shift <= MAX_SHIFT)
@@ -169,7 +184,7 @@ def parse_regular(buf: bytes, source_key: str, first_line: int) -> VectorResult:
     width = max(int(nfi.max()) if len(idx) else 0, N_FIELDS)
     # Field -> token, one row per line: one to one, except the time (tokens 2 and 3,
     # brackets dropped) and a requester with spaces (tokens 5 to 5 + shift).
-    f_tok = np.arange(width)[None, :] + 1 + s[:, None]
+    f_tok = np.arange(width, dtype=np.int32)[None, :] + 1 + s[:, None]
     f_tok[:, :4] = [0, 1, 2, 4]
     f_tok = np.minimum(ft[:, None] + f_tok, last[:, None])
     present = np.arange(width)[None, :] < nfi[:, None]
@@ -202,9 +217,9 @@ def parse_regular(buf: bytes, source_key: str, first_line: int) -> VectorResult:
     good &= ~present[:, 25] | dash[:, 25] | ((fe[:, 25] - acl == 3) & (a[acl] == ord("Y")) & (
         a[acl + 1] == ord("e")) & (a[np.minimum(acl + 2, len(a) - 1)] == ord("s")))
 
-    sel = np.flatnonzero(good)
-    idx, epoch, nfi, s = idx[sel], epoch[sel], nfi[sel], s[sel]
-    present, dash, fs, fe = present[sel], dash[sel], fs[sel], fe[sel]
+    if not good.all():
+        idx, epoch, nfi, s = idx[good], epoch[good], nfi[good], s[good]
+        present, dash, fs, fe = present[good], dash[good], fs[good], fe[good]
     n = len(idx)
     flat = present.ravel()
     m = int(flat.sum())
@@ -216,12 +231,7 @@ def parse_regular(buf: bytes, source_key: str, first_line: int) -> VectorResult:
     row_base = np.zeros(n, dtype=np.int64)
     np.cumsum(nfi[:-1], out=row_base[1:])
 
-    def column(f: int) -> pa.Array:
-        mask = ~present[:, f] | dash[:, f]
-        taken = pc.take(values, pa.array(2 * (row_base + f), mask=mask if mask.any() else None))
-        return taken.view(pa.string())
-
-    cols = {f: column(f) for f in range(N_FIELDS) if f not in _DERIVED}
+    cols = _gather_columns(values, row_base, present, dash)
     checks = np.ones(n, dtype=bool)
     for f, pattern in _DICT_SHAPES:
         checks &= _shape_ok(cols[f], pattern)

@@ -242,3 +242,12 @@ def test_empty_input():
     result = parse_log(b"", "k")
     assert result.lines_read == 0 and len(result.records) == 0
     assert result.records.schema == RECORD_SCHEMA
+
+
+def test_truncated_gzip_keeps_the_lines_before_the_damage():
+    data = gzip.compress(b"\n".join(line(key=f"k{i}") for i in range(200)) + b"\n")
+    result = parse_log(data[: len(data) * 2 // 3], "cut.gz")
+    assert 0 < len(result.records) < 200
+    assert len(result.rejects) >= 1
+    assert "gzip data is truncated" in result.rejects["reason"][-1].as_py()
+    assert result.lines_read == len(result.records) + len(result.rejects)

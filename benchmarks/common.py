@@ -1,0 +1,53 @@
+"""Shared benchmark plumbing: cached inputs, isolated runs, a results table."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(os.environ.get("S3LOGS_BENCH_DIR", ".bench"))
+
+
+def size_from_env(name: str, default: str) -> int:
+    text = os.environ.get(name, default).lower().removesuffix("ib").removesuffix("b")
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    return int(float(text[:-1]) * units[text[-1]]) if text[-1] in units else int(text)
+
+
+def run_isolated(module: str, *args: str) -> dict:
+    """Run `python -m module args` in a fresh process so its peak RSS is its own."""
+    out = subprocess.run([sys.executable, "-m", module, *args], check=True,
+                         capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measured(fn, *args) -> dict:
+    """Call fn, return its result dict plus wall seconds and this process's peak RSS."""
+    started = time.perf_counter()
+    result = fn(*args)
+    result["seconds"] = time.perf_counter() - started
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def print_table(title: str, rows: list[dict], columns: list[tuple[str, str]]) -> None:
+    """A plain text table: `columns` are (key, header) pairs."""
+    cells = [[_fmt(r.get(k)) for k, _ in columns] for r in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, (_, h) in enumerate(columns)]
+    print(f"\n{title}")
+    print("  ".join(h.rjust(w) for (_, h), w in zip(columns, widths)))
+    for c in cells:
+        print("  ".join(v.rjust(w) for v, w in zip(c, widths)))
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:,.2f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v) if v is not None else ""
