@@ -63,7 +63,8 @@ def parse_with_re_arrow_typed(data: bytes) -> tuple[pa.Table, int]:
             lost += line.strip() != b""
     columns = {}
     for i, name in enumerate(ATHENA_COLUMNS):
-        col = pa.array([r[i] for r in rows], pa.binary()).cast(pa.string())
+        col = pc.cast(pa.array([r[i] for r in rows], pa.binary()),
+                      options=pc.CastOptions(pa.string(), allow_invalid_utf8=True))
         if i == 2:
             col = pc.strptime(col, format="%d/%b/%Y:%H:%M:%S %z", unit="s", error_is_null=True)
         elif i in _INTS:

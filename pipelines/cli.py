@@ -11,11 +11,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow.parquet as pq
 
 from .logformat import RECORD_SCHEMA, REJECT_SCHEMA
-from .parse import iter_parse
+from .parse import parse_objects
 from .progress import Progress
 from .synth import SynthConfig, write_big_file, write_objects
 
@@ -44,6 +45,13 @@ class ParseCounts:
     blank_lines: int = 0
 
 
+def _opened(files: list[Path]) -> Iterator[tuple[str, BinaryIO]]:
+    """Each file open only while the parser reads it."""
+    for f in files:
+        with open(f, "rb") as stream:
+            yield str(f), stream
+
+
 def parse_files(paths: list[str], out: str, rejects_out: str | None,
                 quiet: bool = False) -> ParseCounts:
     """Stream every file through the parser into Parquet; nothing is held in memory whole."""
@@ -57,18 +65,16 @@ def parse_files(paths: list[str], out: str, rejects_out: str | None,
         writer = stack.enter_context(pq.ParquetWriter(out, RECORD_SCHEMA, compression="zstd"))
         rejects = (stack.enter_context(pq.ParquetWriter(rejects_out, REJECT_SCHEMA))
                    if rejects_out else None)
-        for f in files:
-            with open(f, "rb") as stream:
-                for part in iter_parse(stream, str(f)):
-                    writer.write_table(part.records)
-                    if rejects:
-                        rejects.write_table(part.rejects)
-                    counts.bytes_read += part.bytes_read
-                    counts.lines_read += part.lines_read
-                    counts.rows += len(part.records)
-                    counts.rejected += len(part.rejects)
-                    counts.blank_lines += part.blank_lines
-                    progress.advance(part.bytes_read)
+        for part in parse_objects(_opened(files)):
+            writer.write_table(part.records)
+            if rejects:
+                rejects.write_table(part.rejects)
+            counts.bytes_read += part.bytes_read
+            counts.lines_read += part.lines_read
+            counts.rows += len(part.records)
+            counts.rejected += len(part.rejects)
+            counts.blank_lines += part.blank_lines
+            progress.advance(part.bytes_read)
     progress.done()
     return counts
 

@@ -139,3 +139,15 @@ REJECT_SCHEMA = pa.schema([
 def field_docs() -> dict[str, str]:
     """Column documentation keyed by column name, for SQL comments and the README."""
     return {f.name: f.doc for f in FIELDS + LINEAGE_FIELDS}
+
+
+def markdown_table() -> str:
+    """The schema as a Markdown table (the README embeds it; a test keeps them in sync)."""
+    rows = ["| # | column | type | AWS field | meaning |", "|---|---|---|---|---|"]
+    for i, f in enumerate(FIELDS + LINEAGE_FIELDS, 1):
+        rows.append(f"| {i} | `{f.name}` | {f.type} | {f.aws_name} | {f.doc} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from .logformat import RECORD_SCHEMA, REJECT_SCHEMA
 from .parse_line import LineRejected, parse_line
-from .parse_vector import parse_regular
+from .parse_vector import Origins, parse_regular
 
 CHUNK_BYTES = 4 << 20
 GZIP_MAGIC = b"\x1f\x8b"
@@ -55,26 +55,27 @@ class ParseResult:
         )
 
 
-def parse_chunk(buf: bytes, source_key: str = "", first_line: int = 1) -> ParseResult:
-    """Parse a run of whole lines; `buf` must end with a newline."""
-    fast = parse_regular(buf, source_key, first_line)
+def parse_chunk(buf: bytes, origins: Origins) -> ParseResult:
+    """Parse a run of whole lines (`buf` ends with a newline) from the objects in `origins`."""
+    fast = parse_regular(buf, origins)
     rows: list[list] = []
     rejects: dict[str, list] = {name: [] for name in REJECT_SCHEMA.names}
     blank = len(fast.line_starts) - len(fast.records) - len(fast.leftover)
     slow = 0
-    for i in fast.leftover:
+    segs, numbers = origins.locate(fast.leftover)
+    for i, seg, line_no in zip(fast.leftover.tolist(), segs.tolist(), numbers.tolist()):
         raw = buf[fast.line_starts[i]:fast.line_ends[i]]
         if not raw.strip():
             blank += 1
             continue
         slow += 1
-        line_no = first_line + int(i)
+        key = origins.keys[seg]
         try:
             values = parse_line(raw)
-            values[-4:-2] = source_key, line_no
+            values[-4:-2] = key, line_no
             rows.append(values)
         except LineRejected as e:
-            for name, v in zip(REJECT_SCHEMA.names, (source_key, line_no, raw, str(e))):
+            for name, v in zip(REJECT_SCHEMA.names, (key, line_no, raw, str(e))):
                 rejects[name].append(v)
     records = fast.records
     if rows:
@@ -151,33 +152,80 @@ def _corrupt_result(source_key: str, err: CorruptInput) -> ParseResult:
     return ParseResult(RECORD_SCHEMA.empty_table(), rejects, lines_read=1)
 
 
+Job = tuple[bytes, Origins] | ParseResult
+
+
+def _jobs(objects: Iterable[tuple[str, BinaryIO | bytes]], chunk_bytes: int) -> Iterator[Job]:
+    """Chunks of about `chunk_bytes` of whole lines. Small objects are packed together
+    (S3 delivers many small objects, and a chunk has a fixed cost); large ones are split."""
+    pack: list[bytes] = []
+    keys: list[str] = []
+    starts: list[int] = []
+    firsts: list[int] = []
+    size = lines = 0
+
+    def flush() -> Job:
+        nonlocal size, lines
+        job = b"".join(pack), Origins(keys.copy(), np.array(starts), np.array(firsts))
+        pack.clear(), keys.clear(), starts.clear(), firsts.clear()
+        size = lines = 0
+        return job
+
+    for key, source in objects:
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            source = io.BytesIO(source)
+        try:
+            for buf, first in iter_chunks(open_maybe_gzip(source), chunk_bytes):
+                pack.append(buf), keys.append(key), starts.append(lines), firsts.append(first)
+                size += len(buf)
+                lines += buf.count(b"\n")
+                if size >= chunk_bytes:
+                    yield flush()
+        except CorruptInput as e:
+            if pack:
+                yield flush()
+            yield _corrupt_result(key, e)
+    if pack:
+        yield flush()
+
+
+def _run(jobs: Iterator[Job], workers: int) -> Iterator[ParseResult]:
+    """Parse jobs in order; numpy and Arrow release the GIL in their kernels, so chunks
+    parse in parallel threads, with at most `workers + 1` chunks in memory."""
+    if workers <= 1:
+        for job in jobs:
+            yield job if isinstance(job, ParseResult) else parse_chunk(*job)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="parse") as pool:
+        pending: deque = deque()
+        try:
+            for job in jobs:
+                pending.append(job if isinstance(job, ParseResult) else
+                               pool.submit(parse_chunk, *job))
+                if len(pending) > workers:
+                    yield _result(pending.popleft())
+        finally:
+            while pending:
+                yield _result(pending.popleft())
+
+
+def _result(item) -> ParseResult:
+    return item if isinstance(item, ParseResult) else item.result()
+
+
 def iter_parse(source: BinaryIO | bytes, source_key: str = "", *,
                chunk_bytes: int = CHUNK_BYTES, workers: int = 2) -> Iterator[ParseResult]:
-    """Parse a log object chunk by chunk, in order; at most `workers + 1` chunks in memory.
+    """Parse one log object (a file object or bytes, plain or gzip) chunk by chunk, in
+    order, in bounded memory. A damaged gzip stream yields what decompressed, then one
+    reject that says so."""
+    return _run(_jobs([(source_key, source)], chunk_bytes), workers)
 
-    numpy and Arrow release the GIL in their kernels, so chunks parse in parallel threads.
-    A damaged gzip stream yields what decompressed, then one reject that says so.
-    """
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        source = io.BytesIO(source)
-    chunks = iter_chunks(open_maybe_gzip(source), chunk_bytes)
-    try:
-        if workers <= 1:
-            for buf, first in chunks:
-                yield parse_chunk(buf, source_key, first)
-            return
-        with ThreadPoolExecutor(workers, thread_name_prefix="parse") as pool:
-            pending: deque = deque()
-            try:
-                for buf, first in chunks:
-                    pending.append(pool.submit(parse_chunk, buf, source_key, first))
-                    if len(pending) > workers:
-                        yield pending.popleft().result()
-            finally:
-                while pending:
-                    yield pending.popleft().result()
-    except CorruptInput as e:
-        yield _corrupt_result(source_key, e)
+
+def parse_objects(objects: Iterable[tuple[str, BinaryIO | bytes]], *,
+                  chunk_bytes: int = CHUNK_BYTES, workers: int = 2) -> Iterator[ParseResult]:
+    """Parse many log objects, given as (key, bytes or file object), packing small ones
+    into shared chunks; each result may hold lines of several objects (see source_key)."""
+    return _run(_jobs(objects, chunk_bytes), workers)
 
 
 def parse_log(data: bytes, source_key: str = "") -> ParseResult:

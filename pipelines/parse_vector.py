@@ -41,6 +41,30 @@ _OP_ONLY = f"^{OPERATION_RE}$"
 _ALLOWED_COUNTS = np.array(sorted(KNOWN_FIELD_COUNTS))
 
 
+@dataclass(frozen=True)
+class Origins:
+    """Where the lines of a chunk come from: a chunk may pack many small log objects.
+
+    Segment j holds `keys[j]`'s lines from chunk line `starts[j]` on, numbered from
+    `first_numbers[j]` in their object."""
+
+    keys: list[str]
+    starts: np.ndarray
+    first_numbers: np.ndarray
+
+    @staticmethod
+    def single(key: str, first_line: int = 1) -> Origins:
+        return Origins([key], np.zeros(1, np.int64), np.array([first_line], np.int64))
+
+    def locate(self, lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(segment index, line number in its object) for chunk line indexes."""
+        seg = np.searchsorted(self.starts, lines, side="right") - 1
+        return seg, self.first_numbers[seg] + (lines - self.starts[seg])
+
+    def key_column(self, seg: np.ndarray) -> pa.Array:
+        return pc.take(pa.array(self.keys, pa.string()), pa.array(seg))
+
+
 @dataclass
 class VectorResult:
     """Records of the regular lines, and the lines left for the exact parser."""
@@ -134,7 +158,7 @@ def _gather_columns(values: pa.Array, row_base: np.ndarray, present: np.ndarray,
     return {f: taken.slice(i * n, n) for i, f in enumerate(_TAKEN)}
 
 
-def parse_regular(buf: bytes, source_key: str, first_line: int) -> VectorResult:
+def parse_regular(buf: bytes, origins: Origins) -> VectorResult:
     """Parse the regular lines of `buf`, which must end with a newline."""
     a = np.frombuffer(buf, np.uint8)
     te, tok_nl, line_quotes = _tokenise(a)
@@ -206,6 +230,7 @@ def parse_regular(buf: bytes, source_key: str, first_line: int) -> VectorResult:
     fs[:, 2] += 1
     fe[:, 2] = te[t3] - 1
     fs[:, 4] = ts[ft + 5]
+    dash[:, 4] &= s == 0  # a multi-word requester is never null, even if it ends in -
     time_pos = np.minimum(fs[:, 2], len(a) - _TIME_LEN)
     epoch, time_ok = _epoch_seconds(a[time_pos[:, None] + np.arange(_TIME_LEN)])
     good &= time_ok
@@ -269,11 +294,12 @@ def parse_regular(buf: bytes, source_key: str, first_line: int) -> VectorResult:
     rows, extra_cols = np.nonzero(present[:, N_FIELDS:])
     extra_values = pc.take(values, pa.array(2 * (row_base[rows] + N_FIELDS + extra_cols),
                                             pa.int64()))
+    seg, line_numbers = origins.locate(idx)
     arrays += [
         pa.ListArray.from_arrays(pa.array(offsets), extra_values.view(pa.string())),
         pa.array(nfi.astype(np.int8)),
-        pc.take(pa.array([source_key], pa.string()), pa.array(np.zeros(n, np.int32))),
-        pa.array((first_line + idx).astype(np.int32)),
+        origins.key_column(seg),
+        pa.array(line_numbers.astype(np.int32)),
         pa.array(np.zeros(n, dtype=bool)),
         _record_ids(buf, line_starts[idx], line_ends[idx]),
     ]

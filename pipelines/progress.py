@@ -20,6 +20,9 @@ class Progress:
         self.done_count = 0
         self.started = self._last = time.monotonic()
         self._printed = False
+        # On a terminal one line is redrawn twice a second; in a log, a line every 10 s.
+        self._tty = self.stream.isatty()
+        self._every = 0.5 if self._tty else 10.0
 
     def _fmt(self, n: float) -> str:
         if self.unit == "B":
@@ -32,11 +35,11 @@ class Progress:
     def advance(self, n: int = 1) -> None:
         self.done_count += n
         now = time.monotonic()
-        if self.enabled and now - self.started > 1 and now - self._last > 0.5:
+        if self.enabled and now - self.started > 1 and now - self._last > self._every:
             self._last = now
-            self._print(now)
+            self._print(now, end="\r" if self._tty else "\n")
 
-    def _print(self, now: float, end: str = "\r") -> None:
+    def _print(self, now: float, end: str) -> None:
         rate = self.done_count / max(now - self.started, 1e-9)
         text = f"{self.label}: {self._fmt(self.done_count)}"
         if self.total:
@@ -51,5 +54,5 @@ class Progress:
         self._printed = True
 
     def done(self) -> None:
-        if self.enabled and self._printed:
+        if self.enabled and self._printed and self._tty:
             self._print(time.monotonic(), end="\n")

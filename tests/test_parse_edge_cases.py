@@ -5,10 +5,12 @@ from __future__ import annotations
 import gzip
 from datetime import UTC, datetime
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from pipelines.logformat import RECORD_SCHEMA
-from pipelines.parse import iter_parse, parse_log
+from pipelines.parse import iter_parse, parse_log, parse_objects
 from tests.loglines import both_paths, line, reject_reason
 
 
@@ -62,6 +64,11 @@ def test_cloudfront_requester_with_bare_dash_request_uri():
     r = both_paths(line(requester=oai, operation="REST.COPY.OBJECT_GET", request_uri="-",
                         referer="-", user_agent="-"))
     assert r["requester"] == oai and r["operation"] == "REST.COPY.OBJECT_GET"
+
+
+def test_requester_with_spaces_ending_in_dash_is_not_null():
+    assert both_paths(line(requester="svc:some principal -"))["requester"] == \
+        "svc:some principal -"
 
 
 def test_http_status_dash_is_null():
@@ -251,3 +258,29 @@ def test_truncated_gzip_keeps_the_lines_before_the_damage():
     assert len(result.rejects) >= 1
     assert "gzip data is truncated" in result.rejects["reason"][-1].as_py()
     assert result.lines_read == len(result.records) + len(result.rejects)
+
+
+def test_many_small_objects_packed_into_chunks_keep_their_origin():
+    objects = []
+    for i in range(60):
+        body = b"\n".join(line(key=f"o{i}-l{j}") for j in range(1, 4)) + b"\n"
+        if i % 10 == 3:
+            body = gzip.compress(body)
+        elif i % 10 == 5:
+            body = body.rstrip(b"\n")  # no final newline
+        elif i % 10 == 7:
+            body = body + b"garbage\n"
+        elif i % 10 == 9:
+            body = b""
+        objects.append((f"logs/obj-{i:02d}", body))
+    parts = list(parse_objects(objects, chunk_bytes=4000))
+    assert 5 < len(parts) < 60  # packed: fewer chunks than objects
+    records = pa.concat_tables([p.records for p in parts])
+    rejects = pa.concat_tables([p.rejects for p in parts])
+    for key, body in objects:
+        single = parse_log(body, key)
+        mine = records.filter(pc.equal(records["source_key"], key))
+        assert mine.to_pylist() == single.records.to_pylist()
+        theirs = rejects.filter(pc.equal(rejects["source_key"], key))
+        assert theirs.to_pylist() == single.rejects.to_pylist()
+    assert rejects["line_number"].to_pylist() == [4] * 6
