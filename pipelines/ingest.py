@@ -1,0 +1,265 @@
+"""Ingest days of log objects from sources into the lake: incremental, idempotent, late-aware.
+
+The unit of work is (source, day): the log objects filed under that day. Its manifest
+records each object ingested (key, size, ETag, last modified, counts, the partitions it fed).
+A run lists the day, and fetches only objects that are new or whose size/ETag changed; if
+none are, it makes no GET at all. Objects delivered late (best-effort delivery, or with
+EventTime into an old day's folder) are picked up by running that day again, which is what
+`recheck_trailing` does for the last N days. Only the partitions fed by changed objects are
+rewritten; the manifest is written last, so a run that dies halfway is simply redone.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.feather as feather
+
+from .fetch import ATTEMPTS, fetch
+from .lake import LAKE_SCHEMA, Lake, PartitionWrite
+from .layout import bucket_name_problem
+from .logformat import REJECT_SCHEMA
+from .parse import open_maybe_gzip, parse_objects
+from .progress import Progress
+from .sources import LogSource, ObjectInfo
+
+
+@dataclass
+class DayReport:
+    source: str
+    day: str
+    objects_listed: int = 0
+    objects_ingested: int = 0         # new or changed, fetched and parsed this run
+    objects_unchanged: int = 0
+    objects_vanished: list[str] = field(default_factory=list)
+    unrecognized_keys: list[str] = field(default_factory=list)
+    bytes_fetched: int = 0
+    lines_read: int = 0               # = rows_parsed + rows_quarantined
+    rows_parsed: int = 0
+    rows_quarantined: int = 0
+    partitions: list[str] = field(default_factory=list)   # "dt=.../bucket=..." rewritten
+    files_written: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunReport:
+    days: list[DayReport] = field(default_factory=list)
+    requests: dict[str, int] = field(default_factory=dict)       # to the log sources
+    lake_requests: dict[str, int] = field(default_factory=dict)  # to the lake
+    duplicates_dropped: int = 0   # rows whose record_id the partition already held
+    seconds: float = 0.0
+
+    def total(self, name: str) -> int:
+        return sum(len(v) if isinstance(v := getattr(d, name), list) else v for d in self.days)
+
+    @property
+    def buckets(self) -> list[str]:
+        return sorted({p.split("/bucket=")[1] for d in self.days for p in d.partitions})
+
+    def as_dict(self) -> dict:
+        return {"days": [asdict(d) for d in self.days], "requests": self.requests,
+                "lake_requests": self.lake_requests,
+                "duplicates_dropped": self.duplicates_dropped, "seconds": round(self.seconds, 3)}
+
+
+def trailing_days(today: date, n: int) -> list[date]:
+    """The n days before `today`, oldest first: what the daily run re-checks for late logs."""
+    return [today - timedelta(days=k) for k in range(n, 0, -1)]
+
+
+def ingest(sources: Sequence[LogSource], lake: Lake, days: Iterable[date], *,
+           force: bool = False, progress: bool = True,
+           fetch_attempts: int = ATTEMPTS) -> RunReport:
+    """Ingest every (source, day). `force` re-ingests unchanged objects too (the lake comes
+    out byte-identical when nothing changed).
+
+    All days of the run are collected first (parsed rows spilled to local disk), then each
+    touched (dt, bucket) partition is rewritten once, then the quarantines, and the
+    manifests last: a run that dies before its manifests is redone whole next time."""
+    started = time.perf_counter()
+    before = [s.counts.as_dict() for s in sources], lake.counts.as_dict()
+    report = RunReport()
+    with tempfile.TemporaryDirectory(prefix="s3logs-spill-") as tmp:
+        spill = _Spill(tmp)
+        work = [_collect(source, lake, day, spill, force, progress, fetch_attempts)
+                for day in days for source in sources]
+        replaced = set().union(*(w.stats for w in work))
+        touched = set(spill.pieces).union(*(w.old_partitions for w in work))
+        written: dict[tuple[str, str], PartitionWrite] = {}
+        for dt, bucket in sorted(touched):
+            written[(dt, bucket)] = lake.rebuild_partition(dt, bucket,
+                                                           spill.tables((dt, bucket)), replaced)
+    for w in work:
+        report.days.append(w.report)
+        if not w.stats:
+            continue
+        mine = set().union(*(e["partitions"] for e in w.stats.values())) | w.old_partitions
+        w.report.partitions = [f"dt={dt}/bucket={b}" for dt, b in sorted(mine)]
+        w.report.files_written = [lake.loc.display(f) for key in sorted(mine)
+                                  for f in written[key].files]
+        w.report.files_written += [lake.loc.display(f) for f in lake.rebuild_quarantine(
+            w.report.day, w.source.id, w.rejects(), set(w.stats))]
+    report.duplicates_dropped = sum(p.duplicates_dropped for p in written.values())
+    for w in work:
+        if w.stats:
+            lake.write_manifest(w.source.id, w.report.day, w.manifest())
+    report.requests = {k: sum(s.counts[k] - b[k] for s, b in zip(sources, before[0]))
+                       for k in ("LIST", "GET")}
+    report.lake_requests = {k: lake.counts[k] - before[1][k] for k in ("LIST", "PUT", "DELETE")}
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def recheck_trailing(sources: Sequence[LogSource], lake: Lake, today: date, late_days: int,
+                     **kwargs) -> RunReport:
+    return ingest(sources, lake, trailing_days(today, late_days), **kwargs)
+
+
+class _Spill:
+    """Parsed rows per (dt, bucket), on local disk until the partitions are rebuilt, so
+    memory holds one fetch batch and one partition, never a whole run."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = Path(folder)
+        self.pieces: dict[tuple[str, str], list[Path]] = defaultdict(list)
+        self.n = 0
+
+    def add(self, dt: str, bucket: str, table: pa.Table) -> None:
+        self.n += 1
+        path = self.folder / f"{self.n}.arrow"
+        feather.write_feather(table, path, compression="uncompressed")
+        self.pieces[(dt, bucket)].append(path)
+
+    def tables(self, key: tuple[str, str]) -> list[pa.Table]:
+        return [feather.read_table(p) for p in self.pieces.get(key, [])]
+
+
+@dataclass
+class _DayWork:
+    """What collecting one (source, day) produced, until partitions and manifests are
+    written."""
+
+    source: LogSource
+    report: DayReport
+    known: dict                   # the manifest's objects before this run
+    stats: dict = field(default_factory=dict)        # url -> manifest entry, ingested now
+    reject_tables: list = field(default_factory=list)
+    old_partitions: set = field(default_factory=set)  # fed by old versions of those objects
+
+    def rejects(self) -> pa.Table:
+        return pa.concat_tables(self.reject_tables) if self.reject_tables else \
+            REJECT_SCHEMA.empty_table()
+
+    def manifest(self) -> dict:
+        for e in self.stats.values():
+            e["partitions"] = sorted(e["partitions"])
+            e["lines"] = e["records"] + e["rejects"]
+        objects = {u: e for u, e in self.known.items() if u not in self.stats} | self.stats
+        return {"source": self.source.url, "day": self.report.day,
+                "layout": list(self.source.layout), "objects": objects,
+                "totals": {k: sum(e[k] for e in objects.values())
+                           for k in ("lines", "records", "rejects", "size")}}
+
+
+def _collect(source: LogSource, lake: Lake, day: date, spill: _Spill, force: bool,
+             progress: bool, fetch_attempts: int) -> _DayWork:
+    """List one (source, day), fetch and parse what is new or changed into the spill."""
+    day_s = day.isoformat()
+    listing = source.list_day(day)
+    known = (lake.read_manifest(source.id, day_s) or {"objects": {}})["objects"]
+    work = _DayWork(source, DayReport(source.url, day_s), known)
+    report = work.report
+    report.objects_listed = len(listing.objects)
+    report.unrecognized_keys = listing.unrecognized
+    todo = [o for o in listing.objects if force or o.url not in known
+            or (known[o.url]["size"], known[o.url]["etag"]) != o.fingerprint]
+    report.objects_unchanged = len(listing.objects) - len(todo)
+    if not todo:
+        return work
+    bar = Progress(f"ingest {source.url} {day_s}", total=sum(o.size for o in todo), unit="B",
+                   enabled=progress)
+    for batch in fetch(source.loc, todo, attempts=fetch_attempts):
+        report.objects_vanished += [o.url for o in batch.vanished]
+        bodies = {o.url: body for o, body in batch.objects}
+        for o, _ in batch.objects:
+            work.stats[o.url] = _object_entry(o)
+        for result in parse_objects(list(bodies.items())):
+            records, bad = _quarantine_bad_buckets(result.records, bodies)
+            work.reject_tables += [result.rejects, bad]
+            _route(records, spill, work.stats)
+            for key, n in _counts(result.rejects, bad):
+                work.stats[key]["rejects"] += n
+        report.bytes_fetched += sum(len(b) for b in bodies.values())
+        bar.advance(sum(o.size for o, _ in batch.objects))
+    bar.done()
+    for url in set(work.stats) & set(known):
+        work.old_partitions |= {tuple(p) for p in known[url]["partitions"]}
+    report.objects_ingested = len(work.stats)
+    report.rows_parsed = sum(e["records"] for e in work.stats.values())
+    report.rows_quarantined = sum(e["rejects"] for e in work.stats.values())
+    report.lines_read = report.rows_parsed + report.rows_quarantined
+    return work
+
+
+def _object_entry(o: ObjectInfo) -> dict:
+    return {"size": o.size, "etag": o.etag, "last_modified": o.last_modified,
+            "records": 0, "rejects": 0, "partitions": set()}
+
+
+def _counts(*tables: pa.Table) -> list[tuple[str, int]]:
+    out: dict[str, int] = defaultdict(int)
+    for t in tables:
+        if t.num_rows:
+            for row in t.group_by("source_key").aggregate([("source_key", "count")]).to_pylist():
+                out[row["source_key"]] += row["source_key_count"]
+    return list(out.items())
+
+
+def _route(records: pa.Table, spill: _Spill, stats: dict[str, dict]) -> None:
+    """Split parsed rows by (event date, source bucket) into the spill."""
+    if not records.num_rows:
+        return
+    dt = pc.strftime(records["request_time"], format="%Y-%m-%d")
+    records = records.append_column("_dt", dt)
+    groups = records.group_by(["_dt", "bucket", "source_key"]).aggregate([("_dt", "count")])
+    for g in groups.to_pylist():
+        stats[g["source_key"]]["records"] += g["_dt_count"]
+        stats[g["source_key"]]["partitions"].add((g["_dt"], g["bucket"]))
+    for pair in groups.select(["_dt", "bucket"]).group_by(["_dt", "bucket"]).aggregate(
+            []).to_pylist():
+        mask = pc.and_(pc.equal(records["_dt"], pair["_dt"]),
+                       pc.equal(records["bucket"], pair["bucket"]))
+        part = records.filter(mask).select(LAKE_SCHEMA.names)
+        spill.add(pair["_dt"], pair["bucket"], part)
+
+
+def _quarantine_bad_buckets(records: pa.Table, bodies: dict[str, bytes]
+                            ) -> tuple[pa.Table, pa.Table]:
+    """Move records whose bucket cannot be a lake folder to quarantine, raw line and all."""
+    names = pc.unique(records["bucket"]).to_pylist()
+    bad_names = {n: p for n in names if (p := bucket_name_problem(n))}
+    if not bad_names:
+        return records, REJECT_SCHEMA.empty_table()
+    bad_mask = pc.is_in(records["bucket"], value_set=pa.array(list(bad_names), pa.string()))
+    bad_mask = pc.fill_null(pc.or_kleene(bad_mask, pc.is_null(records["bucket"])), True)
+    bad = records.filter(bad_mask).select(["source_key", "line_number", "bucket"]).to_pylist()
+    lines_of: dict[str, list[bytes]] = {}
+    rows = []
+    for r in bad:
+        if r["source_key"] not in lines_of:
+            body = open_maybe_gzip(io.BytesIO(bodies[r["source_key"]])).read()
+            lines_of[r["source_key"]] = body.split(b"\n")
+        raw = lines_of[r["source_key"]][r["line_number"] - 1].rstrip(b"\r")
+        reason = bad_names.get(r["bucket"]) or bucket_name_problem(r["bucket"])
+        rows.append({"source_key": r["source_key"], "line_number": r["line_number"],
+                     "raw_line": raw, "reason": reason})
+    return records.filter(pc.invert(bad_mask)), pa.Table.from_pylist(rows, REJECT_SCHEMA)

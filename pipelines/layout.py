@@ -1,0 +1,95 @@
+"""The two key layouts AWS writes log objects under, and what a key tells about its object.
+
+SimplePrefix:      [prefix]YYYY-mm-DD-HH-MM-SS-UniqueString            (delivery time)
+PartitionedPrefix: [prefix]Account/Region/SourceBucket/YYYY/MM/DD/YYYY-MM-DD-hh-mm-ss-Unique
+                   with PartitionDateSource EventTime (the day the events happened; the
+                   time is 00-00-00) or DeliveryTime (the day the object was delivered).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+SIMPLE = "simple"
+PARTITIONED = "partitioned"
+EVENT_TIME = "EventTime"
+DELIVERY_TIME = "DeliveryTime"
+
+_STAMP = r"(\d{4})-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-([A-Za-z0-9]+)"
+_SIMPLE_RE = re.compile(_STAMP + "$")
+_PARTITIONED_RE = re.compile(r"(\d{12})/([a-z]{2}(?:-[a-z]+)+-\d+)/([^/]+)/(\d{4})/(\d\d)/(\d\d)/"
+                             + _STAMP + "$")
+
+
+@dataclass(frozen=True)
+class LogKey:
+    """What the name of a log object says (the part after the source prefix)."""
+
+    layout: str
+    day: date                     # the day the object is filed under
+    midnight_stamp: bool          # hh-mm-ss all zero: the EventTime signature
+    account: str | None = None    # PartitionedPrefix only
+    region: str | None = None
+    source_bucket: str | None = None
+
+
+def parse_key(rest: str) -> LogKey | None:
+    """Parse a key relative to its source prefix; None if it matches neither layout."""
+    m = _SIMPLE_RE.fullmatch(rest)
+    if m:
+        y, mo, d, hh, mi, ss, _ = m.groups()
+        return _key(SIMPLE, y, mo, d, hh, mi, ss)
+    m = _PARTITIONED_RE.fullmatch(rest)
+    if m:
+        account, region, bucket, py, pm, pd, y, mo, d, hh, mi, ss, _ = m.groups()
+        key = _key(PARTITIONED, py, pm, pd, hh, mi, ss, account, region, bucket)
+        if key and (y, mo, d) == (py, pm, pd):
+            return key
+    return None
+
+
+def _key(layout: str, y: str, mo: str, d: str, hh: str, mi: str, ss: str,
+         *extra: str) -> LogKey | None:
+    try:
+        day = date(int(y), int(mo), int(d))
+    except ValueError:
+        return None
+    return LogKey(layout, day, (hh, mi, ss) == ("00", "00", "00"), *extra)
+
+
+def detect(rests: list[str]) -> tuple[str, str | None]:
+    """(layout, partition date source) from a sample of keys relative to the prefix.
+
+    EventTime is recognised by every sampled key carrying a 00-00-00 time."""
+    keys = [k for k in map(parse_key, rests) if k]
+    if not keys:
+        raise ValueError("no log objects in a known key layout under this prefix")
+    layouts = {k.layout for k in keys}
+    if len(layouts) > 1:
+        raise ValueError("both SimplePrefix and PartitionedPrefix keys under one prefix; "
+                         "configure the layout explicitly")
+    layout = layouts.pop()
+    if layout == SIMPLE:
+        return SIMPLE, None
+    return PARTITIONED, EVENT_TIME if all(k.midnight_stamp for k in keys) else DELIVERY_TIME
+
+
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_LEGACY_BUCKET_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]")
+_IP_RE = re.compile(r"\d+\.\d+\.\d+\.\d+")
+
+
+def bucket_name_problem(name: str | None) -> str | None:
+    """Why `name` cannot be a source bucket (and so a lake folder), or None if it can.
+
+    Current S3 naming rules, plus the legacy us-east-1 names (upper case, underscores, up to
+    255 characters) that old buckets still carry. Nothing else reaches a path."""
+    if not name:
+        return "the record has no bucket name"
+    if _BUCKET_RE.fullmatch(name) or _LEGACY_BUCKET_RE.fullmatch(name):
+        if ".." in name or _IP_RE.fullmatch(name):
+            return f"bucket name {name[:80]!r} breaks S3 naming rules (.. or an IP address)"
+        return None
+    return f"bucket name {name[:80]!r} breaks S3 naming rules; it cannot become a lake path"

@@ -1,0 +1,179 @@
+"""Log sources: where S3 delivered log objects, and listing one day of them cheaply.
+
+A source is `s3://target-bucket/prefix` or a local folder. Listing a day costs LIST
+requests in proportion to that day's objects, never to the whole bucket: SimplePrefix keys
+start with the delivery date, so the day is a key prefix (`prefix2026-11-24-`); with
+PartitionedPrefix the source buckets are discovered once per run (one delimiter listing per
+level) and each day is a folder (`prefix/acct/region/bucket/2026/11/24/`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import cached_property
+
+from . import layout as L
+from .storage import Location, resolve
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    path: str            # path inside the source filesystem
+    url: str             # what records carry as source_key
+    size: int
+    etag: str
+    last_modified: str
+
+    @property
+    def fingerprint(self) -> tuple[int, str]:
+        return self.size, self.etag
+
+
+@dataclass
+class DayListing:
+    day: date
+    objects: list[ObjectInfo] = field(default_factory=list)
+    unrecognized: list[str] = field(default_factory=list)  # keys in neither layout
+
+
+class LogSource:
+    """One log source. `layout` is "auto" (detected from a sample of keys), "simple" or
+    "partitioned"; `partition_date_source` is detected with it or set explicitly."""
+
+    def __init__(self, url: str, layout: str = "auto", partition_date_source: str | None = None,
+                 endpoint: str | None = None) -> None:
+        self.url = url
+        self.loc: Location = resolve(url, endpoint)
+        self._layout = None if layout == "auto" else layout
+        self._date_source = partition_date_source
+        if self._layout not in (None, L.SIMPLE, L.PARTITIONED):
+            raise ValueError(f"layout must be auto, simple or partitioned, not {layout!r}")
+
+    @property
+    def id(self) -> str:
+        """Stable short name for manifests: the URL's hash (URLs can hold any character)."""
+        return hashlib.sha256(self.url.rstrip("/").encode()).hexdigest()[:16]
+
+    @property
+    def counts(self):
+        return self.loc.counts
+
+    @cached_property
+    def layout(self) -> tuple[str, str | None]:
+        if self._layout == L.SIMPLE:
+            return L.SIMPLE, None
+        sample = [p[len(self.loc.path):] for p, *_ in self._list(self.loc.path, max_keys=200)]
+        if self._layout == L.PARTITIONED:
+            detected = L.detect(sample)[1] if sample else L.EVENT_TIME
+            return L.PARTITIONED, self._date_source or detected
+        if not sample:
+            raise ValueError(f"{self.url}: no log objects found, so the key layout cannot be "
+                             "detected; check the URL or set the layout explicitly")
+        found, date_source = L.detect(sample)
+        return found, self._date_source or date_source
+
+    def list_day(self, day: date) -> DayListing:
+        """Every log object filed under `day` (delivery day, or event day for EventTime)."""
+        listing = DayListing(day)
+        kind, _ = self.layout
+        if kind == L.SIMPLE:
+            prefixes = [self.loc.path + f"{day:%Y-%m-%d}-"]
+        else:
+            prefixes = [root + f"{day:%Y/%m/%d}/" for root in self._bucket_roots]
+        for prefix in prefixes:
+            for path, size, etag, modified in self._list(prefix):
+                key = L.parse_key(path[len(self.loc.path):])
+                if key is None or key.day != day:
+                    listing.unrecognized.append(self.loc.display(path))
+                    continue
+                listing.objects.append(ObjectInfo(path, self.loc.display(path), size, etag,
+                                                  modified))
+        return listing
+
+    @cached_property
+    def _bucket_roots(self) -> list[str]:
+        """`prefix/account/region/bucket/` folders (PartitionedPrefix), one level at a time."""
+        roots = [self.loc.path]
+        for _ in ("account", "region", "bucket"):
+            roots = [p for root in roots for p in self._folders(root)]
+        return roots
+
+    # Listing primitives: S3 ListObjectsV2 pages, or a folder walk with the same semantics.
+
+    def _folders(self, prefix: str) -> list[str]:
+        if self.loc.is_s3:
+            bucket, key_prefix = _split(prefix)
+            folders = []
+            for page in self._pages(bucket, key_prefix, Delimiter="/"):
+                folders += [f"{bucket}/{p['Prefix']}" for p in page.get("CommonPrefixes", [])]
+            return folders
+        self.loc.count_local("LIST")
+        base = prefix if prefix.endswith("/") else os.path.dirname(prefix) + "/"
+        if not os.path.isdir(base):
+            return []
+        return sorted(base + e.name + "/" for e in os.scandir(base)
+                      if e.is_dir() and (base + e.name).startswith(prefix))
+
+    def _list(self, prefix: str, max_keys: int | None = None
+              ) -> Iterator[tuple[str, int, str, str]]:
+        """(path, size, etag, last modified) of every object whose path starts with
+        `prefix`, in key order."""
+        if self.loc.is_s3:
+            bucket, key_prefix = _split(prefix)
+            for page in self._pages(bucket, key_prefix, max_keys=max_keys):
+                for o in page.get("Contents", []):
+                    yield (f"{bucket}/{o['Key']}", o["Size"], o["ETag"].strip('"'),
+                           o["LastModified"].astimezone(UTC).isoformat())
+                if max_keys:
+                    return
+            return
+        yield from _walk_local(prefix, self.loc, max_keys)
+
+    def _pages(self, bucket: str, prefix: str, max_keys: int | None = None,
+               **kwargs) -> Iterator[dict]:
+        token = None
+        while True:
+            args = dict(Bucket=bucket, Prefix=prefix, MaxKeys=max_keys or 1000, **kwargs)
+            if token:
+                args["ContinuationToken"] = token
+            page = self.loc.fs.call_s3("list_objects_v2", **args)
+            yield page
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return
+
+
+def _split(path: str) -> tuple[str, str]:
+    bucket, _, key = path.partition("/")
+    return bucket, key
+
+
+def _walk_local(prefix: str, loc: Location, max_keys: int | None) -> Iterator[tuple[str, int, str, str]]:
+    base = prefix if prefix.endswith("/") else os.path.dirname(prefix) + "/"
+    found = 0
+    stack = [base]
+    while stack:
+        folder = stack.pop()
+        loc.count_local("LIST")
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name, reverse=True)
+        except FileNotFoundError:
+            continue
+        files = []
+        for e in entries:
+            path = folder + e.name
+            if e.is_dir():
+                if (path + "/").startswith(prefix) or prefix.startswith(path + "/"):
+                    stack.append(path + "/")
+            elif path.startswith(prefix) and not e.name.startswith("."):
+                files.append((path, e.stat()))
+        for path, st in reversed(files):
+            modified = datetime.fromtimestamp(st.st_mtime, UTC).isoformat()
+            yield path, st.st_size, f"{st.st_size:x}-{st.st_mtime_ns:x}", modified
+            found += 1
+            if max_keys and found >= max_keys:
+                return

@@ -1,0 +1,268 @@
+"""Ingestion from a real S3 endpoint (moto over HTTP) into the Parquet lake."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import replace
+from datetime import date, timedelta
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.fetch import FetchError
+from pipelines.ingest import ingest, recheck_trailing, trailing_days
+from pipelines.lake import Lake
+from pipelines.sources import LogSource
+from pipelines.synth import ACCOUNT, SynthConfig, generate_objects
+from tests.conftest import upload
+from tests.loglines import line
+from tests.s3server import DENIED, INTERNAL, SLOW_DOWN, Fault
+
+CFG = SynthConfig(days=3, records_per_day=300, records_per_object=40, late_fraction=0.1,
+                  duplicate_fraction=0.05, gzip_fraction=0.1)
+DAYS = [CFG.start + timedelta(days=i) for i in range(CFG.days + 3)]  # late ones spill over
+
+
+def lake_files(lake: Lake) -> dict[str, bytes]:
+    """Every data file of the lake (records and quarantine), by path relative to the root."""
+    out = {}
+    for table in ("access_logs", "quarantine"):
+        for path in lake.files(table):
+            with lake.fs.open(path, "rb") as f:
+                out[path[len(lake.loc.path):]] = f.read()
+    return out
+
+
+def lake_rows(lake: Lake) -> list[dict]:
+    table = lake.dataset().to_table()
+    table = table.take(pc.sort_indices(table, [("record_id", "ascending")]))
+    return table.to_pylist()
+
+
+def reconciled(report) -> None:
+    for d in report.days:
+        assert d.lines_read == d.rows_parsed + d.rows_quarantined
+
+
+def test_simple_prefix_from_s3(s3, tmp_path):
+    upload(s3, "target-logs", generate_objects(CFG))
+    source, lake = LogSource("s3://target-logs/logs/"), Lake(str(tmp_path / "lake"))
+    assert source.layout == ("simple", None)
+    report = ingest([source], lake, DAYS, progress=False)
+    reconciled(report)
+    objects = list(generate_objects(CFG))
+    assert report.total("objects_ingested") == len(objects)
+    assert report.requests["GET"] == len(objects)
+    assert report.requests["LIST"] == len(DAYS)  # one page per day (layout sampled above)
+    rows = lake_rows(lake)
+    assert len(rows) == report.total("rows_parsed") - report.duplicates_dropped
+    assert len({r["record_id"] for r in rows}) == len(rows)  # S3's duplicates stored once
+    assert report.duplicates_dropped > 0
+    assert {r["bucket"] for r in rows} == set(CFG.buckets)
+    for r in rows:  # dt is the record's UTC event date
+        assert r["dt"] == r["request_time"].date().isoformat()
+    manifest = lake.read_manifest(source.id, DAYS[0].isoformat())
+    entry = next(iter(manifest["objects"].values()))
+    assert {"size", "etag", "last_modified", "lines", "records", "rejects",
+            "partitions"} <= set(entry)
+    assert manifest["totals"]["lines"] == manifest["totals"]["records"] + \
+        manifest["totals"]["rejects"]
+
+
+def test_rerun_with_nothing_new_makes_no_get_and_changes_nothing(s3, tmp_path):
+    upload(s3, "target-logs", generate_objects(CFG))
+    source, lake = LogSource("s3://target-logs/logs/"), Lake(str(tmp_path / "lake"))
+    ingest([source], lake, DAYS, progress=False)
+    before = lake_files(lake)
+    mtimes = {p: os.stat(lake.loc.path + p).st_mtime_ns for p in before}
+    again = ingest([source], lake, DAYS, progress=False)
+    assert again.requests["GET"] == 0 and again.lake_requests["PUT"] == 0
+    assert again.total("objects_unchanged") == len(list(generate_objects(CFG)))
+    assert {p: os.stat(lake.loc.path + p).st_mtime_ns for p in before} == mtimes
+
+
+def test_forced_rerun_is_byte_identical(s3, tmp_path):
+    upload(s3, "target-logs", generate_objects(CFG))
+    source, lake = LogSource("s3://target-logs/logs/"), Lake(str(tmp_path / "lake"))
+    ingest([source], lake, DAYS, progress=False)
+    first = lake_files(lake)
+    report = ingest([source], lake, DAYS, force=True, progress=False)
+    assert report.requests["GET"] > 0
+    assert lake_files(lake) == first
+
+
+@pytest.mark.parametrize("date_source", ["EventTime", "DeliveryTime"])
+def test_partitioned_prefix_gives_the_same_lake_as_simple_prefix(s3, tmp_path, date_source):
+    cfg = replace(CFG, layout="partitioned", partition_date_source=date_source)
+    upload(s3, "target-logs", generate_objects(cfg))
+    upload(s3, "target-logs", ((k.replace("logs/", "simple/", 1), b) for k, b in
+                               generate_objects(CFG)))
+    part = LogSource("s3://target-logs/logs/")
+    assert part.layout == ("partitioned", date_source)
+    lake_p, lake_s = Lake(str(tmp_path / "p")), Lake(str(tmp_path / "s"))
+    report = ingest([part], lake_p, DAYS, progress=False)
+    reconciled(report)
+    ingest([LogSource("s3://target-logs/simple/")], lake_s, DAYS, progress=False)
+    strip = [{k: v for k, v in r.items() if k != "source_key"} for r in lake_rows(lake_p)]
+    assert strip == [{k: v for k, v in r.items() if k != "source_key"}
+                     for r in lake_rows(lake_s)]
+    # a day costs one LIST per source bucket folder, after discovering the folders once
+    discovery = 1 + 1 + 1  # accounts, regions, buckets (one region, one account)
+    assert report.requests["LIST"] == discovery + len(DAYS) * len(CFG.buckets)
+
+
+def test_several_sources_and_buckets_feed_one_lake(s3, tmp_path):
+    a = replace(CFG, buckets=("alpha-site", "beta-data"), prefix="a/", seed=1)
+    b = replace(CFG, buckets=("gamma.logs.example",), prefix="b/", layout="partitioned",
+                seed=2)
+    upload(s3, "target-logs", generate_objects(a))
+    upload(s3, "target-logs", generate_objects(b))
+    lake = Lake(str(tmp_path / "lake"))
+    sources = [LogSource("s3://target-logs/a/"), LogSource("s3://target-logs/b/")]
+    report = ingest(sources, lake, DAYS, progress=False)
+    reconciled(report)
+    assert report.buckets == ["alpha-site", "beta-data", "gamma.logs.example"]
+    rows = lake_rows(lake)
+    assert {r["source_key"].split("/")[3] for r in rows} == {"a", "b"}
+
+
+def test_pagination_past_1000_keys(s3, tmp_path):
+    body = b"\n".join(line(key=f"k{i}") for i in range(2)) + b"\n"
+    keys = [(f"logs/2026-11-16-{h:02d}-{m:02d}-{s:02d}-{i:016X}", body)
+            for i, (h, m, s) in enumerate((i // 3600, i // 60 % 60, i % 60)
+                                          for i in range(1100))]
+    upload(s3, "target-logs", keys)
+    source, lake = LogSource("s3://target-logs/logs/", layout="simple"), \
+        Lake(str(tmp_path / "lake"))
+    report = ingest([source], lake, [date(2026, 11, 16)], progress=False)
+    assert report.days[0].objects_listed == 1100
+    assert report.requests["LIST"] == 2 and report.requests["GET"] == 1100
+    assert report.duplicates_dropped == 2 * 1100 - 2  # the same two lines each time
+
+
+def test_late_object_for_an_old_day_rewrites_only_what_it_touches(s3, tmp_path):
+    cfg = replace(CFG, layout="partitioned", late_fraction=0)
+    upload(s3, "target-logs", generate_objects(cfg))
+    source, lake = LogSource("s3://target-logs/logs/"), Lake(str(tmp_path / "lake"))
+    ingest([source], lake, DAYS, progress=False)
+    before = lake_files(lake)
+    day = DAYS[0]
+    late = line(bucket="shop-assets", time=f"[{day:%d/%b/%Y}:23:59:59 +0000]",
+                key="late/arrival.bin")
+    late_key = (f"logs/{ACCOUNT}/us-east-1/shop-assets/{day:%Y/%m/%d}/"
+                f"{day:%Y-%m-%d}-00-00-00-FEEDFACE00000001")
+    s3.put_object(Bucket="target-logs", Key=late_key, Body=late + b"\n")
+    report = recheck_trailing([source], lake, DAYS[0] + timedelta(days=3), 3, progress=False)
+    assert [d.day for d in report.days] == [d.isoformat() for d in trailing_days(
+        DAYS[3], 3)]
+    assert report.requests["GET"] == 1
+    after = lake_files(lake)
+    changed = {p for p in after if before.get(p) != after[p]}
+    assert changed == {f"access_logs/dt={day}/bucket=shop-assets/part-00000.parquet"}
+    keys = pq.read_table(lake.loc.path + changed.pop())["key"].to_pylist()
+    assert "late/arrival.bin" in keys
+
+
+def test_object_delivered_twice_is_stored_once(s3, tmp_path):
+    body = b"\n".join(line(key=f"twice-{i}") for i in range(5)) + b"\n"
+    upload(s3, "target-logs", [("logs/2026-11-24-04-00-00-AAAAAAAAAAAAAAAA", body),
+                               ("logs/2026-11-24-04-00-01-BBBBBBBBBBBBBBBB", body)])
+    lake = Lake(str(tmp_path / "lake"))
+    report = ingest([LogSource("s3://target-logs/logs/")], lake, [date(2026, 11, 24)],
+                    progress=False)
+    assert report.total("rows_parsed") == 10 and report.duplicates_dropped == 5
+    rows = lake_rows(lake)
+    assert sorted(r["key"] for r in rows) == [f"twice-{i}" for i in range(5)]
+    assert all(r["source_key"].endswith("AAAAAAAAAAAAAAAA") for r in rows)  # smallest key wins
+
+
+def test_empty_gzip_and_garbage_objects(s3, tmp_path):
+    good = b"\n".join(line(key=f"g{i}") for i in range(3)) + b"\n"
+    upload(s3, "target-logs", [
+        ("logs/2026-11-24-01-00-00-0000000000000001", b""),
+        ("logs/2026-11-24-01-00-00-0000000000000002", gzip.compress(good)),
+        ("logs/2026-11-24-01-00-00-0000000000000003", b"\x00\x01garbage\n<html>oops</html>\n"),
+        ("logs/2026-11-24-01-00-00-0000000000000004", gzip.compress(good)[:30]),
+    ])
+    lake = Lake(str(tmp_path / "lake"))
+    report = ingest([LogSource("s3://target-logs/logs/", layout="simple")], lake,
+                    [date(2026, 11, 24)], progress=False)
+    day = report.days[0]
+    assert day.objects_ingested == 4 and day.rows_parsed == 3
+    assert day.lines_read == day.rows_parsed + day.rows_quarantined
+    quarantine = pq.read_table(lake.files("quarantine")[0]).to_pylist()
+    assert [q["raw_line"] for q in quarantine if q["source_key"].endswith("3")] == \
+        [b"\x00\x01garbage", b"<html>oops</html>"]
+    assert any("gzip" in q["reason"] for q in quarantine if q["source_key"].endswith("4"))
+    assert lake.files("quarantine")[0].startswith(lake.path("quarantine", "dt=2026-11-24"))
+
+
+@pytest.mark.parametrize("evil", ["../../escaped", "a/b", "..", "x" * 300, "UPPER..DOTS"])
+def test_bucket_names_that_could_escape_their_folder_are_quarantined(s3, tmp_path, evil):
+    body = line(bucket=evil) + b"\n" + line(key="fine") + b"\n"
+    upload(s3, "target-logs", [("logs/2026-11-24-01-00-00-0000000000000001", body)])
+    root = tmp_path / "inner" / "lake"
+    lake = Lake(str(root))
+    report = ingest([LogSource("s3://target-logs/logs/", layout="simple")], lake,
+                    [date(2026, 11, 24)], progress=False)
+    assert report.days[0].rows_quarantined == 1 and report.days[0].rows_parsed == 1
+    everything = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert all(str(p).startswith(str(root)) for p in everything)
+    q = pq.read_table(lake.files("quarantine")[0]).to_pylist()
+    assert q[0]["raw_line"] == line(bucket=evil) and "bucket name" in q[0]["reason"]
+
+
+def test_lake_on_s3_equals_lake_on_disk(s3, tmp_path):
+    upload(s3, "target-logs", generate_objects(CFG))
+    on_disk, on_s3 = Lake(str(tmp_path / "lake")), Lake("s3://lake/warehouse")
+    ingest([LogSource("s3://target-logs/logs/")], on_disk, DAYS, progress=False)
+    report = ingest([LogSource("s3://target-logs/logs/")], on_s3, DAYS, progress=False)
+    # each touched partition written once per run: files + manifests
+    assert report.lake_requests["PUT"] == len(lake_files(on_s3)) + len(DAYS)
+    assert lake_rows(on_s3) == lake_rows(on_disk)
+    assert lake_files(on_s3) == lake_files(on_disk)  # byte for byte, path for path
+
+
+def test_throttled_gets_are_retried(s3, tmp_path, fault_proxy):
+    upload(s3, "target-logs", generate_objects(CFG))
+    fault = Fault("GET", r"^/target-logs/logs/\d{4}-", SLOW_DOWN, every=3)
+    fault_proxy.faults.append(fault)
+    source = LogSource("s3://target-logs/logs/", endpoint=fault_proxy.url)
+    lake = Lake(str(tmp_path / "lake"))
+    report = ingest([source], lake, DAYS, progress=False)
+    n = len(list(generate_objects(CFG)))
+    assert fault.injected > 0 and report.total("objects_ingested") == n
+    assert report.requests["GET"] == n + fault.injected  # every attempt is counted
+    reference = Lake(str(tmp_path / "ref"))
+    ingest([LogSource("s3://target-logs/logs/")], reference, DAYS, progress=False)
+    assert lake_files(lake) == lake_files(reference)
+
+
+def test_an_object_that_keeps_failing_stops_the_run_naming_it(s3, tmp_path, fault_proxy):
+    upload(s3, "target-logs", generate_objects(CFG))
+    broken = sorted(k for k, _ in generate_objects(CFG))[5]
+    fault_proxy.faults.append(Fault("GET", "/target-logs/" + broken + "$", INTERNAL))
+    source = LogSource("s3://target-logs/logs/", endpoint=fault_proxy.url)
+    with pytest.raises(FetchError, match=broken):
+        ingest([source], Lake(str(tmp_path / "lake")), DAYS, progress=False,
+               fetch_attempts=2)
+
+
+def test_run_killed_halfway_then_rerun_gives_the_clean_lake(s3, tmp_path, fault_proxy):
+    upload(s3, "target-logs", generate_objects(CFG))
+    reference = Lake("s3://lake/reference")
+    ingest([LogSource("s3://target-logs/logs/")], reference, DAYS, progress=False)
+    # The lake's storage starts refusing writes after a few files: the run dies halfway.
+    fault_proxy.faults.append(Fault("PUT", r"^/lake/broken/", DENIED, after=4))
+    broken = Lake("s3://lake/broken", endpoint=fault_proxy.url)
+    with pytest.raises(PermissionError):
+        ingest([LogSource("s3://target-logs/logs/")], broken, DAYS, progress=False)
+    partial = lake_files(broken)
+    assert 0 < len(partial) < len(lake_files(reference))
+    rows = lake_rows(broken)
+    assert len({r["record_id"] for r in rows}) == len(rows)  # never duplicates
+    fault_proxy.faults.clear()
+    ingest([LogSource("s3://target-logs/logs/")], broken, DAYS, progress=False)
+    assert lake_files(broken) == lake_files(reference)
