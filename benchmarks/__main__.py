@@ -1,6 +1,12 @@
-"""`make bench`: every benchmark, each printing our figures beside its baselines."""
+"""`make bench`: every benchmark, each printing our figures beside its baselines.
+`python -m benchmarks parse` or `... ingest` runs one."""
 
-from benchmarks import parse_bench
+import sys
+
+from benchmarks import ingest_bench, parse_bench
+
+BENCHMARKS = {"parse": parse_bench.main, "ingest": ingest_bench.main}
 
 if __name__ == "__main__":
-    parse_bench.main()
+    for name in sys.argv[1:] or list(BENCHMARKS):
+        BENCHMARKS[name]()

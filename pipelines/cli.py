@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
 import pyarrow.parquet as pq
 
+from .fetch import FetchError
+from .ingest import ingest, trailing_days
+from .lake import Lake
 from .logformat import RECORD_SCHEMA, REJECT_SCHEMA
 from .parse import parse_objects
 from .progress import Progress
+from .sources import LogSource
 from .synth import SynthConfig, write_big_file, write_objects
 
 
@@ -92,6 +97,60 @@ def _cmd_parse(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_days(text: str) -> list[date]:
+    """`2026-11-24`, or an inclusive range `2026-11-01..2026-11-30`."""
+    try:
+        first, _, last = text.partition("..")
+        start, end = date.fromisoformat(first), date.fromisoformat(last or first)
+    except ValueError as e:
+        raise UserError(f"{text!r} is not a day (YYYY-MM-DD) or a range (A..B)") from e
+    if end < start:
+        raise UserError(f"{text!r}: the range ends before it starts")
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    if args.trailing is not None:
+        days = trailing_days(date.fromisoformat(args.today) if args.today else
+                             datetime.now(UTC).date(), args.trailing)
+    elif args.days:
+        days = parse_days(args.days)
+    else:
+        raise UserError("say which days: --days 2026-11-24, --days A..B or --trailing N")
+    sources = [LogSource(url, layout=args.layout, endpoint=args.endpoint)
+               for url in args.source]
+    lake = Lake(args.lake, endpoint=args.endpoint)
+    report = ingest(sources, lake, days, force=args.force, progress=not args.quiet)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=1))
+        return 0
+    print(format_report(report))
+    return 0
+
+
+def format_report(report) -> str:
+    lines = [f"{'day':<11} {'objects':>8} {'new':>6} {'lines':>10} {'rows':>10} "
+             f"{'quarantined':>11}  source"]
+    for d in report.days:
+        lines.append(f"{d.day:<11} {d.objects_listed:>8,} {d.objects_ingested:>6,} "
+                     f"{d.lines_read:>10,} {d.rows_parsed:>10,} {d.rows_quarantined:>11,}  "
+                     f"{d.source}")
+        for key in d.unrecognized_keys[:5]:
+            lines.append(f"  ! not a log object key in either layout: {key}")
+        for key in d.objects_vanished[:5]:
+            lines.append(f"  ! deleted between listing and reading: {key}")
+    r = report.requests
+    lines.append(f"\n{report.total('lines_read'):,} lines read = "
+                 f"{report.total('rows_parsed'):,} rows + {report.total('rows_quarantined'):,} "
+                 f"quarantined; {report.duplicates_dropped:,} duplicate records dropped")
+    lines.append(f"{len({p for d in report.days for p in d.partitions}):,} partitions "
+                 f"rewritten, {len({f for d in report.days for f in d.files_written}):,} "
+                 "files; "
+                 f"requests: {r['LIST']:,} LIST, {r['GET']:,} GET to sources, "
+                 f"{report.lake_requests['PUT']:,} PUT to the lake; {report.seconds:.1f} s")
+    return "\n".join(lines)
+
+
 def _cmd_synth(args: argparse.Namespace) -> int:
     if args.single_file:
         size = _parse_size(args.size)
@@ -115,15 +174,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if not logs.exists():
         print(f"Generating {cfg.days} days of logs for {', '.join(cfg.buckets)} in {logs} ...")
         write_objects(cfg, logs)
-    out = root / "demo" / "records.parquet"
-    rejects = root / "demo" / "rejects.parquet"
-    c = parse_files([str(logs)], str(out), str(rejects))
-    print(f"\nParsed {c.files:,} log objects, {c.lines_read:,} lines: {c.rows:,} records -> "
-          f"{out}, {c.rejected:,} rejected -> {rejects}\n")
-    table = pq.read_table(out, columns=["bucket", "operation", "http_status"])
-    summary = table.group_by(["bucket"]).aggregate([("operation", "count")])
+    days = [cfg.start + timedelta(days=i) for i in range(cfg.days + 3)]  # + late deliveries
+    source = LogSource(str(logs / cfg.prefix))
+    lake = Lake(str(root / "lake"))
+    print(f"Ingesting {days[0]}..{days[-1]} from {source.url} into {lake.url} ...")
+    report = ingest([source], lake, days)
+    print(format_report(report))
+    table = lake.dataset().to_table(columns=["bucket", "dt"])
+    summary = table.group_by(["bucket"]).aggregate([("dt", "count")])
+    print("\nRequests in the lake by source bucket:")
     for row in sorted(summary.to_pylist(), key=lambda r: r["bucket"]):
-        print(f"  {row['bucket']:<20} {row['operation_count']:>8,} requests")
+        print(f"  {row['bucket']:<20} {row['dt_count']:>8,}")
+    print(f"\nThe lake: {lake.url}/access_logs/dt=YYYY-MM-DD/bucket=NAME/part-00000.parquet")
     return 0
 
 
@@ -162,6 +224,23 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--size", default="1GiB", help="size of --single-file")
     sp.set_defaults(func=_cmd_synth)
 
+    sp = sub.add_parser("ingest", help="ingest days of log objects into the Parquet lake")
+    sp.add_argument("--source", action="append", required=True, metavar="URL",
+                    help="s3://target-bucket/prefix/ or a local folder (repeatable)")
+    sp.add_argument("--lake", default=os.environ.get("S3LOGS_LAKE", "data/lake"),
+                    help="lake root: a local folder or s3:// URL (default: $S3LOGS_LAKE "
+                    "or data/lake)")
+    sp.add_argument("--days", help="YYYY-MM-DD or an inclusive range A..B")
+    sp.add_argument("--trailing", type=int, metavar="N",
+                    help="re-check the N days before today (late deliveries)")
+    sp.add_argument("--today", help="what today is, for --trailing (default: UTC today)")
+    sp.add_argument("--layout", choices=["auto", "simple", "partitioned"], default="auto")
+    sp.add_argument("--endpoint", help="S3 endpoint URL (default: $AWS_ENDPOINT_URL_S3)")
+    sp.add_argument("--force", action="store_true", help="re-ingest unchanged objects too")
+    sp.add_argument("--json", action="store_true", help="print the run report as JSON")
+    sp.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    sp.set_defaults(func=_cmd_ingest)
+
     sp = sub.add_parser("demo", help="generate sample logs and run the pipeline on them")
     sp.add_argument("--data", default=os.environ.get("S3LOGS_DATA", "data"))
     sp.set_defaults(func=_cmd_demo)
@@ -172,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except UserError as e:
+    except (UserError, ValueError, FetchError) as e:
         print(f"s3logs: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

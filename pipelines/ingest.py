@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -37,9 +37,9 @@ from .sources import LogSource, ObjectInfo
 class DayReport:
     source: str
     day: str
-    objects_listed: int = 0
+    objects_listed: int = 0           # returned by this run's listing (StartAfter: the tail)
     objects_ingested: int = 0         # new or changed, fetched and parsed this run
-    objects_unchanged: int = 0
+    objects_unchanged: int = 0        # in the manifest already, not fetched again
     objects_vanished: list[str] = field(default_factory=list)
     unrecognized_keys: list[str] = field(default_factory=list)
     bytes_fetched: int = 0
@@ -174,15 +174,16 @@ def _collect(source: LogSource, lake: Lake, day: date, spill: _Spill, force: boo
              progress: bool, fetch_attempts: int) -> _DayWork:
     """List one (source, day), fetch and parse what is new or changed into the spill."""
     day_s = day.isoformat()
-    listing = source.list_day(day)
     known = (lake.read_manifest(source.id, day_s) or {"objects": {}})["objects"]
+    after = None if force or not source.time_sorted else _resume_points(source, day, known)
+    listing = source.list_day(day, after)
     work = _DayWork(source, DayReport(source.url, day_s), known)
     report = work.report
     report.objects_listed = len(listing.objects)
     report.unrecognized_keys = listing.unrecognized
     todo = [o for o in listing.objects if force or o.url not in known
             or (known[o.url]["size"], known[o.url]["etag"]) != o.fingerprint]
-    report.objects_unchanged = len(listing.objects) - len(todo)
+    report.objects_unchanged = len(set(known) - {o.url for o in todo})
     if not todo:
         return work
     bar = Progress(f"ingest {source.url} {day_s}", total=sum(o.size for o in todo), unit="B",
@@ -208,6 +209,34 @@ def _collect(source: LogSource, lake: Lake, day: date, spill: _Spill, force: boo
     report.rows_quarantined = sum(e["rejects"] for e in work.stats.values())
     report.lines_read = report.rows_parsed + report.rows_quarantined
     return work
+
+
+LOOKBACK = timedelta(hours=1)
+
+
+def _resume_points(source: LogSource, day: date, known: dict) -> dict[str, str]:
+    """Per day prefix, the key to list after: an hour before the newest known object's
+    delivery time (two objects delivered in one second sort by a random suffix, and a
+    delivery may land a little out of order). Log objects are write-once, so the ones before
+    that point are exactly those already in the manifest."""
+    simple = source.layout[0] == "simple"
+    points = {}
+    for prefix in source.day_prefixes(day):
+        shown = source.loc.display(prefix)
+        rests = [u[len(shown):] for u in known if u.startswith(shown)]
+        if not rests:
+            continue
+        newest = max(rests)
+        try:
+            delivered = (datetime.strptime(f"{day} {newest[:8]}", "%Y-%m-%d %H-%M-%S")
+                         if simple else datetime.strptime(newest[:19], "%Y-%m-%d-%H-%M-%S"))
+        except ValueError:
+            continue
+        cutoff = delivered - LOOKBACK
+        if cutoff.date() == day:
+            points[prefix] = prefix + cutoff.strftime("%H-%M-%S" if simple
+                                                      else "%Y-%m-%d-%H-%M-%S")
+    return points
 
 
 def _object_entry(o: ObjectInfo) -> dict:

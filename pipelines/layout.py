@@ -65,7 +65,8 @@ def detect(rests: list[str]) -> tuple[str, str | None]:
     EventTime is recognised by every sampled key carrying a 00-00-00 time."""
     keys = [k for k in map(parse_key, rests) if k]
     if not keys:
-        raise ValueError("no log objects in a known key layout under this prefix")
+        raise ValueError("no log objects in a known key layout under this prefix "
+                         f"(saw for example {rests[0]!r})")
     layouts = {k.layout for k in keys}
     if len(layouts) > 1:
         raise ValueError("both SimplePrefix and PartitionedPrefix keys under one prefix; "

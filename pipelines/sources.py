@@ -76,16 +76,22 @@ class LogSource:
         found, date_source = L.detect(sample)
         return found, self._date_source or date_source
 
-    def list_day(self, day: date) -> DayListing:
-        """Every log object filed under `day` (delivery day, or event day for EventTime)."""
+    @property
+    def time_sorted(self) -> bool:
+        """Keys sort by delivery time (SimplePrefix, or PartitionedPrefix by DeliveryTime):
+        new objects of a day sort after the ones already seen, so StartAfter can skip those.
+        With EventTime every key of a day reads 00-00-00 and sorts by its random suffix."""
+        return self.layout != (L.PARTITIONED, L.EVENT_TIME)
+
+    def list_day(self, day: date, after: dict[str, str] | None = None) -> DayListing:
+        """Log objects filed under `day` (delivery day, or event day for EventTime).
+
+        `after` maps a day prefix to a key: only keys after it are listed there
+        (ListObjectsV2 StartAfter), so re-checking a day costs pages for what is new."""
         listing = DayListing(day)
-        kind, _ = self.layout
-        if kind == L.SIMPLE:
-            prefixes = [self.loc.path + f"{day:%Y-%m-%d}-"]
-        else:
-            prefixes = [root + f"{day:%Y/%m/%d}/" for root in self._bucket_roots]
-        for prefix in prefixes:
-            for path, size, etag, modified in self._list(prefix):
+        for prefix in self.day_prefixes(day):
+            start_after = (after or {}).get(prefix)
+            for path, size, etag, modified in self._list(prefix, start_after=start_after):
                 key = L.parse_key(path[len(self.loc.path):])
                 if key is None or key.day != day:
                     listing.unrecognized.append(self.loc.display(path))
@@ -93,6 +99,11 @@ class LogSource:
                 listing.objects.append(ObjectInfo(path, self.loc.display(path), size, etag,
                                                   modified))
         return listing
+
+    def day_prefixes(self, day: date) -> list[str]:
+        if self.layout[0] == L.SIMPLE:
+            return [self.loc.path + f"{day:%Y-%m-%d}-"]
+        return [root + f"{day:%Y/%m/%d}/" for root in self._bucket_roots]
 
     @cached_property
     def _bucket_roots(self) -> list[str]:
@@ -118,20 +129,23 @@ class LogSource:
         return sorted(base + e.name + "/" for e in os.scandir(base)
                       if e.is_dir() and (base + e.name).startswith(prefix))
 
-    def _list(self, prefix: str, max_keys: int | None = None
+    def _list(self, prefix: str, max_keys: int | None = None, start_after: str | None = None
               ) -> Iterator[tuple[str, int, str, str]]:
         """(path, size, etag, last modified) of every object whose path starts with
-        `prefix`, in key order."""
+        `prefix` (and sorts after `start_after`), in key order."""
         if self.loc.is_s3:
             bucket, key_prefix = _split(prefix)
-            for page in self._pages(bucket, key_prefix, max_keys=max_keys):
+            extra = {"StartAfter": _split(start_after)[1]} if start_after else {}
+            for page in self._pages(bucket, key_prefix, max_keys=max_keys, **extra):
                 for o in page.get("Contents", []):
                     yield (f"{bucket}/{o['Key']}", o["Size"], o["ETag"].strip('"'),
                            o["LastModified"].astimezone(UTC).isoformat())
                 if max_keys:
                     return
             return
-        yield from _walk_local(prefix, self.loc, max_keys)
+        for entry in _walk_local(prefix, self.loc, max_keys):
+            if not start_after or entry[0] > start_after:
+                yield entry
 
     def _pages(self, bucket: str, prefix: str, max_keys: int | None = None,
                **kwargs) -> Iterator[dict]:
@@ -152,7 +166,8 @@ def _split(path: str) -> tuple[str, str]:
     return bucket, key
 
 
-def _walk_local(prefix: str, loc: Location, max_keys: int | None) -> Iterator[tuple[str, int, str, str]]:
+def _walk_local(prefix: str, loc: Location, max_keys: int | None
+                ) -> Iterator[tuple[str, int, str, str]]:
     base = prefix if prefix.endswith("/") else os.path.dirname(prefix) + "/"
     found = 0
     stack = [base]

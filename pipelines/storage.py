@@ -97,6 +97,6 @@ def resolve(url: str, endpoint: str | None = None) -> Location:
         raise ValueError(f"{url}: only s3:// URLs and local paths are supported")
     path = url[len("file://"):] if url.startswith("file://") else url
     absolute = str(Path(path).expanduser().absolute())
-    if path.endswith("/") and not absolute.endswith("/"):
-        absolute += "/"
+    if (path.endswith("/") or os.path.isdir(absolute)) and not absolute.endswith("/"):
+        absolute += "/"  # a folder, even when named without its slash
     return Location(url, LocalFileSystem(), absolute, counts)

@@ -266,3 +266,51 @@ def test_run_killed_halfway_then_rerun_gives_the_clean_lake(s3, tmp_path, fault_
     fault_proxy.faults.clear()
     ingest([LogSource("s3://target-logs/logs/")], broken, DAYS, progress=False)
     assert lake_files(broken) == lake_files(reference)
+
+
+def test_objects_in_neither_layout_are_reported_not_skipped_silently(s3, tmp_path):
+    cfg = replace(CFG, layout="partitioned", days=1)
+    upload(s3, "target-logs", generate_objects(cfg))
+    folder = f"logs/{ACCOUNT}/us-east-1/shop-assets/{CFG.start:%Y/%m/%d}/"
+    upload(s3, "target-logs", [(folder + "README.txt", b"hello"),
+                               (folder + "2026-13-45-00-00-00-ABCDEF", b"bad date")])
+    report = ingest([LogSource("s3://target-logs/logs/")], Lake(str(tmp_path / "lake")),
+                    [CFG.start], progress=False)
+    assert sorted(report.days[0].unrecognized_keys) == [
+        f"s3://target-logs/{folder}2026-13-45-00-00-00-ABCDEF",
+        f"s3://target-logs/{folder}README.txt"]
+
+
+def test_cli_ingest_prints_the_reconciled_report(s3, tmp_path):
+    from tests.test_cli import run
+
+    upload(s3, "target-logs", generate_objects(replace(CFG, days=1)))
+    out = run("ingest", "--source", "s3://target-logs/logs/", "--lake", str(tmp_path / "l"),
+              "--days", f"{CFG.start}..{CFG.start + timedelta(days=1)}", "--quiet")
+    assert out.returncode == 0, out.stderr
+    assert "lines read =" in out.stdout and " GET to sources" in out.stdout
+    again = run("ingest", "--source", "s3://target-logs/logs/", "--lake", str(tmp_path / "l"),
+                "--trailing", "2", "--today", str(CFG.start + timedelta(days=2)), "--quiet")
+    assert "0 GET to sources" in again.stdout
+    bad = run("ingest", "--source", "s3://target-logs/nothing-here/", "--lake",
+              str(tmp_path / "l"), "--days", str(CFG.start))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "no log objects found" in bad.stderr
+
+
+def test_recheck_lists_only_keys_after_the_known_ones(s3, tmp_path):
+    day = date(2026, 11, 24)
+    body = line() + b"\n"
+    keys = [(f"logs/{day}-{h:02d}-{m:02d}-00-{h * 60 + m:016X}", body)
+            for h in range(24) for m in range(0, 60, 1)][:1200]  # 20 hours, 1,200 objects
+    upload(s3, "target-logs", keys)
+    source, lake = LogSource("s3://target-logs/logs/", layout="simple"), \
+        Lake(str(tmp_path / "lake"))
+    assert ingest([source], lake, [day], progress=False).requests["LIST"] == 2
+    late = f"logs/{day}-19-59-59-{0:016X}"  # sorts before the newest known key
+    s3.put_object(Bucket="target-logs", Key=late, Body=line(key="late") + b"\n")
+    again = ingest([source], lake, [day], progress=False)
+    assert again.requests == {"LIST": 1, "GET": 1}  # one page: the last hour and the new one
+    assert again.days[0].objects_ingested == 1
+    forced = ingest([source], lake, [day], force=True, progress=False)
+    assert forced.requests["LIST"] == 2 and forced.days[0].objects_ingested == 1201
