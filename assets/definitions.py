@@ -1,8 +1,16 @@
-"""The Dagster code location `s3_access_logs` (loaded by workspace.yaml).
-
-The ingestion and model assets arrive with the lake and Dagster issues; until then the
-location loads and is empty, so `dagster dev -w workspace.yaml` already starts."""
+"""The Dagster code location `s3_access_logs` (loaded by workspace.yaml)."""
 
 import dagster as dg
 
-defs = dg.Definitions()
+from assets.automation import daily_job, daily_schedule, new_log_objects
+from assets.ingest import access_logs, log_objects
+from assets.resources import default_resources
+from assets.warehouse import analyst_warehouse
+
+defs = dg.Definitions(
+    assets=[log_objects, access_logs, analyst_warehouse],
+    jobs=[daily_job],
+    schedules=[daily_schedule],
+    sensors=[new_log_objects],
+    resources=default_resources(),
+)

@@ -14,8 +14,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from .config import settings
 from .fetch import FetchError
 from .ingest import ingest, trailing_days
 from .lake import Lake
@@ -167,26 +169,52 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+DEMO = SynthConfig()
+
+
+def demo_days() -> tuple[date, date]:
+    """The demo's partition range: the generated week plus the days late objects reach."""
+    return DEMO.start, DEMO.start + timedelta(days=DEMO.days + 1)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
-    root = Path(args.data)
-    logs = root / "demo" / "logs"
-    cfg = SynthConfig()
-    if not logs.exists():
-        print(f"Generating {cfg.days} days of logs for {', '.join(cfg.buckets)} in {logs} ...")
-        write_objects(cfg, logs)
-    days = [cfg.start + timedelta(days=i) for i in range(cfg.days + 3)]  # + late deliveries
-    source = LogSource(str(logs / cfg.prefix))
-    lake = Lake(str(root / "lake"))
-    print(f"Ingesting {days[0]}..{days[-1]} from {source.url} into {lake.url} ...")
-    report = ingest([source], lake, days)
-    print(format_report(report))
-    table = lake.dataset().to_table(columns=["bucket", "dt"])
-    summary = table.group_by(["bucket"]).aggregate([("dt", "count")])
-    print("\nRequests in the lake by source bucket:")
-    for row in sorted(summary.to_pylist(), key=lambda r: r["bucket"]):
-        print(f"  {row['bucket']:<20} {row['dt_count']:>8,}")
-    print(f"\nThe lake: {lake.url}/access_logs/dt=YYYY-MM-DD/bucket=NAME/part-00000.parquet")
+    cfg = settings()
+    logs = Path(cfg.sources[0])
+    if args.step == "prepare":
+        if not logs.exists():
+            print(f"Generating {DEMO.days} days of logs for {', '.join(DEMO.buckets)} "
+                  f"in {logs} ...")
+            write_objects(DEMO, logs.parent)
+        print(f"{sum(1 for p in logs.rglob('*') if p.is_file()):,} log objects in {logs}")
+    elif args.step == "range":
+        first, last = demo_days()
+        print(f"{first}...{last}")
+    else:
+        _demo_report(cfg)
     return 0
+
+
+def _demo_report(cfg) -> None:
+    lake = Lake(cfg.lake)
+    table = lake.dataset().to_table(columns=["bucket", "http_status", "bytes_sent"])
+    by_bucket = table.group_by("bucket").aggregate([("bucket", "count"), ("bytes_sent", "sum")])
+    errors = table.filter(pc.greater_equal(table["http_status"], 400)).group_by("bucket") \
+        .aggregate([("bucket", "count")])
+    errs = {r["bucket"]: r["bucket_count"] for r in errors.to_pylist()}
+    print("\nThe lake, by source bucket:")
+    print(f"  {'bucket':<20} {'requests':>9} {'errors':>7} {'bytes sent':>14}")
+    for r in sorted(by_bucket.to_pylist(), key=lambda r: r["bucket"]):
+        print(f"  {r['bucket']:<20} {r['bucket_count']:>9,} {errs.get(r['bucket'], 0):>7,} "
+              f"{r['bytes_sent_sum']:>14,}")
+    quarantined = sum(pq.read_metadata(lake.fs.open(f, "rb")).num_rows
+                      for f in lake.files("quarantine"))
+    print(f"  {quarantined:,} lines quarantined (see the quarantine view)")
+    print(f"""
+Where to look next:
+  the lake         {lake.url}/access_logs/dt=YYYY-MM-DD/bucket=NAME/part-00000.parquet
+  the warehouse    duckdb {cfg.warehouse}   (views: access_logs, quarantine)
+  the Dagster UI   DAGSTER_HOME=$PWD/data/dagster_home .venv/bin/dagster dev -w workspace.yaml
+  more days        .venv/bin/s3logs ingest --source {cfg.sources[0]} --trailing 3""")
 
 
 def _parse_size(text: str) -> int:
@@ -241,8 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--quiet", action="store_true", help="no progress on stderr")
     sp.set_defaults(func=_cmd_ingest)
 
-    sp = sub.add_parser("demo", help="generate sample logs and run the pipeline on them")
-    sp.add_argument("--data", default=os.environ.get("S3LOGS_DATA", "data"))
+    sp = sub.add_parser("demo", help="the steps of `make demo`")
+    sp.add_argument("step", choices=["prepare", "range", "report"],
+                    help="prepare: generate sample logs; range: print the demo's partition "
+                    "range; report: summarise the lake")
     sp.set_defaults(func=_cmd_demo)
     return p
 

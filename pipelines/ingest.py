@@ -71,16 +71,61 @@ class RunReport:
                 "duplicates_dropped": self.duplicates_dropped, "seconds": round(self.seconds, 3)}
 
 
+@dataclass
+class DayPlan:
+    """What a (source, day) needs: its listing, and the objects new or changed since the
+    manifest. Serialisable, so listing and ingesting can be separate steps (assets)."""
+
+    source: str
+    day: str
+    listed: list[ObjectInfo]
+    todo: list[ObjectInfo]
+    unchanged: int
+    unrecognized: list[str]
+
+    def as_dict(self) -> dict:
+        return {"source": self.source, "day": self.day, "unchanged": self.unchanged,
+                "unrecognized": self.unrecognized,
+                "listed": [asdict(o) for o in self.listed],
+                "todo": [o.url for o in self.todo]}
+
+    @staticmethod
+    def from_dict(d: dict) -> DayPlan:
+        listed = [ObjectInfo(**o) for o in d["listed"]]
+        todo = set(d["todo"])
+        return DayPlan(d["source"], d["day"], listed, [o for o in listed if o.url in todo],
+                       d["unchanged"], d["unrecognized"])
+
+
+def plan(sources: Sequence[LogSource], lake: Lake, days: Iterable[date], *,
+         force: bool = False) -> list[DayPlan]:
+    """List every (source, day) and compare with its manifest: what a run would fetch."""
+    plans = []
+    for day in days:
+        for source in sources:
+            day_s = day.isoformat()
+            known = (lake.read_manifest(source.id, day_s) or {"objects": {}})["objects"]
+            after = None if force or not source.time_sorted else \
+                _resume_points(source, day, known)
+            listing = source.list_day(day, after)
+            todo = [o for o in listing.objects if force or o.url not in known
+                    or (known[o.url]["size"], known[o.url]["etag"]) != o.fingerprint]
+            plans.append(DayPlan(source.url, day_s, listing.objects, todo,
+                                 len(set(known) - {o.url for o in todo}),
+                                 listing.unrecognized))
+    return plans
+
+
 def trailing_days(today: date, n: int) -> list[date]:
     """The n days before `today`, oldest first: what the daily run re-checks for late logs."""
     return [today - timedelta(days=k) for k in range(n, 0, -1)]
 
 
-def ingest(sources: Sequence[LogSource], lake: Lake, days: Iterable[date], *,
-           force: bool = False, progress: bool = True,
+def ingest(sources: Sequence[LogSource], lake: Lake, days: Iterable[date] = (), *,
+           plans: list[DayPlan] | None = None, force: bool = False, progress: bool = True,
            fetch_attempts: int = ATTEMPTS) -> RunReport:
-    """Ingest every (source, day). `force` re-ingests unchanged objects too (the lake comes
-    out byte-identical when nothing changed).
+    """Ingest every (source, day), or carry out `plans` made earlier. `force` re-ingests
+    unchanged objects too (the lake comes out byte-identical when nothing changed).
 
     All days of the run are collected first (parsed rows spilled to local disk), then each
     touched (dt, bucket) partition is rewritten once, then the quarantines, and the
@@ -90,8 +135,11 @@ def ingest(sources: Sequence[LogSource], lake: Lake, days: Iterable[date], *,
     report = RunReport()
     with tempfile.TemporaryDirectory(prefix="s3logs-spill-") as tmp:
         spill = _Spill(tmp)
-        work = [_collect(source, lake, day, spill, force, progress, fetch_attempts)
-                for day in days for source in sources]
+        if plans is None:
+            plans = plan(sources, lake, days, force=force)
+        by_url = {s.url: s for s in sources}
+        work = [_collect(by_url[p.source], lake, p, spill, progress, fetch_attempts)
+                for p in plans]
         replaced = set().union(*(w.stats for w in work))
         touched = set(spill.pieces).union(*(w.old_partitions for w in work))
         written: dict[tuple[str, str], PartitionWrite] = {}
@@ -170,20 +218,17 @@ class _DayWork:
                            for k in ("lines", "records", "rejects", "size")}}
 
 
-def _collect(source: LogSource, lake: Lake, day: date, spill: _Spill, force: bool,
+def _collect(source: LogSource, lake: Lake, day_plan: DayPlan, spill: _Spill,
              progress: bool, fetch_attempts: int) -> _DayWork:
-    """List one (source, day), fetch and parse what is new or changed into the spill."""
-    day_s = day.isoformat()
+    """Fetch and parse what the plan says is new or changed into the spill."""
+    day_s = day_plan.day
     known = (lake.read_manifest(source.id, day_s) or {"objects": {}})["objects"]
-    after = None if force or not source.time_sorted else _resume_points(source, day, known)
-    listing = source.list_day(day, after)
     work = _DayWork(source, DayReport(source.url, day_s), known)
     report = work.report
-    report.objects_listed = len(listing.objects)
-    report.unrecognized_keys = listing.unrecognized
-    todo = [o for o in listing.objects if force or o.url not in known
-            or (known[o.url]["size"], known[o.url]["etag"]) != o.fingerprint]
-    report.objects_unchanged = len(set(known) - {o.url for o in todo})
+    report.objects_listed = len(day_plan.listed)
+    report.unrecognized_keys = day_plan.unrecognized
+    todo = day_plan.todo
+    report.objects_unchanged = day_plan.unchanged
     if not todo:
         return work
     bar = Progress(f"ingest {source.url} {day_s}", total=sum(o.size for o in todo), unit="B",

@@ -111,15 +111,23 @@ class Lake:
         return self.path("_manifests", f"source={source_id}", f"day={day}.json")
 
     def read_manifest(self, source_id: str, day: str) -> dict | None:
+        return self.read_json(self.manifest_path(source_id, day))
+
+    def write_manifest(self, source_id: str, day: str, manifest: dict) -> None:
+        self.write_json(self.manifest_path(source_id, day), manifest)
+
+    def plan_path(self, source_id: str, day: str) -> str:
+        return self.path("_plans", f"source={source_id}", f"day={day}.json")
+
+    def write_json(self, path: str, value: dict) -> None:
+        self._put(path, json.dumps(value, indent=1, sort_keys=True).encode() + b"\n")
+
+    def read_json(self, path: str) -> dict | None:
         try:
-            with self.fs.open(self.manifest_path(source_id, day), "rb") as f:
+            with self.fs.open(path, "rb") as f:
                 return json.load(f)
         except FileNotFoundError:
             return None
-
-    def write_manifest(self, source_id: str, day: str, manifest: dict) -> None:
-        data = json.dumps(manifest, indent=1, sort_keys=True).encode() + b"\n"
-        self._put(self.manifest_path(source_id, day), data)
 
     # -- reading -------------------------------------------------------------------------
 

@@ -40,6 +40,12 @@ class DayListing:
     unrecognized: list[str] = field(default_factory=list)  # keys in neither layout
 
 
+def source_id(url: str) -> str:
+    """Stable short name of a source in lake paths: its URL's hash (URLs can hold any
+    character, so they never become paths themselves)."""
+    return hashlib.sha256(url.rstrip("/").encode()).hexdigest()[:16]
+
+
 class LogSource:
     """One log source. `layout` is "auto" (detected from a sample of keys), "simple" or
     "partitioned"; `partition_date_source` is detected with it or set explicitly."""
@@ -55,8 +61,7 @@ class LogSource:
 
     @property
     def id(self) -> str:
-        """Stable short name for manifests: the URL's hash (URLs can hold any character)."""
-        return hashlib.sha256(self.url.rstrip("/").encode()).hexdigest()[:16]
+        return source_id(self.url)
 
     @property
     def counts(self):
@@ -100,6 +105,34 @@ class LogSource:
                                                   modified))
         return listing
 
+    def new_objects(self, cursor: dict[str, str], since: date, max_pages: int = 5
+                    ) -> tuple[list[tuple[date, ObjectInfo]], dict[str, str]]:
+        """Objects after the cursor (per listing root, the last key seen), at most
+        `max_pages` pages per root, with the day each is filed under; and the new cursor.
+
+        For sensors: bounded work per call, the cursor carries the rest to the next call;
+        a root not in the cursor yet is read from the objects filed under `since` on.
+        With EventTime, late objects land in old day folders, before the cursor: the daily
+        re-check of trailing days picks those up."""
+        roots = [self.loc.path] if self.layout[0] == L.SIMPLE else self._bucket_roots
+        found, new_cursor = [], dict(cursor)
+        for root in roots:
+            after = cursor.get(root)
+            if after is None:  # sorts just before the first key filed under `since`
+                after = root + (f"{since:%Y-%m-%d}" if self.layout[0] == L.SIMPLE
+                                else f"{since:%Y/%m/%d}")
+            last = None
+            for path, size, etag, modified in self._list(root, start_after=after,
+                                                         max_keys=1000 * max_pages):
+                last = path
+                key = L.parse_key(path[len(self.loc.path):])
+                if key:
+                    found.append((key.day, ObjectInfo(path, self.loc.display(path), size, etag,
+                                                      modified)))
+            if last:
+                new_cursor[root] = last
+        return found, new_cursor
+
     def day_prefixes(self, day: date) -> list[str]:
         if self.layout[0] == L.SIMPLE:
             return [self.loc.path + f"{day:%Y-%m-%d}-"]
@@ -136,16 +169,17 @@ class LogSource:
         if self.loc.is_s3:
             bucket, key_prefix = _split(prefix)
             extra = {"StartAfter": _split(start_after)[1]} if start_after else {}
-            for page in self._pages(bucket, key_prefix, max_keys=max_keys, **extra):
+            seen = 0
+            for page in self._pages(bucket, key_prefix, max_keys=min(max_keys or 1000, 1000),
+                                    **extra):
                 for o in page.get("Contents", []):
                     yield (f"{bucket}/{o['Key']}", o["Size"], o["ETag"].strip('"'),
                            o["LastModified"].astimezone(UTC).isoformat())
-                if max_keys:
+                seen += len(page.get("Contents", []))
+                if max_keys and seen >= max_keys:
                     return
             return
-        for entry in _walk_local(prefix, self.loc, max_keys):
-            if not start_after or entry[0] > start_after:
-                yield entry
+        yield from _walk_local(prefix, self.loc, max_keys, start_after)
 
     def _pages(self, bucket: str, prefix: str, max_keys: int | None = None,
                **kwargs) -> Iterator[dict]:
@@ -166,8 +200,8 @@ def _split(path: str) -> tuple[str, str]:
     return bucket, key
 
 
-def _walk_local(prefix: str, loc: Location, max_keys: int | None
-                ) -> Iterator[tuple[str, int, str, str]]:
+def _walk_local(prefix: str, loc: Location, max_keys: int | None,
+                start_after: str | None = None) -> Iterator[tuple[str, int, str, str]]:
     base = prefix if prefix.endswith("/") else os.path.dirname(prefix) + "/"
     found = 0
     stack = [base]
@@ -184,7 +218,8 @@ def _walk_local(prefix: str, loc: Location, max_keys: int | None
             if e.is_dir():
                 if (path + "/").startswith(prefix) or prefix.startswith(path + "/"):
                     stack.append(path + "/")
-            elif path.startswith(prefix) and not e.name.startswith("."):
+            elif (path.startswith(prefix) and not e.name.startswith(".")
+                  and (start_after is None or path > start_after)):
                 files.append((path, e.stat()))
         for path, st in reversed(files):
             modified = datetime.fromtimestamp(st.st_mtime, UTC).isoformat()

@@ -1,0 +1,61 @@
+"""Settings from the environment, with working local defaults and one-sentence errors.
+
+S3LOGS_SOURCES     comma-separated log source URLs (s3://bucket/prefix/ or folders)
+S3LOGS_LAKE        lake root, a folder or s3:// URL              (default data/lake)
+S3LOGS_WAREHOUSE   analyst DuckDB file                            (default data/warehouse.duckdb)
+S3LOGS_START_DATE  first daily partition, YYYY-MM-DD              (default 2026-11-01)
+S3LOGS_LATE_DAYS   trailing days the daily run re-checks          (default 3)
+S3LOGS_LAYOUT      auto | simple | partitioned                    (default auto)
+AWS_ENDPOINT_URL_S3 and the usual AWS credential variables reach s3fs and boto3 directly.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+
+DEMO_SOURCE = "data/demo/logs/logs/"
+
+
+class ConfigError(ValueError):
+    """A setting has a value that cannot work; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    sources: tuple[str, ...]
+    lake: str
+    warehouse: str
+    start_date: date
+    late_days: int
+    layout: str
+    endpoint_url: str | None
+
+
+def settings(env: dict[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    sources = tuple(s.strip() for s in env.get("S3LOGS_SOURCES", DEMO_SOURCE).split(",")
+                    if s.strip())
+    if not sources:
+        raise ConfigError("S3LOGS_SOURCES is empty: set it to one or more log source URLs, "
+                          "comma-separated (s3://bucket/prefix/ or a folder)")
+    for s in sources:
+        if "://" in s and not s.startswith(("s3://", "file://")):
+            raise ConfigError(f"S3LOGS_SOURCES has {s!r}: use s3://bucket/prefix/ or a folder")
+    raw_start = env.get("S3LOGS_START_DATE", "2026-11-01")
+    try:
+        start = date.fromisoformat(raw_start)
+    except ValueError:
+        raise ConfigError(f"S3LOGS_START_DATE={raw_start!r} is not a date: use YYYY-MM-DD") \
+            from None
+    raw_late = env.get("S3LOGS_LATE_DAYS", "3")
+    if not raw_late.isdigit() or int(raw_late) > 60:
+        raise ConfigError(f"S3LOGS_LATE_DAYS={raw_late!r}: use a whole number of days, 0-60")
+    layout = env.get("S3LOGS_LAYOUT", "auto")
+    if layout not in ("auto", "simple", "partitioned"):
+        raise ConfigError(f"S3LOGS_LAYOUT={layout!r}: use auto, simple or partitioned")
+    return Settings(sources=sources, lake=env.get("S3LOGS_LAKE", "data/lake"),
+                    warehouse=env.get("S3LOGS_WAREHOUSE", "data/warehouse.duckdb"),
+                    start_date=start, late_days=int(raw_late), layout=layout,
+                    endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or None)
