@@ -17,7 +17,7 @@ DEMO_ENV := S3LOGS_SOURCES=data/demo/logs/logs/ S3LOGS_LAKE=data/lake \
 
 demo: $(STAMP)
 	@$(DEMO_ENV) $(BIN)/s3logs demo prepare
-	@mkdir -p data/dagster_home
+	@mkdir -p data/dagster_home && cp -n dagster.yaml data/dagster_home/ 2>/dev/null || true
 	@echo "Materializing every asset for $$($(BIN)/s3logs demo range) in one Dagster run" \
 		"(log: data/demo/dagster.log) ..."
 	@$(DEMO_ENV) $(BIN)/dagster asset materialize -m assets.definitions --select '*' \
