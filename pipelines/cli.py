@@ -14,7 +14,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
+import duckdb
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .config import settings
@@ -26,6 +28,7 @@ from .parse import parse_objects
 from .progress import Progress
 from .sources import LogSource
 from .synth import SynthConfig, write_big_file, write_objects
+from .warehouse import open_warehouse
 
 
 class UserError(Exception):
@@ -153,6 +156,80 @@ def format_report(report) -> str:
     return "\n".join(lines)
 
 
+def _warehouse_connection():
+    cfg = settings()
+    lake = Lake(cfg.lake) if cfg.lake.startswith("s3://") else None
+    try:
+        return open_warehouse(cfg.warehouse, lake)
+    except FileNotFoundError as e:
+        raise UserError(str(e)) from None
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    con = _warehouse_connection()
+    try:
+        rel = con.sql(args.sql)
+    except duckdb.Error as e:
+        raise UserError(f"the query failed: {str(e).splitlines()[0]}") from None
+    if rel is None:
+        return 0
+    if args.format == "table":
+        print(format_table(rel.columns, rel.limit(args.limit).fetchall()))
+    elif args.format == "csv":
+        table = rel.to_arrow_table()
+        pacsv.write_csv(table, args.out or sys.stdout.buffer)
+    elif args.format == "json":
+        out = open(args.out, "w") if args.out else sys.stdout  # noqa: SIM115
+        for row in rel.to_arrow_table().to_pylist():
+            out.write(json.dumps(row, default=str) + "\n")
+    else:
+        if not args.out:
+            raise UserError("--format parquet needs --out FILE")
+        pq.write_table(rel.to_arrow_table(), args.out)
+    return 0
+
+
+def format_table(columns: list[str], rows: list[tuple], width: int = 40) -> str:
+    """A plain text table: numbers right-aligned, long values cut."""
+    def cell(v) -> str:
+        text = "" if v is None else f"{v:,}" if isinstance(v, int) and not isinstance(
+            v, bool) else f"{v:,.4f}" if isinstance(v, float) else str(v)
+        return text if len(text) <= width else text[:width - 1] + "…"
+
+    cells = [[cell(v) for v in r] for r in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    numeric = [all(isinstance(r[i], (int, float)) or r[i] is None for r in rows) and rows
+               for i in range(len(columns))]
+    def line(values):
+        return "  ".join(v.rjust(w) if n else v.ljust(w)
+                         for v, w, n in zip(values, widths, numeric)).rstrip()
+    return "\n".join([line(columns), line(["-" * w for w in widths])] +
+                     [line(r) for r in cells] + [f"({len(rows)} rows)"])
+
+
+def _cmd_shell(args: argparse.Namespace) -> int:
+    con = _warehouse_connection()
+    print("s3logs warehouse (read-only). Views: " + ", ".join(
+        r[0] for r in con.execute("SELECT view_name FROM duckdb_views() "
+                                  "WHERE NOT internal ORDER BY 1").fetchall()))
+    print("End statements with ;  Ctrl-D quits.")
+    buffer = ""
+    while True:
+        try:
+            buffer += input("s3logs> " if not buffer else "   ...> ") + "\n"
+        except EOFError:
+            print()
+            return 0
+        if buffer.strip().endswith(";"):
+            try:
+                rel = con.sql(buffer)
+                if rel is not None:
+                    print(format_table(rel.columns, rel.limit(args.limit).fetchall()))
+            except duckdb.Error as e:
+                print(f"error: {str(e).splitlines()[0]}")
+            buffer = ""
+
+
 def _cmd_synth(args: argparse.Namespace) -> int:
     if args.single_file:
         size = _parse_size(args.size)
@@ -268,6 +345,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="print the run report as JSON")
     sp.add_argument("--quiet", action="store_true", help="no progress on stderr")
     sp.set_defaults(func=_cmd_ingest)
+
+    sp = sub.add_parser("query", help="run SQL against the analyst warehouse")
+    sp.add_argument("sql", help="e.g. \"SELECT * FROM usage_daily LIMIT 10\"")
+    sp.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
+    sp.add_argument("--out", help="write to this file instead of stdout")
+    sp.add_argument("--limit", type=int, default=50, help="rows shown as a table")
+    sp.set_defaults(func=_cmd_query)
+
+    sp = sub.add_parser("shell", help="an interactive SQL prompt on the warehouse")
+    sp.add_argument("--limit", type=int, default=50)
+    sp.set_defaults(func=_cmd_shell)
 
     sp = sub.add_parser("demo", help="the steps of `make demo`")
     sp.add_argument("step", choices=["prepare", "range", "report"],

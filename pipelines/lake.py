@@ -105,6 +105,14 @@ class Lake:
                                                        ("line_number", "ascending")]))
         return self._replace(folder, parts, table, sort_key=None)
 
+    # -- model results -------------------------------------------------------------------
+
+    def replace_table_partition(self, parts: list[str], table: pa.Table) -> list[str]:
+        """Replace one partition folder of a derived table (`marts/<model>/dt=...`) with
+        `table`, already in its final order; an empty table removes the partition's files."""
+        folder = self.path(*parts)
+        return self._replace(folder, self._parts(folder), table, sort_key=None)
+
     # -- manifests -----------------------------------------------------------------------
 
     def manifest_path(self, source_id: str, day: str) -> str:

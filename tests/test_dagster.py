@@ -18,10 +18,12 @@ import pyarrow.parquet as pq
 from assets.automation import daily_schedule, new_log_objects
 from assets.definitions import defs
 from assets.ingest import access_logs, log_objects
+from assets.models import model_assets
 from assets.partitions import range_tags
 from assets.resources import LakeResource, LogSourcesResource, S3Settings, WarehouseResource
 from assets.warehouse import analyst_warehouse
 from pipelines.lake import LAKE_SCHEMA, Lake
+from pipelines.models import model_names
 from pipelines.parse import parse_log
 from pipelines.synth import Profile, SynthConfig, generate_objects, write_objects
 from tests.conftest import upload
@@ -33,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CFG = SynthConfig(days=3, records_per_day=200, records_per_object=40,
                   profile=Profile(field_counts=((18, 2), (24, 3), (25, 5), (26, 40), (27, 50))))
 DAY = CFG.start.isoformat()
-ASSETS = [log_objects, access_logs, analyst_warehouse]
+ASSETS = [log_objects, access_logs, *model_assets, analyst_warehouse]
 
 
 def resources(tmp_path, source="s3://target-logs/logs/") -> dict:
@@ -50,7 +52,7 @@ def checks(result) -> dict[str, dg.AssetCheckEvaluation]:
 def test_definitions_load():
     dg.Definitions.validate_loadable(defs)
     names = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert names == {"log_objects", "access_logs", "analyst_warehouse"}
+    assert names == {"log_objects", "access_logs", "analyst_warehouse", *model_names()}
     assert defs.resolve_job_def("daily_logs")
     assert defs.resolve_schedule_def("daily_schedule")
     assert defs.resolve_sensor_def("new_log_objects")

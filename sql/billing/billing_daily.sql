@@ -1,0 +1,78 @@
+-- billing_daily: estimated request and data-transfer-out cost per day, bucket and requester,
+-- at the us-east-1 S3 Standard prices in effect on each day (sql/billing/prices.csv).
+-- Rules: system records are not billed; 5xx are not billed; since 2024-05-13 a 403
+-- AccessDenied from outside the bucket owner's account is not billed (requests or bytes):
+-- anonymous requests, or an account other than the owner's in bucket_accounts.csv.
+-- Transfer out counts bytes sent to non-AWS clients (an estimate: logs do not say whether
+-- an address is inside AWS); the first 100 GB of each month are free, then tiers apply to
+-- the month's running total per bucket owner, and each day's cost is shared among the
+-- day's requesters in proportion to their bytes.
+WITH requests AS (
+    SELECT
+        l.dt, l.bucket, l.bucket_owner, coalesce(l.requester, 'anonymous') AS requester,
+        l.request_tier, coalesce(l.bytes_sent, 0) AS bytes_sent,
+        NOT (l.request_tier = 'system'
+             OR coalesce(l.http_status, 0) >= 500
+             OR (l.http_status = 403 AND l.error_code = 'AccessDenied' AND l.dt >= '2024-05-13'
+                 AND (l.requester_type = 'anonymous'
+                      OR (l.requester_account IS NOT NULL AND a.account_id IS NOT NULL
+                          AND l.requester_account <> a.account_id)))) AS billed,
+        l.requester_type <> 'aws_service' AND l.remote_ip IS NOT NULL AS to_internet
+    FROM access_logs AS l
+    LEFT JOIN bucket_accounts AS a ON a.bucket = l.bucket
+    WHERE l.dt BETWEEN strftime(date_trunc('month', CAST($start_date AS DATE)), '%Y-%m-%d')
+                   AND $end_date
+),
+per_requester AS (
+    SELECT
+        dt, bucket, bucket_owner, requester,
+        count(*) FILTER (WHERE billed AND request_tier = 'tier1') AS tier1_requests,
+        count(*) FILTER (WHERE billed AND request_tier = 'tier2') AS tier2_requests,
+        count(*) FILTER (WHERE billed AND request_tier = 'free') AS free_requests,
+        count(*) FILTER (WHERE request_tier = 'system') AS system_records,
+        count(*) FILTER (WHERE NOT billed AND request_tier <> 'system') AS unbilled_requests,
+        CAST(sum(bytes_sent) AS BIGINT) AS bytes_sent,
+        CAST(sum(bytes_sent) FILTER (WHERE billed AND to_internet) AS BIGINT) AS internet_bytes
+    FROM requests
+    GROUP BY ALL
+),
+owner_days AS (
+    SELECT
+        dt, bucket_owner, sum(coalesce(internet_bytes, 0)) / 1073741824.0 AS day_gb,
+        coalesce(sum(sum(coalesce(internet_bytes, 0))) OVER (
+            PARTITION BY bucket_owner, substr(dt, 1, 7) ORDER BY dt
+            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) / 1073741824.0 AS before_gb
+    FROM per_requester
+    GROUP BY dt, bucket_owner
+),
+owner_cost AS (
+    SELECT
+        d.dt, d.bucket_owner, d.day_gb,
+        (SELECT coalesce(sum(p.usd * (greatest(0, least(d.before_gb + d.day_gb,
+                                                         coalesce(p.to_gb, 1e18)) - p.from_gb)
+                                      - greatest(0, least(d.before_gb,
+                                                          coalesce(p.to_gb, 1e18)) - p.from_gb))), 0)
+         FROM prices AS p
+         WHERE p.item = 'transfer_out'
+           AND d.dt BETWEEN p.effective_from AND coalesce(p.effective_to, '9999-12-31'))
+            AS transfer_cost_usd
+    FROM owner_days AS d
+)
+SELECT
+    r.dt, r.bucket, r.requester,
+    r.tier1_requests, r.tier2_requests, r.free_requests, r.system_records, r.unbilled_requests,
+    round(r.tier1_requests * t1.usd / 1000 + r.tier2_requests * t2.usd / 1000, 10)
+        AS request_cost_usd,
+    r.bytes_sent,
+    coalesce(r.internet_bytes, 0) AS internet_bytes,
+    round(CASE WHEN c.day_gb > 0
+               THEN c.transfer_cost_usd * coalesce(r.internet_bytes, 0) / 1073741824.0 / c.day_gb
+               ELSE 0 END, 10) AS transfer_out_cost_usd
+FROM per_requester AS r
+JOIN owner_cost AS c USING (dt, bucket_owner)
+LEFT JOIN prices AS t1 ON t1.item = 'tier1'
+    AND r.dt BETWEEN t1.effective_from AND coalesce(t1.effective_to, '9999-12-31')
+LEFT JOIN prices AS t2 ON t2.item = 'tier2'
+    AND r.dt BETWEEN t2.effective_from AND coalesce(t2.effective_to, '9999-12-31')
+WHERE r.dt BETWEEN $start_date AND $end_date
+ORDER BY r.dt, r.bucket, r.requester

@@ -1,0 +1,150 @@
+-- security_findings: one row per finding (day, bucket, detection, principal, remote IP)
+-- with a count, first and last seen, and up to three request ids as evidence. Thresholds
+-- and severities come from detection_settings; every detection has fixtures that must fire
+-- and a normal day on which it must stay quiet (tests/test_models.py).
+WITH hits AS (
+    SELECT *, coalesce(requester, 'anonymous') AS principal
+    FROM access_logs
+    WHERE dt BETWEEN strftime(CAST($start_date AS DATE) - to_days(greatest(
+                     CAST(setting('new_principal', 'lookback_days') AS INT),
+                     CAST(setting('new_ip', 'lookback_days') AS INT),
+                     CAST(setting('exfiltration', 'lookback_days') AS INT))), '%Y-%m-%d')
+                 AND $end_date
+),
+win AS (SELECT * FROM hits WHERE dt BETWEEN $start_date AND $end_date),
+-- Small per-day summaries for the detections that compare a day with the days before it.
+bucket_days AS (SELECT DISTINCT dt, bucket FROM hits),
+principal_days AS (
+    SELECT dt, bucket, principal, count(*) AS n, CAST(sum(bytes_sent) AS BIGINT) AS sent,
+           min(request_time) AS first_seen, max(request_time) AS last_seen,
+           list(request_id ORDER BY bytes_sent DESC NULLS LAST)[1:3] AS samples,
+           strftime(CAST(dt AS DATE) - to_days(CAST(setting('new_principal', 'lookback_days')
+                                                    AS INT)), '%Y-%m-%d') AS since_principal,
+           strftime(CAST(dt AS DATE) - to_days(CAST(setting('exfiltration', 'lookback_days')
+                                                    AS INT)), '%Y-%m-%d') AS since_exfil
+    FROM hits GROUP BY dt, bucket, principal
+),
+ip_days AS (
+    SELECT dt, bucket, remote_ip, count(*) AS n, min(request_time) AS first_seen,
+           max(request_time) AS last_seen, list(request_id ORDER BY request_time)[1:3] AS samples,
+           strftime(CAST(dt AS DATE) - to_days(CAST(setting('new_ip', 'lookback_days')
+                                                    AS INT)), '%Y-%m-%d') AS since_ip
+    FROM hits WHERE remote_ip IS NOT NULL GROUP BY dt, bucket, remote_ip
+),
+findings AS (
+    -- Many AccessDenied answers to one principal from one address in a day.
+    SELECT 'access_denied_burst' AS detection, dt, bucket, principal, remote_ip,
+           count(*) AS n, min(request_time) AS first_seen, max(request_time) AS last_seen,
+           list(request_id ORDER BY request_time)[1:3] AS samples
+    FROM win WHERE http_status = 403 AND error_code = 'AccessDenied'
+    GROUP BY ALL HAVING count(*) >= CAST(setting('access_denied_burst', 'min_requests') AS INT)
+    UNION ALL
+    -- Requests that succeeded without any credentials.
+    SELECT 'anonymous_access', dt, bucket, principal, remote_ip, count(*), min(request_time),
+           max(request_time), list(request_id ORDER BY request_time)[1:3]
+    FROM win WHERE requester IS NULL AND http_status BETWEEN 200 AND 299
+    GROUP BY ALL
+    UNION ALL
+    -- Plain HTTP (no TLS), in lines new enough to log TLS (24+ fields).
+    SELECT 'no_tls', dt, bucket, principal, remote_ip, count(*), min(request_time),
+           max(request_time), list(request_id ORDER BY request_time)[1:3]
+    FROM win WHERE tls_version IS NULL AND field_count >= 24 AND request_tier <> 'system'
+                   AND remote_ip IS NOT NULL
+    GROUP BY ALL
+    UNION ALL
+    -- TLS below the minimum version.
+    SELECT 'weak_tls', dt, bucket, principal, remote_ip, count(*), min(request_time),
+           max(request_time), list(request_id ORDER BY request_time)[1:3]
+    FROM win
+    WHERE try_cast(regexp_extract(lower(tls_version), 'tlsv([0-9.]+)', 1) AS DOUBLE)
+          < CAST(setting('weak_tls', 'min_version') AS DOUBLE)
+    GROUP BY ALL
+    UNION ALL
+    -- Signature Version 2, deprecated.
+    SELECT 'sigv2', dt, bucket, principal, remote_ip, count(*), min(request_time),
+           max(request_time), list(request_id ORDER BY request_time)[1:3]
+    FROM win WHERE signature_version = 'SigV2'
+    GROUP BY ALL
+    UNION ALL
+    -- Requests authorised only through an ACL (what blocks disabling ACLs).
+    SELECT 'acl_required', dt, bucket, principal, remote_ip, count(*), min(request_time),
+           max(request_time), list(request_id ORDER BY request_time)[1:3]
+    FROM win WHERE acl_required
+    GROUP BY ALL
+    UNION ALL
+    -- Presigned URLs (query-string authentication), per principal.
+    SELECT 'presigned_url', dt, bucket, principal, NULL, count(*), min(request_time),
+           max(request_time), list(request_id ORDER BY request_time)[1:3]
+    FROM win WHERE authentication_type = 'QueryString'
+    GROUP BY ALL
+    UNION ALL
+    -- Many deleted keys by one principal in a day (lifecycle is reported apart, below).
+    SELECT 'mass_delete', dt, bucket, principal, NULL, count(*), min(request_time),
+           max(request_time), list(request_id ORDER BY request_time)[1:3]
+    FROM win
+    WHERE operation IN ('REST.DELETE.OBJECT', 'BATCH.DELETE.OBJECT')
+      AND requester_type <> 'aws_service'
+    GROUP BY ALL HAVING count(*) >= CAST(setting('mass_delete', 'min_deletes') AS INT)
+    UNION ALL
+    -- Lifecycle expirations: expected deletions, reported so they are not mistaken.
+    SELECT 'lifecycle_expirations', dt, bucket, principal, NULL, count(*), min(request_time),
+           max(request_time), list(request_id ORDER BY request_time)[1:3]
+    FROM win WHERE operation IN ('S3.EXPIRE.OBJECT', 'S3.CREATE.DELETEMARKER')
+    GROUP BY ALL
+    UNION ALL
+    -- A principal never seen on the bucket in the lookback days (buckets with history only).
+    SELECT 'new_principal', w.dt, w.bucket, w.principal, NULL, w.n, w.first_seen, w.last_seen,
+           w.samples
+    FROM principal_days AS w
+    WHERE w.principal <> 'anonymous'
+      AND EXISTS (SELECT 1 FROM bucket_days AS b WHERE b.bucket = w.bucket AND b.dt < w.dt
+                    AND b.dt >= w.since_principal)
+      AND NOT EXISTS (SELECT 1 FROM principal_days AS p WHERE p.bucket = w.bucket
+                        AND p.principal = w.principal AND p.dt < w.dt
+                        AND p.dt >= w.since_principal)
+      AND w.dt >= $start_date
+    UNION ALL
+    -- A remote address never seen on the bucket in the lookback days.
+    SELECT 'new_ip', w.dt, w.bucket, NULL, w.remote_ip, w.n, w.first_seen, w.last_seen,
+           w.samples
+    FROM ip_days AS w
+    WHERE EXISTS (SELECT 1 FROM bucket_days AS b WHERE b.bucket = w.bucket AND b.dt < w.dt
+                    AND b.dt >= w.since_ip)
+      AND NOT EXISTS (SELECT 1 FROM ip_days AS p WHERE p.bucket = w.bucket
+                        AND p.remote_ip = w.remote_ip AND p.dt < w.dt AND p.dt >= w.since_ip)
+      AND w.dt >= $start_date
+    UNION ALL
+    -- Bytes sent to a principal far above its own daily average over the lookback days.
+    SELECT 'exfiltration', d.dt, d.bucket, d.principal, NULL, d.n, d.first_seen, d.last_seen,
+           d.samples
+    FROM principal_days AS d
+    WHERE d.dt >= $start_date
+      AND d.sent >= CAST(setting('exfiltration', 'min_bytes') AS BIGINT)
+      AND d.sent > CAST(setting('exfiltration', 'factor') AS DOUBLE) * coalesce((
+          SELECT sum(p.sent) / CAST(setting('exfiltration', 'lookback_days') AS INT)
+          FROM principal_days AS p
+          WHERE p.bucket = d.bucket AND p.principal = d.principal AND p.dt < d.dt
+            AND p.dt >= d.since_exfil), 0)
+    UNION ALL
+    -- Key enumeration: bursts of NoSuchKey or of listings from one address.
+    SELECT 'enumeration', dt, bucket, principal, remote_ip, count(*), min(request_time),
+           max(request_time), list(request_id ORDER BY request_time)[1:3]
+    FROM win WHERE (http_status = 404 AND error_code = 'NoSuchKey')
+                   OR operation IN ('REST.GET.BUCKET', 'REST.GET.BUCKETVERSIONS')
+    GROUP BY ALL
+    HAVING count(*) FILTER (WHERE error_code = 'NoSuchKey')
+               >= CAST(setting('enumeration', 'min_not_found') AS INT)
+        OR count(*) FILTER (WHERE operation LIKE 'REST.GET.BUCKET%')
+               >= CAST(setting('enumeration', 'min_lists') AS INT)
+    UNION ALL
+    -- Known scanner and attack-tool user agents.
+    SELECT 'scanner_user_agent', dt, bucket, principal, remote_ip, count(*), min(request_time),
+           max(request_time), list(request_id ORDER BY request_time)[1:3]
+    FROM win
+    WHERE regexp_matches(lower(user_agent), setting('scanner_user_agent', 'pattern'))
+    GROUP BY ALL
+)
+SELECT dt, bucket, detection, setting(detection, 'severity') AS severity, principal,
+       remote_ip, n AS request_count, first_seen, last_seen, samples AS sample_request_ids
+FROM findings
+ORDER BY dt, bucket, detection, principal, remote_ip

@@ -1,0 +1,29 @@
+-- usage_top_n: the busiest keys, requesters, remote IPs and user agents per day and bucket
+-- (top $top_n of each by requests), with their bytes sent and errors.
+WITH ranked AS (
+    SELECT dt, bucket, dimension, value, requests, bytes_sent, errors,
+           row_number() OVER (PARTITION BY dt, bucket, dimension
+                              ORDER BY requests DESC, bytes_sent DESC, value) AS rank
+    FROM (
+        SELECT dt, bucket, 'key' AS dimension, key AS value, count(*) AS requests,
+               CAST(sum(bytes_sent) AS BIGINT) AS bytes_sent, count(*) FILTER (WHERE is_error) AS errors
+        FROM access_logs WHERE dt BETWEEN $start_date AND $end_date AND key IS NOT NULL
+        GROUP BY ALL
+        UNION ALL
+        SELECT dt, bucket, 'requester', coalesce(requester, 'anonymous'), count(*),
+               sum(bytes_sent), count(*) FILTER (WHERE is_error)
+        FROM access_logs WHERE dt BETWEEN $start_date AND $end_date GROUP BY ALL
+        UNION ALL
+        SELECT dt, bucket, 'remote_ip', remote_ip, count(*), sum(bytes_sent),
+               count(*) FILTER (WHERE is_error)
+        FROM access_logs WHERE dt BETWEEN $start_date AND $end_date AND remote_ip IS NOT NULL
+        GROUP BY ALL
+        UNION ALL
+        SELECT dt, bucket, 'user_agent', user_agent, count(*), sum(bytes_sent),
+               count(*) FILTER (WHERE is_error)
+        FROM access_logs WHERE dt BETWEEN $start_date AND $end_date AND user_agent IS NOT NULL
+        GROUP BY ALL
+    )
+)
+SELECT * FROM ranked WHERE rank <= $top_n
+ORDER BY dt, bucket, dimension, rank

@@ -1,0 +1,304 @@
+"""SQL models on a small hand-made lake: every expected number is worked out here by hand,
+not by running the same SQL."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines import models
+from pipelines import warehouse as wh
+from pipelines.ingest import ingest
+from pipelines.lake import Lake
+from pipelines.sources import LogSource
+from tests.loglines import line
+from tests.test_cli import S3LOGS
+
+GIB = 1 << 30
+BUCKET = "fixture-bucket"
+ALICE = "arn:aws:iam::111122223333:user/alice"
+BOB = "arn:aws:sts::111122223333:assumed-role/Reader/bob"
+
+
+def at(day: date, hhmmss: str = "12:00:00") -> str:
+    return f"[{day:%d/%b/%Y}:{hhmmss} +0000]"
+
+
+def req(day: date, n: int = 1, **fields) -> list[bytes]:
+    """`n` distinct requests (own request ids) on `day` with the given fields."""
+    base = {"bucket": BUCKET, "requester": ALICE, "time": at(day)}
+    return [line(**{**base, **fields, "request_id": f"R{day:%m%d}{fields.get('operation', 'OP')}"
+                                                    f"{hash(tuple(sorted(fields.items()))) % 10**6}"
+                                                    f"N{i}"}) for i in range(n)]
+
+
+def make_lake(tmp_path: Path, days: dict[date, list[bytes]]) -> Lake:
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    for i, (day, lines) in enumerate(sorted(days.items())):
+        (folder / f"{day}-23-00-00-{i:016X}").write_bytes(b"\n".join(lines) + b"\n")
+    lake = Lake(str(tmp_path / "lake"))
+    report = ingest([LogSource(str(folder), layout="simple")], lake, sorted(days),
+                    progress=False)
+    assert report.total("rows_quarantined") == 0
+    return lake
+
+
+def rows(lake: Lake, model: str, start: date, end: date | None = None) -> list[dict]:
+    con = models.session(lake)
+    return models.query(con, model, start, end or start).to_pylist()
+
+
+# -- usage ---------------------------------------------------------------------------------
+
+D = date(2026, 11, 10)
+
+
+def test_usage_daily_by_hand(tmp_path):
+    lake = make_lake(tmp_path, {D: [
+        *req(D, bytes_sent="100", object_size="1000", total_time_ms="10",
+             turnaround_time_ms="1", remote_ip="1.1.1.1", key="a"),
+        *req(D, bytes_sent="200", object_size="1000", total_time_ms="20",
+             turnaround_time_ms="2", remote_ip="1.1.1.1", key="b"),
+        *req(D, bytes_sent="300", object_size="1000", total_time_ms="30",
+             turnaround_time_ms="3", remote_ip="2.2.2.2", key="c"),
+        *req(D, requester=BOB, http_status="404", error_code="NoSuchKey", bytes_sent="-",
+             object_size="1000", total_time_ms="40", turnaround_time_ms="4",
+             remote_ip="3.3.3.3", key="d"),
+        *req(D, operation="REST.PUT.OBJECT", http_status="500", error_code="InternalError",
+             bytes_sent="-", object_size="1000", total_time_ms="50", turnaround_time_ms="5",
+             remote_ip="1.1.1.1", request_uri='"PUT /fixture-bucket/e HTTP/1.1"', key="e"),
+    ]})
+    got = {r["operation"]: r for r in rows(lake, "usage_daily", D)}
+    get = got["REST.GET.OBJECT"]
+    assert (get["requests"], get["errors_4xx"], get["errors_5xx"]) == (4, 1, 0)
+    assert (get["bytes_sent"], get["object_bytes"]) == (600, 4000)
+    assert (get["distinct_requesters"], get["distinct_remote_ips"]) == (2, 3)
+    # quantile_cont over 10, 20, 30, 40: position (n-1)q = 1.5, 2.85, 2.97
+    assert get["total_time_p50_ms"] == pytest.approx(25.0)
+    assert get["total_time_p95_ms"] == pytest.approx(38.5)
+    assert get["total_time_p99_ms"] == pytest.approx(39.7)
+    assert get["turnaround_p50_ms"] == pytest.approx(2.5)
+    assert get["turnaround_p95_ms"] == pytest.approx(3.85)
+    put = got["REST.PUT.OBJECT"]
+    assert (put["requests"], put["errors_4xx"], put["errors_5xx"], put["bytes_sent"]) == \
+        (1, 0, 1, 0)
+    assert put["total_time_p99_ms"] == pytest.approx(50.0)
+    codes = {(r["http_status"], r["error_code"]): r["requests"]
+             for r in rows(lake, "usage_status_codes", D)}
+    assert codes == {(200, None): 3, (404, "NoSuchKey"): 1, (500, "InternalError"): 1}
+    top = [r for r in rows(lake, "usage_top_n", D) if r["dimension"] == "remote_ip"]
+    assert [(r["value"], r["requests"], r["rank"]) for r in top] == \
+        [("1.1.1.1", 3, 1), ("2.2.2.2", 1, 2), ("3.3.3.3", 1, 3)]
+
+
+# -- billing -------------------------------------------------------------------------------
+
+def billing_lake(tmp_path) -> Lake:
+    d2 = D + timedelta(days=1)
+    old = date(2024, 5, 12)  # the day before 403s from outside stopped being billed
+    anon_denied = dict(requester="-", http_status="403", error_code="AccessDenied",
+                       bytes_sent="243", signature_version="-", authentication_type="-")
+    return make_lake(tmp_path, {
+        D: [
+            *req(D, 150, bytes_sent=str(GIB), remote_ip="203.0.113.7"),            # tier2
+            *req(D, 850, operation="REST.HEAD.OBJECT", bytes_sent="-"),            # tier2
+            *req(D, 2000, operation="REST.PUT.OBJECT", bytes_sent="-",
+                 request_uri='"PUT /fixture-bucket/new HTTP/1.1"'),                 # tier1
+            *req(D, 10, operation="REST.DELETE.OBJECT", http_status="204",
+                 bytes_sent="-"),                                                  # free
+            *req(D, 5, http_status="503", error_code="SlowDown", bytes_sent="300"),  # unbilled
+            *req(D, 4, **anon_denied),                                            # unbilled
+            *req(D, 3, operation="S3.EXPIRE.OBJECT", requester="AmazonS3", remote_ip="-",
+                 http_status="-", request_uri='"-"', bytes_sent="-"),              # system
+            *req(D, 2, operation="REST.COPY.OBJECT_GET", request_uri="-", referer="-",
+                 user_agent="-", bytes_sent="-"),                                  # system
+            *req(D, 3, operation="BATCH.DELETE.OBJECT", request_uri="-", referer="-",
+                 user_agent="-", bytes_sent="-", http_status="204"),              # system
+            *req(D, 1, operation="REST.POST.MULTI_OBJECT_DELETE", bytes_sent="-"),  # tier1
+        ],
+        d2: req(d2, 20, bytes_sent=str(GIB), remote_ip="203.0.113.7"),
+        old: req(old, 1, **anon_denied),
+    })
+
+
+def test_billing_daily_exact_dollars(tmp_path):
+    lake = billing_lake(tmp_path)
+    got = {r["requester"]: r for r in rows(lake, "billing_daily", D)}
+    alice = got[ALICE]
+    assert (alice["tier1_requests"], alice["tier2_requests"], alice["free_requests"]) == \
+        (2001, 1000, 10)
+    assert (alice["system_records"], alice["unbilled_requests"]) == (5, 5)
+    # 2,001 tier-1 at $0.005 per 1,000 + 1,000 tier-2 at $0.0004 per 1,000
+    assert alice["request_cost_usd"] == pytest.approx(0.010005 + 0.0004)
+    assert alice["bytes_sent"] == 150 * GIB + 5 * 300
+    assert alice["internet_bytes"] == 150 * GIB  # the 503s are not billed, bytes neither
+    # 150 GB out this month: the first 100 GB are free, 50 GB at $0.09
+    assert alice["transfer_out_cost_usd"] == pytest.approx(4.50)
+    anon = got["anonymous"]
+    assert (anon["unbilled_requests"], anon["tier2_requests"], anon["request_cost_usd"]) == \
+        (4, 0, 0)
+    assert got["AmazonS3"]["system_records"] == 3
+    assert got["AmazonS3"]["request_cost_usd"] == 0
+    # The next day alone: the month already used 150 GB, so all 20 GB cost $0.09.
+    (next_day,) = rows(lake, "billing_daily", D + timedelta(days=1))
+    assert next_day["transfer_out_cost_usd"] == pytest.approx(20 * 0.09)
+    assert next_day["request_cost_usd"] == pytest.approx(20 * 0.0004 / 1000)
+    # Before 2024-05-13 an anonymous AccessDenied was still billed (Tier 2).
+    (old,) = rows(lake, "billing_daily", date(2024, 5, 12))
+    assert (old["tier2_requests"], old["unbilled_requests"]) == (1, 0)
+
+
+def test_request_tiers_of_every_operation_family():
+    con = duckdb.connect()
+    con.execute(models.sql("billing/request_tier.sql"))
+    cases = {"REST.GET.OBJECT": "tier2", "REST.HEAD.OBJECT": "tier2", "REST.PUT.OBJECT": "tier1",
+             "REST.PUT.PART": "tier1", "REST.POST.UPLOADS": "tier1", "REST.COPY.OBJECT": "tier1",
+             "REST.COPY.PART": "tier1", "REST.GET.BUCKET": "tier1",
+             "REST.GET.BUCKETVERSIONS": "tier1", "REST.GET.UPLOADS": "tier1",
+             "REST.DELETE.OBJECT": "free", "REST.DELETE.UPLOAD": "free",
+             "REST.COPY.OBJECT_GET": "system", "BATCH.DELETE.OBJECT": "system",
+             "S3.EXPIRE.OBJECT": "system", "S3.TRANSITION_SIA.OBJECT": "system",
+             "WEBSITE.GET.OBJECT": "tier2", "REST.OPTIONS.PREFLIGHT": "tier2",
+             "REST.GET.ACL": "tier2", "REST.POST.RESTORE": "tier1"}
+    got = {op: con.execute("SELECT request_tier($op)", {"op": op}).fetchone()[0]
+           for op in cases}
+    assert got == cases
+
+
+# -- security ------------------------------------------------------------------------------
+
+HISTORY = [date(2026, 11, 1) + timedelta(days=i) for i in range(5)]
+NORMAL, ATTACK = date(2026, 11, 6), date(2026, 11, 7)
+
+
+def normal(day: date) -> list[bytes]:
+    return [*req(day, 3, remote_ip="10.1.1.1", bytes_sent="1000000"),
+            *req(day, 3, requester=BOB, remote_ip="10.2.2.2", bytes_sent="1000000")]
+
+
+PLANTED = {  # detection -> (fields of the planted requests, how many, expected principal)
+    "access_denied_burst": (dict(requester="arn:aws:iam::999999999999:user/mallory",
+                                 remote_ip="10.1.1.1", http_status="403",
+                                 error_code="AccessDenied", bytes_sent="243"), 25,
+                            "arn:aws:iam::999999999999:user/mallory"),
+    "anonymous_access": (dict(requester="-", remote_ip="10.1.1.1", signature_version="-",
+                              authentication_type="-"), 1, "anonymous"),
+    "no_tls": (dict(remote_ip="10.1.1.1", cipher_suite="-", tls_version="-"), 1, ALICE),
+    "weak_tls": (dict(remote_ip="10.1.1.1", tls_version="TLSv1.1"), 1, ALICE),
+    "sigv2": (dict(remote_ip="10.1.1.1", signature_version="SigV2"), 1, ALICE),
+    "acl_required": (dict(remote_ip="10.1.1.1", acl_required="Yes"), 1, ALICE),
+    "presigned_url": (dict(remote_ip="10.1.1.1", authentication_type="QueryString"), 1, ALICE),
+    "mass_delete": (dict(remote_ip="10.1.1.1", operation="REST.DELETE.OBJECT",
+                         http_status="204", bytes_sent="-",
+                         request_uri='"DELETE /fixture-bucket/x HTTP/1.1"'), 120, ALICE),
+    "lifecycle_expirations": (dict(requester="AmazonS3", remote_ip="-",
+                                   operation="S3.EXPIRE.OBJECT", http_status="-",
+                                   request_uri='"-"', bytes_sent="-", tls_version="-",
+                                   cipher_suite="-", signature_version="-",
+                                   authentication_type="-"), 150, "AmazonS3"),
+    "new_principal": (dict(requester="arn:aws:iam::111122223333:user/newcomer",
+                           remote_ip="10.1.1.1"), 1, "arn:aws:iam::111122223333:user/newcomer"),
+    "new_ip": (dict(remote_ip="198.51.100.99"), 1, None),
+    "exfiltration": (dict(requester=BOB, remote_ip="10.2.2.2", bytes_sent=str(2 * GIB)), 1,
+                     BOB),
+    "enumeration": (dict(remote_ip="10.1.1.1", http_status="404", error_code="NoSuchKey",
+                         bytes_sent="-"), 60, ALICE),
+    "scanner_user_agent": (dict(remote_ip="10.1.1.1", user_agent='"sqlmap/1.7.2#stable"'), 1,
+                           ALICE),
+}
+
+
+@pytest.fixture(scope="module")
+def security_lake(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("security")
+    days = {d: normal(d) for d in [*HISTORY, NORMAL]}
+    days[ATTACK] = normal(ATTACK) + [r for fields, n, _ in PLANTED.values()
+                                     for r in req(ATTACK, n, **fields)]
+    return make_lake(tmp, days)
+
+
+def test_a_normal_day_has_no_findings(security_lake):
+    assert rows(security_lake, "security_findings", NORMAL) == []
+
+
+@pytest.mark.parametrize("detection", sorted(PLANTED))
+def test_each_detection_fires_on_its_planted_case(security_lake, detection):
+    fields, n, principal = PLANTED[detection]
+    found = [r for r in rows(security_lake, "security_findings", ATTACK)
+             if r["detection"] == detection]
+    assert found, detection
+    ours = [r for r in found if r["principal"] == principal or principal is None]
+    assert ours and ours[0]["request_count"] >= n
+    f = ours[0]
+    assert f["severity"] in {"info", "low", "medium", "high"} and f["dt"] == ATTACK.isoformat()
+    assert 1 <= len(f["sample_request_ids"]) <= 3 and f["first_seen"] <= f["last_seen"]
+    if detection == "new_ip":
+        assert f["remote_ip"] == "198.51.100.99" and f["request_count"] == 1
+
+
+def test_lifecycle_expirations_are_not_mass_deletes(security_lake):
+    found = rows(security_lake, "security_findings", ATTACK)
+    assert not [r for r in found if r["detection"] == "mass_delete"
+                and r["principal"] == "AmazonS3"]
+    (deletes,) = [r for r in found if r["detection"] == "mass_delete"]
+    assert deletes["principal"] == ALICE and deletes["request_count"] == 120
+
+
+def test_thresholds_come_from_the_settings_table(security_lake):
+    con = models.session(security_lake)
+    con.execute("UPDATE detection_settings SET value = '200' "
+                "WHERE detection = 'mass_delete' AND parameter = 'min_deletes'")
+    found = models.query(con, "security_findings", ATTACK, ATTACK).to_pylist()
+    assert not [r for r in found if r["detection"] == "mass_delete"]
+
+
+# -- running, warehouse, query -------------------------------------------------------------
+
+def test_models_write_exactly_the_days_they_compute(tmp_path):
+    lake = billing_lake(tmp_path)
+    models.run_models(lake, D, D + timedelta(days=1), ["usage_daily", "billing_daily"])
+    files = lake.files("marts")
+    assert {f.split("marts/")[1] for f in files} == {
+        f"{m}/dt={d}/part-00000.parquet" for m in ("usage_daily", "billing_daily")
+        for d in (D, D + timedelta(days=1))}
+    before = {f: Path(f).read_bytes() for f in files}
+    models.run_models(lake, D, D + timedelta(days=1), ["usage_daily", "billing_daily"])
+    assert {f: Path(f).read_bytes() for f in lake.files("marts")} == before  # idempotent
+    models.run_models(lake, D + timedelta(days=5), D + timedelta(days=5), ["usage_daily"])
+    assert set(lake.files("marts")) == set(files)  # a day with no rows writes nothing
+
+
+def test_warehouse_views_are_documented_and_query_works(tmp_path):
+    lake = billing_lake(tmp_path)
+    models.run_models(lake, D, D + timedelta(days=1))
+    counts = wh.build(lake, str(tmp_path / "w.duckdb"))
+    assert {"access_logs", "quarantine", "usage_daily", "billing_daily",
+            "security_findings"} <= set(counts)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True)
+    missing = con.execute("SELECT table_name, column_name FROM duckdb_columns() "
+                          "WHERE NOT internal AND coalesce(comment, '') = ''").fetchall()
+    assert missing == []
+    assert con.execute("SELECT count(*) FROM duckdb_views() WHERE NOT internal "
+                       "AND coalesce(comment, '') = ''").fetchone()[0] == 0
+    r = con.execute("SELECT requester_type, requester_account, role_name, request_tier, "
+                    "http_method FROM access_logs WHERE operation = 'REST.PUT.OBJECT' "
+                    "LIMIT 1").fetchone()
+    assert r == ("iam_user", "111122223333", None, "tier1", "PUT")
+    (cost,) = con.execute("SELECT total_usd FROM cost_by_bucket($a, $b)",
+                          {"a": str(D), "b": str(D + timedelta(days=1))}).fetchone()
+    assert cost == pytest.approx(0.010405 + 4.50 + 1.80 + 20 * 0.0004 / 1000)
+    env = {"S3LOGS_WAREHOUSE": str(tmp_path / "w.duckdb"), "S3LOGS_LAKE": str(tmp_path / "lake"),
+           "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([S3LOGS, "query", "SELECT bucket, sum(tier1_requests) AS t1 "
+                          "FROM billing_daily GROUP BY ALL"], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "fixture-bucket" in out.stdout and "2,001" in out.stdout
+    csv = subprocess.run([S3LOGS, "query", "SELECT 1 AS x", "--format", "csv"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert csv.stdout.splitlines() == ['"x"', "1"]
