@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 import duckdb
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -271,25 +270,36 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+DEMO_QUERIES = {
+    "Usage by bucket": (
+        "SELECT bucket, sum(requests) AS requests, sum(errors_4xx) AS errors_4xx, "
+        "sum(errors_5xx) AS errors_5xx, sum(bytes_sent) AS bytes_sent, "
+        "round(max(total_time_p95_ms), 1) AS worst_p95_ms "
+        "FROM usage_daily GROUP BY bucket ORDER BY requests DESC"),
+    "Estimated cost by bucket (USD)": "SELECT * FROM cost_by_bucket($first, $last)",
+    "Top requesters by cost (USD)": (
+        "SELECT * FROM cost_by('requester', $first, $last) LIMIT 5"),
+    "Security findings": (
+        "SELECT detection, severity, count(*) AS findings, sum(request_count) AS requests "
+        "FROM security_findings GROUP BY detection, severity "
+        "ORDER BY list_position(['high', 'medium', 'low', 'info'], severity), findings DESC"),
+}
+
+
 def _demo_report(cfg) -> None:
-    lake = Lake(cfg.lake)
-    table = lake.dataset().to_table(columns=["bucket", "http_status", "bytes_sent"])
-    by_bucket = table.group_by("bucket").aggregate([("bucket", "count"), ("bytes_sent", "sum")])
-    errors = table.filter(pc.greater_equal(table["http_status"], 400)).group_by("bucket") \
-        .aggregate([("bucket", "count")])
-    errs = {r["bucket"]: r["bucket_count"] for r in errors.to_pylist()}
-    print("\nThe lake, by source bucket:")
-    print(f"  {'bucket':<20} {'requests':>9} {'errors':>7} {'bytes sent':>14}")
-    for r in sorted(by_bucket.to_pylist(), key=lambda r: r["bucket"]):
-        print(f"  {r['bucket']:<20} {r['bucket_count']:>9,} {errs.get(r['bucket'], 0):>7,} "
-              f"{r['bytes_sent_sum']:>14,}")
-    quarantined = sum(pq.read_metadata(lake.fs.open(f, "rb")).num_rows
-                      for f in lake.files("quarantine"))
-    print(f"  {quarantined:,} lines quarantined (see the quarantine view)")
+    con = _warehouse_connection()
+    first, last = demo_days()
+    for title, sql in DEMO_QUERIES.items():
+        rel = con.execute(sql, {"first": str(first), "last": str(last)} if "$" in sql else None)
+        columns = [d[0] for d in rel.description]
+        print(f"\n{title}\n" + format_table(columns, rel.fetchall()))
     print(f"""
 Where to look next:
-  the lake         {lake.url}/access_logs/dt=YYYY-MM-DD/bucket=NAME/part-00000.parquet
-  the warehouse    duckdb {cfg.warehouse}   (views: access_logs, quarantine)
+  the lake         {cfg.lake}/access_logs/dt=YYYY-MM-DD/bucket=NAME/part-00000.parquet
+  ad hoc SQL       .venv/bin/s3logs query \\
+                     "SELECT * FROM top_requesters('shop-assets', '{first}', '{last}')"
+                   .venv/bin/s3logs shell    (views: access_logs, usage_daily, billing_daily,
+                                              security_findings, quarantine, ...)
   the Dagster UI   DAGSTER_HOME=$PWD/data/dagster_home .venv/bin/dagster dev -w workspace.yaml
   more days        .venv/bin/s3logs ingest --source {cfg.sources[0]} --trailing 3""")
 

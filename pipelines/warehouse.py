@@ -102,6 +102,7 @@ def _create_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
             con, model, NEVER, NEVER)
         _parquet_view(con, model, lake, f"marts/{model}",
                       None if empty is None else empty.schema)
+    con.execute(models.sql("views/billing_month_to_date.sql"))
     con.execute(models.sql("views/macros.sql"))
 
     docs = {**models.COLUMN_DOCS, **field_docs(),
@@ -113,7 +114,9 @@ def _create_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
                  "quarantine": "Lines that did not parse, with their raw bytes, object key, "
                                "line number and reason (dt: the day the object was filed "
                                "under).",
-                 **{m: models.model_doc(m) for m in models.model_names()}}
+                 **{m: models.model_doc(m) for m in models.model_names()},
+                 "billing_month_to_date": _leading_comments(
+                     models.sql("views/billing_month_to_date.sql"))}
     docs.update(DERIVED_DOCS)
     placeholders = [r[0] for r in con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '\\_empty\\_%' "

@@ -128,7 +128,11 @@ def billing_lake(tmp_path) -> Lake:
 
 def test_billing_daily_exact_dollars(tmp_path):
     lake = billing_lake(tmp_path)
-    got = {r["requester"]: r for r in rows(lake, "billing_daily", D)}
+    got = {}
+    for r in rows(lake, "billing_daily", D):  # one bill per requester, summed over prefixes
+        mine = got.setdefault(r["requester"], dict.fromkeys(r, 0))
+        for k, v in r.items():
+            mine[k] = mine[k] + v if isinstance(v, (int, float)) else v
     alice = got[ALICE]
     assert (alice["tier1_requests"], alice["tier2_requests"], alice["free_requests"]) == \
         (2001, 1000, 10)
@@ -292,6 +296,12 @@ def test_warehouse_views_are_documented_and_query_works(tmp_path):
     (cost,) = con.execute("SELECT total_usd FROM cost_by_bucket($a, $b)",
                           {"a": str(D), "b": str(D + timedelta(days=1))}).fetchone()
     assert cost == pytest.approx(0.010405 + 4.50 + 1.80 + 20 * 0.0004 / 1000)
+    mtd = con.execute("SELECT dt, mtd_total_usd FROM billing_month_to_date ORDER BY dt").fetchall()
+    assert [d for d, _ in mtd] == [str(D), str(D + timedelta(days=1))]
+    assert mtd[-1][1] == pytest.approx(cost)
+    by_role = dict(con.execute("SELECT attributed_to, total_usd FROM cost_by('role', $a, $b)",
+                               {"a": str(D), "b": str(D)}).fetchall())
+    assert by_role[None] == pytest.approx(0.010405 + 4.50)
     env = {"S3LOGS_WAREHOUSE": str(tmp_path / "w.duckdb"), "S3LOGS_LAKE": str(tmp_path / "lake"),
            "PATH": "/usr/bin:/bin"}
     out = subprocess.run([S3LOGS, "query", "SELECT bucket, sum(tier1_requests) AS t1 "

@@ -1,5 +1,6 @@
--- billing_daily: estimated request and data-transfer-out cost per day, bucket and requester,
--- at the us-east-1 S3 Standard prices in effect on each day (sql/billing/prices.csv).
+-- billing_daily: estimated request and data-transfer-out cost per day, bucket, requester,
+-- IAM role and key prefix (so any of them sums up to a bill), at the us-east-1 S3 Standard
+-- prices in effect on each day (sql/billing/prices.csv).
 -- Rules: system records are not billed; 5xx are not billed; since 2024-05-13 a 403
 -- AccessDenied from outside the bucket owner's account is not billed (requests or bytes):
 -- anonymous requests, or an account other than the owner's in bucket_accounts.csv.
@@ -10,7 +11,7 @@
 WITH requests AS (
     SELECT
         l.dt, l.bucket, l.bucket_owner, coalesce(l.requester, 'anonymous') AS requester,
-        l.request_tier, coalesce(l.bytes_sent, 0) AS bytes_sent,
+        l.role_name, coalesce(l.key_prefix, '(no key)') AS key_prefix, l.request_tier, coalesce(l.bytes_sent, 0) AS bytes_sent,
         NOT (l.request_tier = 'system'
              OR coalesce(l.http_status, 0) >= 500
              OR (l.http_status = 403 AND l.error_code = 'AccessDenied' AND l.dt >= '2024-05-13'
@@ -25,7 +26,7 @@ WITH requests AS (
 ),
 per_requester AS (
     SELECT
-        dt, bucket, bucket_owner, requester,
+        dt, bucket, bucket_owner, requester, role_name, key_prefix,
         count(*) FILTER (WHERE billed AND request_tier = 'tier1') AS tier1_requests,
         count(*) FILTER (WHERE billed AND request_tier = 'tier2') AS tier2_requests,
         count(*) FILTER (WHERE billed AND request_tier = 'free') AS free_requests,
@@ -59,7 +60,7 @@ owner_cost AS (
     FROM owner_days AS d
 )
 SELECT
-    r.dt, r.bucket, r.requester,
+    r.dt, r.bucket, r.requester, r.role_name, r.key_prefix,
     r.tier1_requests, r.tier2_requests, r.free_requests, r.system_records, r.unbilled_requests,
     round(r.tier1_requests * t1.usd / 1000 + r.tier2_requests * t2.usd / 1000, 10)
         AS request_cost_usd,
@@ -75,4 +76,4 @@ LEFT JOIN prices AS t1 ON t1.item = 'tier1'
 LEFT JOIN prices AS t2 ON t2.item = 'tier2'
     AND r.dt BETWEEN t2.effective_from AND coalesce(t2.effective_to, '9999-12-31')
 WHERE r.dt BETWEEN $start_date AND $end_date
-ORDER BY r.dt, r.bucket, r.requester
+ORDER BY r.dt, r.bucket, r.requester, r.key_prefix
