@@ -1,11 +1,12 @@
 """`make bench`: every benchmark, each printing our figures beside its baselines.
-`python -m benchmarks parse` or `... ingest` runs one."""
+`python -m benchmarks parse` (or ingest, models) runs one."""
 
 import sys
 
-from benchmarks import ingest_bench, parse_bench
+from benchmarks import ingest_bench, models_bench, parse_bench
 
-BENCHMARKS = {"parse": parse_bench.main, "ingest": ingest_bench.main}
+BENCHMARKS = {"parse": parse_bench.main, "ingest": ingest_bench.main,
+              "models": models_bench.main}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or list(BENCHMARKS):
