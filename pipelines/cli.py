@@ -18,6 +18,7 @@ import duckdb
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from . import bucket_logging, retention
 from .config import settings
 from .fetch import FetchError
 from .ingest import ingest, trailing_days
@@ -229,6 +230,59 @@ def _cmd_shell(args: argparse.Namespace) -> int:
             buffer = ""
 
 
+def _aws_clients(endpoint: str | None):
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=endpoint)
+    sts = boto3.client("sts", endpoint_url=endpoint)
+    return s3, sts
+
+
+def _cmd_logging(args: argparse.Namespace) -> int:
+    s3, sts = _aws_clients(args.endpoint)
+    if args.action == "enable":
+        changes = bucket_logging.enable(s3, sts, args.source_bucket, args.target,
+                                        partitioned=args.partitioned,
+                                        event_time=not args.delivery_time)
+    elif args.action == "disable":
+        changes = bucket_logging.disable(s3, args.source_bucket)
+    else:
+        buckets = args.buckets or [b["Name"] for b in s3.list_buckets()["Buckets"]]
+        rows = bucket_logging.status(s3, buckets, list(settings().sources))
+        cols = ["bucket", "logging", "target", "layout", "target_grants_delivery",
+                "covered_by_sources"]
+        print(format_table(cols, [tuple(r[c] for c in cols) for r in rows]))
+        return 0
+    for change in changes:
+        print(f"changed: {change}")
+    return 0
+
+
+def _cmd_retention(args: argparse.Namespace) -> int:
+    if args.action == "lake":
+        today = date.fromisoformat(args.today) if args.today else datetime.now(UTC).date()
+        removed = retention.prune_lake(Lake(settings().lake), args.keep_days, today)
+        print(f"removed {len(removed):,} lake files older than {args.keep_days} days")
+        return 0
+    s3, _ = _aws_clients(args.endpoint)
+    if args.action == "apply":
+        for change in retention.apply(s3, args.target, args.transition_days,
+                                      args.storage_class, args.expire_days,
+                                      late_days=settings().late_days):
+            print(f"changed: {change}")
+        return 0
+    rules = retention.show(s3, args.target)
+    print(format_table(["id", "status", "prefix", "transitions", "expires after"],
+                       [(r["id"], r["status"], r["prefix"],
+                         ", ".join(f"{t['Days']}d -> {t['StorageClass']}"
+                                   for t in r["transitions"]),
+                         f"{r['expiration']['Days']}d" if r["expiration"] else "never")
+                        for r in rules])
+          if rules else f"no lifecycle rule applies to {args.target}: raw logs are kept "
+                        "forever (see `s3logs retention apply --help`)")
+    return 0
+
+
 def _cmd_synth(args: argparse.Namespace) -> int:
     if args.single_file:
         size = _parse_size(args.size)
@@ -367,6 +421,44 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--limit", type=int, default=50)
     sp.set_defaults(func=_cmd_shell)
 
+    sp = sub.add_parser("logging", help="turn S3 server access logging on or off, or show it")
+    lsub = sp.add_subparsers(dest="action", required=True)
+    en = lsub.add_parser("enable", help="log a bucket into a target prefix, with the "
+                         "permission S3 needs to deliver")
+    en.add_argument("--source-bucket", required=True)
+    en.add_argument("--target", required=True, help="s3://target-bucket/prefix/")
+    en.add_argument("--partitioned", action="store_true", help="PartitionedPrefix keys "
+                    "(account/region/bucket/YYYY/MM/DD/...) instead of SimplePrefix")
+    en.add_argument("--event-time", action="store_true",
+                    help="with --partitioned: folders by event day (the default)")
+    en.add_argument("--delivery-time", action="store_true",
+                    help="with --partitioned: folders by delivery day")
+    di = lsub.add_parser("disable", help="stop logging a bucket")
+    di.add_argument("--source-bucket", required=True)
+    st = lsub.add_parser("status", help="per bucket: on?, where, layout, delivery allowed?, "
+                         "read by the pipeline?")
+    st.add_argument("buckets", nargs="*", help="default: every bucket of the account")
+    for action in (en, di, st):
+        action.add_argument("--endpoint", help="S3 endpoint URL (default: $AWS_ENDPOINT_URL_S3)")
+    sp.set_defaults(func=_cmd_logging)
+
+    sp = sub.add_parser("retention", help="lifecycle rules for raw logs; the lake's retention")
+    rsub = sp.add_subparsers(dest="action", required=True)
+    ap = rsub.add_parser("apply", help="write the lifecycle rule for a log prefix (other "
+                         "rules are kept)")
+    ap.add_argument("--target", required=True, help="s3://target-bucket/prefix/")
+    ap.add_argument("--transition-days", type=int)
+    ap.add_argument("--storage-class", help="e.g. STANDARD_IA, GLACIER_IR")
+    ap.add_argument("--expire-days", type=int)
+    sh = rsub.add_parser("show", help="the lifecycle rules that apply to a log prefix")
+    sh.add_argument("--target", required=True)
+    for action in (ap, sh):
+        action.add_argument("--endpoint", help="S3 endpoint URL (default: $AWS_ENDPOINT_URL_S3)")
+    lk = rsub.add_parser("lake", help="delete lake partitions older than --keep-days")
+    lk.add_argument("--keep-days", type=int, required=True)
+    lk.add_argument("--today", help="default: UTC today")
+    sp.set_defaults(func=_cmd_retention)
+
     sp = sub.add_parser("demo", help="the steps of `make demo`")
     sp.add_argument("step", choices=["prepare", "range", "report"],
                     help="prepare: generate sample logs; range: print the demo's partition "
@@ -379,11 +471,38 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (UserError, ValueError, FetchError) as e:
+    except (UserError, ValueError, FetchError, FileNotFoundError) as e:
         print(f"s3logs: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # the AWS errors a newcomer meets, in one sentence each
+        message = _aws_error(e)
+        if message is None:
+            raise
+        print(f"s3logs: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _aws_error(e: Exception) -> str | None:
+    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+
+    if isinstance(e, NoCredentialsError) or "Unable to locate credentials" in str(e):
+        return ("no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                "or AWS_PROFILE, or run `aws configure`")
+    if isinstance(e, EndpointConnectionError) or "Could not connect to the endpoint" in str(e):
+        return (f"cannot reach the S3 endpoint ({e}): check AWS_ENDPOINT_URL_S3 or "
+                "--endpoint, and that the server is running")
+    if isinstance(e, ClientError):
+        code = e.response.get("Error", {}).get("Code", "")
+        if code in ("NoSuchBucket", "404"):
+            return f"bucket not found ({e}): check the bucket name and the region"
+        if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+            return f"access denied ({code}): the credentials in use lack permission for this"
+        return f"S3 said {code}: {e}"
+    if isinstance(e, PermissionError):
+        return f"access denied: {e}"
+    return None
 
 
 if __name__ == "__main__":
