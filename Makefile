@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench lint clean
+.PHONY: demo demo-s3 test bench lint clean chromium
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,38 @@ demo: $(STAMP)
 	@grep -o 'Asset check .* on .access_logs. [a-z ]*' data/demo/dagster.log | sort | uniq -c
 	@$(DEMO_ENV) $(BIN)/s3logs demo report
 
-test: $(STAMP)
+# The report test opens the HTML in a real headless Chromium (Debian's package).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+		|| { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium \
+		>/dev/null) || echo "note: install chromium to run the report's browser test"; }
+
+test: $(STAMP) chromium
 	$(BIN)/pytest -q
+
+# The same demo against S3: a local S3 server (moto), the sample logs uploaded to a log
+# bucket, the lake written to another bucket. For AWS itself, set the same variables with
+# real buckets and credentials instead of the endpoint (see the README).
+S3_PORT ?= 5055
+S3_DEMO_ENV := AWS_ENDPOINT_URL_S3=http://127.0.0.1:$(S3_PORT) AWS_ACCESS_KEY_ID=demo \
+	AWS_SECRET_ACCESS_KEY=demo AWS_DEFAULT_REGION=us-east-1 \
+	S3LOGS_SOURCES=s3://demo-logs/logs/ S3LOGS_LAKE=s3://demo-lake/s3logs \
+	S3LOGS_WAREHOUSE=data/warehouse-s3.duckdb S3LOGS_REPORT=data/report-s3.html \
+	DAGSTER_HOME=$(CURDIR)/data/dagster_home
+
+demo-s3: $(STAMP)
+	@$(DEMO_ENV) $(BIN)/s3logs demo prepare
+	@mkdir -p data/dagster_home && cp -n dagster.yaml data/dagster_home/ 2>/dev/null || true
+	@$(BIN)/moto_server -H 127.0.0.1 -p $(S3_PORT) > data/demo/s3-server.log 2>&1 & \
+		echo $$! > data/demo/s3-server.pid
+	@$(S3_DEMO_ENV) $(BIN)/s3logs demo upload --from data/demo/logs/logs/ \
+		|| (kill $$(cat data/demo/s3-server.pid); exit 1)
+	@echo "Materializing every asset from S3 (log: data/demo/dagster-s3.log) ..."
+	@$(S3_DEMO_ENV) $(BIN)/dagster asset materialize -m assets.definitions --select '*' \
+		--partition-range "$$($(BIN)/s3logs demo range)" > data/demo/dagster-s3.log 2>&1 \
+		|| (tail -40 data/demo/dagster-s3.log; kill $$(cat data/demo/s3-server.pid); exit 1)
+	@$(S3_DEMO_ENV) $(BIN)/s3logs demo report; status=$$?; \
+		kill $$(cat data/demo/s3-server.pid); exit $$status
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -13,7 +13,7 @@ from assets.resources import LogSourcesResource
 from pipelines.config import settings
 
 daily_job = dg.define_asset_job(
-    "daily_logs", selection=dg.AssetSelection.groups("ingest", "models", "warehouse"),
+    "daily_logs", selection=dg.AssetSelection.groups("ingest", "models", "warehouse", "report"),
     description="Ingest log objects and rebuild what depends on them, for a range of days.")
 
 SENSOR_MAX_PAGES = 2  # LIST pages per source root per tick: well inside the tick time limit

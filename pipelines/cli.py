@@ -18,8 +18,8 @@ import duckdb
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from . import bucket_logging, retention
-from .config import settings
+from . import bucket_logging, report, retention
+from .config import DEMO_SOURCE, settings
 from .fetch import FetchError
 from .ingest import ingest, trailing_days
 from .lake import Lake
@@ -283,6 +283,17 @@ def _cmd_retention(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    start, end = date.fromisoformat(args.start), date.fromisoformat(args.end)
+    if end < start:
+        raise UserError("--end is before --start")
+    page = report.build(Lake(settings().lake), start, end)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(page)
+    print(f"wrote {args.out} ({len(page) / 1024:,.0f} KiB, self-contained: open it offline)")
+    return 0
+
+
 def _cmd_synth(args: argparse.Namespace) -> int:
     if args.single_file:
         size = _parse_size(args.size)
@@ -319,6 +330,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     elif args.step == "range":
         first, last = demo_days()
         print(f"{first}...{last}")
+    elif args.step == "upload":
+        _demo_upload(Path(args.source_folder), cfg)
     else:
         _demo_report(cfg)
     return 0
@@ -340,6 +353,29 @@ DEMO_QUERIES = {
 }
 
 
+def _demo_upload(folder: Path, cfg) -> None:
+    """Create the demo's log and lake buckets on the S3 endpoint and upload the logs."""
+    s3, _ = _aws_clients(None)
+    for attempt in range(50):  # the server may still be starting
+        try:
+            s3.list_buckets()
+            break
+        except Exception:
+            if attempt == 49:
+                raise
+            time.sleep(0.2)
+    source = cfg.sources[0][len("s3://"):]
+    bucket, _, prefix = source.partition("/")
+    for b in (bucket, cfg.lake[len("s3://"):].split("/")[0]):
+        s3.create_bucket(Bucket=b)
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    for p in files:
+        s3.put_object(Bucket=bucket, Key=prefix + str(p.relative_to(folder)),
+                      Body=p.read_bytes())
+    print(f"uploaded {len(files):,} log objects to {cfg.sources[0]} "
+          f"({os.environ.get('AWS_ENDPOINT_URL_S3', 'AWS')})")
+
+
 def _demo_report(cfg) -> None:
     con = _warehouse_connection()
     first, last = demo_days()
@@ -349,6 +385,7 @@ def _demo_report(cfg) -> None:
         print(f"\n{title}\n" + format_table(columns, rel.fetchall()))
     print(f"""
 Where to look next:
+  the report       {cfg.report}   (open it in a browser; it works offline)
   the lake         {cfg.lake}/access_logs/dt=YYYY-MM-DD/bucket=NAME/part-00000.parquet
   ad hoc SQL       .venv/bin/s3logs query \\
                      "SELECT * FROM top_requesters('shop-assets', '{first}', '{last}')"
@@ -459,10 +496,18 @@ def build_parser() -> argparse.ArgumentParser:
     lk.add_argument("--today", help="default: UTC today")
     sp.set_defaults(func=_cmd_retention)
 
+    sp = sub.add_parser("report", help="write a self-contained HTML report")
+    sp.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
+    sp.add_argument("--end", required=True, help="last day, YYYY-MM-DD")
+    sp.add_argument("--out", default="data/report.html")
+    sp.set_defaults(func=_cmd_report)
+
     sp = sub.add_parser("demo", help="the steps of `make demo`")
-    sp.add_argument("step", choices=["prepare", "range", "report"],
+    sp.add_argument("step", choices=["prepare", "range", "upload", "report"],
                     help="prepare: generate sample logs; range: print the demo's partition "
-                    "range; report: summarise the lake")
+                    "range; upload: put them on the S3 endpoint; report: the summaries")
+    sp.add_argument("--from", dest="source_folder", default=DEMO_SOURCE,
+                    help="with upload: the folder of generated logs")
     sp.set_defaults(func=_cmd_demo)
     return p
 

@@ -6,6 +6,8 @@ S3LOGS_WAREHOUSE   analyst DuckDB file                            (default data/
 S3LOGS_START_DATE  first daily partition, YYYY-MM-DD              (default 2026-11-01)
 S3LOGS_LATE_DAYS   trailing days the daily run re-checks          (default 3)
 S3LOGS_LAYOUT      auto | simple | partitioned                    (default auto)
+S3LOGS_REPORT      the HTML report the daily run writes           (default data/report.html)
+S3LOGS_REPORT_DAYS days the daily report covers                   (default 14)
 AWS_ENDPOINT_URL_S3 and the usual AWS credential variables reach s3fs and boto3 directly.
 """
 
@@ -31,6 +33,8 @@ class Settings:
     late_days: int
     layout: str
     endpoint_url: str | None
+    report: str = "data/report.html"
+    report_days: int = 14
 
 
 def settings(env: dict[str, str] | None = None) -> Settings:
@@ -55,7 +59,13 @@ def settings(env: dict[str, str] | None = None) -> Settings:
     layout = env.get("S3LOGS_LAYOUT", "auto")
     if layout not in ("auto", "simple", "partitioned"):
         raise ConfigError(f"S3LOGS_LAYOUT={layout!r}: use auto, simple or partitioned")
+    raw_report_days = env.get("S3LOGS_REPORT_DAYS", "14")
+    if not raw_report_days.isdigit() or not 1 <= int(raw_report_days) <= 366:
+        raise ConfigError(f"S3LOGS_REPORT_DAYS={raw_report_days!r}: use a number of days, "
+                          "1-366")
     return Settings(sources=sources, lake=env.get("S3LOGS_LAKE", "data/lake"),
+                    report=env.get("S3LOGS_REPORT", "data/report.html"),
+                    report_days=int(raw_report_days),
                     warehouse=env.get("S3LOGS_WAREHOUSE", "data/warehouse.duckdb"),
                     start_date=start, late_days=int(raw_late), layout=layout,
                     endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or None)

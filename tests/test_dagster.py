@@ -52,7 +52,8 @@ def checks(result) -> dict[str, dg.AssetCheckEvaluation]:
 def test_definitions_load():
     dg.Definitions.validate_loadable(defs)
     names = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert names == {"log_objects", "access_logs", "analyst_warehouse", *model_names()}
+    assert names == {"log_objects", "access_logs", "analyst_warehouse", "activity_report",
+                     *model_names()}
     assert defs.resolve_job_def("daily_logs")
     assert defs.resolve_schedule_def("daily_schedule")
     assert defs.resolve_sensor_def("new_log_objects")

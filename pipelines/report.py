@@ -1,0 +1,232 @@
+"""A self-contained HTML report: charts as inline SVG (no script, no CDN: it opens
+offline and anywhere) and the top tables, computed from the SQL models over the lake."""
+
+from __future__ import annotations
+
+import html
+from datetime import date
+
+import pyarrow as pa
+
+from . import models
+from .lake import Lake
+
+PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777",
+           "#65a30d"]
+SEVERITY_COLORS = {"high": "#dc2626", "medium": "#d97706", "low": "#2563eb", "info": "#94a3b8"}
+W, H, PAD_L, PAD_B, PAD_T, PAD_R = 720, 260, 70, 40, 20, 150
+
+
+def _esc(v) -> str:
+    return html.escape("" if v is None else str(v))
+
+
+def _fmt(v: float) -> str:
+    for unit, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(v) >= size:
+            return f"{v / size:,.1f}{unit}"
+    return f"{v:,.2f}".rstrip("0").rstrip(".") if isinstance(v, float) else f"{v:,}"
+
+
+def line_chart(chart_id: str, title: str, days: list[str], series: dict[str, list[float]],
+               unit: str = "") -> str:
+    """One polyline per series over the days, with axes, a legend and hover titles."""
+    top = max([v for vals in series.values() for v in vals] + [1])
+    plot_w, plot_h = W - PAD_L - PAD_R, H - PAD_T - PAD_B
+
+    def x(i: int) -> float:
+        return PAD_L + (plot_w * i / max(len(days) - 1, 1))
+
+    def y(v: float) -> float:
+        return PAD_T + plot_h * (1 - v / top)
+
+    parts = [f'<svg id="{chart_id}" class="chart" viewBox="0 0 {W} {H}" role="img" '
+             f'aria-label="{_esc(title)}">']
+    for k in range(5):
+        v = top * k / 4
+        parts.append(f'<line x1="{PAD_L}" x2="{W - PAD_R}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
+                     f'class="grid"/><text x="{PAD_L - 6}" y="{y(v) + 4:.1f}" '
+                     f'class="tick" text-anchor="end">{_fmt(v)}{unit}</text>')
+    step = max(1, len(days) // 8)
+    for i, d in enumerate(days):
+        if i % step == 0:
+            parts.append(f'<text x="{x(i):.1f}" y="{H - PAD_B + 16}" class="tick" '
+                         f'text-anchor="middle">{_esc(d[5:])}</text>')
+    for n, (name, values) in enumerate(series.items()):
+        color = PALETTE[n % len(PALETTE)]
+        points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
+        parts.append(f'<polyline class="series" data-series="{_esc(name)}" fill="none" '
+                     f'stroke="{color}" stroke-width="2.5" points="{points}"/>')
+        for i, v in enumerate(values):
+            parts.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3" fill="{color}">'
+                         f'<title>{_esc(name)} {_esc(days[i])}: {_fmt(v)}{unit}</title></circle>')
+        parts.append(f'<rect x="{W - PAD_R + 12}" y="{PAD_T + 18 * n}" width="12" height="12" '
+                     f'fill="{color}"/><text x="{W - PAD_R + 30}" y="{PAD_T + 18 * n + 10}" '
+                     f'class="legend">{_esc(name[:18])}</text>')
+    parts.append("</svg>")
+    return _figure(title, "".join(parts))
+
+
+def bar_chart(chart_id: str, title: str, bars: list[tuple[str, float]], unit: str = "") -> str:
+    """Horizontal bars, largest first."""
+    bars = bars[:12]
+    top = max([v for _, v in bars] + [1e-12])
+    row_h, label_w = 26, 260
+    height = PAD_T + row_h * max(len(bars), 1) + 10
+    parts = [f'<svg id="{chart_id}" class="chart" viewBox="0 0 {W} {height}" role="img" '
+             f'aria-label="{_esc(title)}">']
+    for i, (label, v) in enumerate(bars):
+        y0 = PAD_T + i * row_h
+        width = (W - label_w - 110) * v / top
+        parts.append(f'<text x="{label_w - 8}" y="{y0 + 16}" class="tick" text-anchor="end">'
+                     f'{_esc(label[-38:])}</text><rect class="series bar" '
+                     f'data-series="{_esc(label)}" x="{label_w}" y="{y0 + 4}" '
+                     f'width="{max(width, 1):.1f}" height="{row_h - 8}" fill="{PALETTE[0]}">'
+                     f'<title>{_esc(label)}: {_fmt(v)}{unit}</title></rect>'
+                     f'<text x="{label_w + width + 6:.1f}" y="{y0 + 16}" class="tick">'
+                     f'{_fmt(v)}{unit}</text>')
+    parts.append("</svg>")
+    return _figure(title, "".join(parts))
+
+
+def stacked_chart(chart_id: str, title: str, days: list[str],
+                  stacks: dict[str, list[float]], colors: dict[str, str]) -> str:
+    """Stacked columns per day (e.g. findings by severity)."""
+    totals = [sum(vals[i] for vals in stacks.values()) for i in range(len(days))]
+    top = max(totals + [1])
+    plot_w, plot_h = W - PAD_L - PAD_R, H - PAD_T - PAD_B
+    col = plot_w / max(len(days), 1)
+    parts = [f'<svg id="{chart_id}" class="chart" viewBox="0 0 {W} {H}" role="img" '
+             f'aria-label="{_esc(title)}">']
+    for k in range(5):
+        v = top * k / 4
+        yv = PAD_T + plot_h * (1 - v / top)
+        parts.append(f'<line x1="{PAD_L}" x2="{W - PAD_R}" y1="{yv:.1f}" y2="{yv:.1f}" '
+                     f'class="grid"/><text x="{PAD_L - 6}" y="{yv + 4:.1f}" class="tick" '
+                     f'text-anchor="end">{_fmt(v)}</text>')
+    for i, d in enumerate(days):
+        base = 0.0
+        for name, vals in stacks.items():
+            h = plot_h * vals[i] / top
+            y0 = PAD_T + plot_h - base - h
+            parts.append(f'<rect class="series stack" data-series="{_esc(name)}" '
+                         f'x="{PAD_L + i * col + col * 0.15:.1f}" y="{y0:.1f}" '
+                         f'width="{col * 0.7:.1f}" height="{h:.1f}" fill="{colors[name]}">'
+                         f'<title>{_esc(name)} {_esc(d)}: {vals[i]:,.0f}</title></rect>')
+            base += h
+        parts.append(f'<text x="{PAD_L + i * col + col / 2:.1f}" y="{H - PAD_B + 16}" '
+                     f'class="tick" text-anchor="middle">{_esc(d[5:])}</text>')
+    for n, name in enumerate(stacks):
+        parts.append(f'<rect x="{W - PAD_R + 12}" y="{PAD_T + 18 * n}" width="12" height="12" '
+                     f'fill="{colors[name]}"/><text x="{W - PAD_R + 30}" '
+                     f'y="{PAD_T + 18 * n + 10}" class="legend">{_esc(name)}</text>')
+    parts.append("</svg>")
+    return _figure(title, "".join(parts))
+
+
+def table(title: str, rows: list[dict], columns: list[str]) -> str:
+    head = "".join(f"<th>{_esc(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(
+        f'<td class="{"num" if isinstance(r.get(c), (int, float)) else ""}">'
+        f'{_esc(_fmt(r[c]) if isinstance(r.get(c), (int, float)) else r.get(c))}</td>'
+        for c in columns) + "</tr>" for r in rows)
+    return f"<section><h2>{_esc(title)}</h2><table><tr>{head}</tr>{body}</table></section>"
+
+
+def _figure(title: str, svg: str) -> str:
+    return f"<section><h2>{_esc(title)}</h2>{svg}</section>"
+
+
+def _by_day(t: pa.Table, days: list[str], key: str, value: str) -> dict[str, list[float]]:
+    out: dict[str, dict[str, float]] = {}
+    for r in t.to_pylist():
+        out.setdefault(r[key], {})[r["dt"]] = float(r[value] or 0)
+    return {k: [v.get(d, 0.0) for d in days] for k, v in sorted(out.items())}
+
+
+def build(lake: Lake, start: date, end: date) -> str:
+    """The report for start..end (inclusive), as one HTML string."""
+    con = models.session(lake)
+    days = models.days_between(start, end)
+    s, e = str(start), str(end)
+    dates = {"start_date": s, "end_date": e}
+    daily = con.sql(models.sql("report/daily_by_bucket.sql"), params=dates).to_arrow_table()
+    latency = con.sql(models.sql("report/latency_daily.sql"), params=dates).to_arrow_table()
+    billing = models.query(con, "billing_daily", start, end)
+    findings = models.query(con, "security_findings", start, end)
+    top = models.query(con, "usage_top_n", start, end, top_n=10)
+
+    cost_bucket: dict[str, float] = {}
+    cost_requester: dict[str, float] = {}
+    for r in billing.to_pylist():
+        c = (r["request_cost_usd"] or 0) + (r["transfer_out_cost_usd"] or 0)
+        cost_bucket[r["bucket"]] = cost_bucket.get(r["bucket"], 0) + c
+        cost_requester[r["requester"]] = cost_requester.get(r["requester"], 0) + c
+    severity = _by_day(findings.group_by(["dt", "severity"]).aggregate(
+        [("request_count", "count")]), days, "severity", "request_count_count")
+    severity = {k: severity.get(k, [0.0] * len(days)) for k in SEVERITY_COLORS}
+    latency_series = {f"total {q}": [float(r[f"total_{q}"] or 0) for r in sorted(
+        latency.to_pylist(), key=lambda r: r["dt"])] for q in ("p50", "p95", "p99")}
+    lat_days = sorted(latency["dt"].to_pylist())
+    requesters_top = {}
+    for r in top.to_pylist():
+        if r["dimension"] == "requester":
+            requesters_top[r["value"]] = requesters_top.get(r["value"], 0) + r["requests"]
+    keys_top: dict[str, int] = {}
+    for r in top.to_pylist():
+        if r["dimension"] == "key":
+            keys_top[f"{r['bucket']}/{r['value']}"] = keys_top.get(
+                f"{r['bucket']}/{r['value']}", 0) + r["requests"]
+    high = [r for r in findings.to_pylist() if r["severity"] == "high"][:25]
+
+    body = [
+        f"<header><h1>S3 access logs: {s} to {e}</h1><p>{sum(daily['requests'].to_pylist()):,}"
+        f" requests, {len(set(daily['bucket'].to_pylist()))} buckets, estimated cost "
+        f"${sum(cost_bucket.values()):,.2f}, {findings.num_rows:,} security findings.</p>"
+        "</header>",
+        line_chart("requests", "Requests per day by bucket", days,
+                   _by_day(daily, days, "bucket", "requests")),
+        line_chart("errors", "Errors (4xx and 5xx) per day by bucket", days,
+                   _by_day(daily, days, "bucket", "errors")),
+        line_chart("bytes", "Bytes sent per day by bucket", days,
+                   _by_day(daily, days, "bucket", "bytes_sent"), "B"),
+        line_chart("latency", "Total time percentiles per day (ms)", lat_days or days,
+                   latency_series, " ms"),
+        bar_chart("cost-bucket", "Estimated cost by bucket (USD)",
+                  sorted(cost_bucket.items(), key=lambda kv: -kv[1]), " $"),
+        bar_chart("cost-requester", "Estimated cost by requester (USD)",
+                  sorted(cost_requester.items(), key=lambda kv: -kv[1]), " $"),
+        stacked_chart("findings", "Security findings by severity per day", days, severity,
+                      SEVERITY_COLORS),
+        table("Top requesters", [{"requester": k, "requests": v} for k, v in sorted(
+            requesters_top.items(), key=lambda kv: -kv[1])[:10]], ["requester", "requests"]),
+        table("Top keys", [{"key": k, "requests": v} for k, v in sorted(
+            keys_top.items(), key=lambda kv: -kv[1])[:10]], ["key", "requests"]),
+        table("High-severity findings", high, ["dt", "bucket", "detection", "principal",
+                                               "remote_ip", "request_count"]),
+    ]
+    return PAGE.format(title=_esc(f"S3 access logs {s} to {e}"), body="\n".join(body))
+
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body {{ font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px auto;
+       max-width: 900px; color: #0f172a; background: #fff; }}
+h1 {{ font-size: 22px; margin: 0 0 4px; }} h2 {{ font-size: 16px; margin: 28px 0 8px; }}
+header p {{ color: #475569; margin: 0; }}
+svg.chart {{ width: 100%; height: auto; background: #f8fafc; border-radius: 6px; }}
+.grid {{ stroke: #e2e8f0; }} .tick, .legend {{ font-size: 11px; fill: #475569; }}
+table {{ border-collapse: collapse; width: 100%; }}
+th, td {{ text-align: left; padding: 4px 8px; border-bottom: 1px solid #e2e8f0;
+          max-width: 420px; overflow-wrap: anywhere; }}
+td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+</style></head>
+<body>
+{body}
+<footer><p>Generated by s3logs from the Parquet lake. Costs are estimates (us-east-1
+S3 Standard prices; see sql/billing/prices.csv).</p></footer>
+</body></html>
+"""

@@ -1,0 +1,7 @@
+-- Requests, errors and bytes sent per day and bucket, for the report's charts.
+SELECT dt, bucket, count(*) AS requests, count(*) FILTER (WHERE is_error) AS errors,
+       CAST(coalesce(sum(bytes_sent), 0) AS BIGINT) AS bytes_sent
+FROM access_logs
+WHERE dt BETWEEN $start_date AND $end_date
+GROUP BY ALL
+ORDER BY dt, bucket

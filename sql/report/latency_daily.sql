@@ -1,0 +1,9 @@
+-- Total time percentiles per day over every request, for the report's latency chart.
+SELECT dt,
+       quantile_cont(total_time_ms, 0.50) AS total_p50,
+       quantile_cont(total_time_ms, 0.95) AS total_p95,
+       quantile_cont(total_time_ms, 0.99) AS total_p99
+FROM access_logs
+WHERE dt BETWEEN $start_date AND $end_date AND total_time_ms IS NOT NULL
+GROUP BY dt
+ORDER BY dt
