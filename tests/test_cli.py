@@ -39,3 +39,28 @@ def test_missing_input_is_one_clear_sentence(tmp_path):
     res = run("parse", str(tmp_path / "nope"), "--out", str(tmp_path / "r.parquet"))
     assert res.returncode == 2
     assert "does not exist" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_newcomers_errors_are_one_sentence_each(tmp_path):
+    base = {"PATH": "/usr/bin:/bin", "AWS_CONFIG_FILE": "/nonexistent",
+            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_DEFAULT_REGION": "us-east-1"}
+    ingest = ["ingest", "--source", "s3://some-bucket/logs/", "--lake", str(tmp_path / "l"),
+              "--days", "2026-11-16", "--quiet"]
+    cases = [
+        (ingest, {}, "no AWS credentials found"),
+        (ingest, {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y",
+                  "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9"}, "cannot reach the S3 endpoint"),
+        (["ingest", "--source", str(tmp_path), "--lake", str(tmp_path / "l"), "--days",
+          "2026-11-16"], {}, "no log objects found"),
+        (["demo", "report"], {"S3LOGS_LATE_DAYS": "soon"}, "S3LOGS_LATE_DAYS='soon'"),
+        (["query", "SELECT 1"], {"S3LOGS_WAREHOUSE": str(tmp_path / "none.duckdb")},
+         "does not exist yet"),
+        (["ingest", "--source", str(tmp_path), "--days", "yesterday"], {}, "is not a day"),
+    ]
+    for args, env, expected in cases:
+        res = subprocess.run([S3LOGS, *args], capture_output=True, text=True, timeout=120,
+                             env={**base, **env})
+        assert res.returncode == 2, (args, res.stderr)
+        assert expected in res.stderr and "Traceback" not in res.stderr, res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1, res.stderr
