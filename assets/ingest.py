@@ -9,6 +9,8 @@ import pyarrow.dataset as ds
 
 from assets.partitions import DAILY, SINGLE_RUN
 from assets.resources import LakeResource, LogSourcesResource
+from pipelines import retention
+from pipelines.config import settings
 from pipelines.ingest import DayPlan, RunReport, ingest, plan
 from pipelines.sources import source_id
 
@@ -77,6 +79,10 @@ def access_logs(context: dg.AssetExecutionContext, log_sources: LogSourcesResour
             saved = lk.read_json(lk.plan_path(s.id, day.isoformat()))
             plans += [DayPlan.from_dict(saved)] if saved else plan([s], lk, [day])
     report = ingest(sources, lk, plans=plans, progress=False)
+    keep = settings().lake_retention_days
+    if keep:  # the lake's own retention (S3LOGS_LAKE_RETENTION_DAYS)
+        pruned = retention.prune_lake(lk, keep, max(days))
+        context.log.info(f"lake retention: removed {len(pruned):,} files older than {keep} days")
     context.log.info(f"ingested {report.total('objects_ingested'):,} objects, "
                      f"{report.total('lines_read'):,} lines in {report.seconds:.1f}s")
     dts = sorted({d.isoformat() for d in days} |

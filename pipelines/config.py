@@ -8,6 +8,8 @@ S3LOGS_LATE_DAYS   trailing days the daily run re-checks          (default 3)
 S3LOGS_LAYOUT      auto | simple | partitioned                    (default auto)
 S3LOGS_REPORT      the HTML report the daily run writes           (default data/report.html)
 S3LOGS_REPORT_DAYS days the daily report covers                   (default 14)
+S3LOGS_LAKE_RETENTION_DAYS  lake partitions older than this are deleted by the daily
+                   run (default 0: keep everything)
 AWS_ENDPOINT_URL_S3 and the usual AWS credential variables reach s3fs and boto3 directly.
 """
 
@@ -35,6 +37,7 @@ class Settings:
     endpoint_url: str | None
     report: str = "data/report.html"
     report_days: int = 14
+    lake_retention_days: int = 0
 
 
 def settings(env: dict[str, str] | None = None) -> Settings:
@@ -63,7 +66,12 @@ def settings(env: dict[str, str] | None = None) -> Settings:
     if not raw_report_days.isdigit() or not 1 <= int(raw_report_days) <= 366:
         raise ConfigError(f"S3LOGS_REPORT_DAYS={raw_report_days!r}: use a number of days, "
                           "1-366")
+    raw_keep = env.get("S3LOGS_LAKE_RETENTION_DAYS", "0")
+    if not raw_keep.isdigit():
+        raise ConfigError(f"S3LOGS_LAKE_RETENTION_DAYS={raw_keep!r}: use a number of days "
+                          "(0 keeps everything)")
     return Settings(sources=sources, lake=env.get("S3LOGS_LAKE", "data/lake"),
+                    lake_retention_days=int(raw_keep),
                     report=env.get("S3LOGS_REPORT", "data/report.html"),
                     report_days=int(raw_report_days),
                     warehouse=env.get("S3LOGS_WAREHOUSE", "data/warehouse.duckdb"),

@@ -128,3 +128,19 @@ def test_cli_logging_and_retention_as_a_user_types_them(aws, s3_endpoint, tmp_pa
                                    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
                                    "AWS_EC2_METADATA_DISABLED": "true"})
     assert no_creds.returncode == 2 and "no AWS credentials" in no_creds.stderr
+
+
+def test_lake_retention_removes_only_old_partitions(tmp_path):
+    from datetime import date
+
+    from pipelines.lake import Lake
+    from pipelines.models import run_models
+    from tests.test_models import D, billing_lake
+
+    lake = billing_lake(tmp_path)
+    run_models(lake, D, D, ["usage_daily"])
+    before = set(lake.files("access_logs")) | set(lake.files("marts"))
+    removed = retention.prune_lake(lake, keep_days=30, today=date(2026, 11, 24))
+    assert removed and all("dt=2024-05-12" in f for f in removed)  # only the 2024 day
+    assert set(lake.files("access_logs")) | set(lake.files("marts")) == before - set(removed)
+    assert isinstance(lake, Lake)
