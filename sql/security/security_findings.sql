@@ -12,6 +12,33 @@ WITH hits AS (
                  AND $end_date
 ),
 win AS (SELECT * FROM hits WHERE dt BETWEEN $start_date AND $end_date),
+-- Each request with every request-level detection it matches (one row per match).
+tagged AS (
+    SELECT *, unnest(list_filter([
+        -- Succeeded without any credentials.
+        CASE WHEN requester IS NULL AND http_status BETWEEN 200 AND 299
+             THEN 'anonymous_access' END,
+        -- Plain HTTP (no TLS), in lines new enough to log TLS (24+ fields).
+        CASE WHEN tls_version IS NULL AND field_count >= 24 AND request_tier <> 'system'
+                  AND remote_ip IS NOT NULL THEN 'no_tls' END,
+        -- TLS below the minimum version.
+        CASE WHEN try_cast(regexp_extract(lower(tls_version), 'tlsv([0-9.]+)', 1) AS DOUBLE)
+                  < CAST(setting('weak_tls', 'min_version') AS DOUBLE) THEN 'weak_tls' END,
+        -- Signature Version 2, deprecated.
+        CASE WHEN signature_version = 'SigV2' THEN 'sigv2' END,
+        -- Authorised only through an ACL (what blocks disabling ACLs).
+        CASE WHEN acl_required THEN 'acl_required' END,
+        -- Known scanner and attack-tool user agents.
+        CASE WHEN regexp_matches(lower(user_agent), setting('scanner_user_agent', 'pattern'))
+             THEN 'scanner_user_agent' END,
+        -- Presigned URLs (query-string authentication).
+        CASE WHEN authentication_type = 'QueryString' THEN 'presigned_url' END,
+        -- Lifecycle expirations: expected deletions, reported so they are not mistaken.
+        CASE WHEN operation IN ('S3.EXPIRE.OBJECT', 'S3.CREATE.DELETEMARKER')
+             THEN 'lifecycle_expirations' END
+    ], lambda d: d IS NOT NULL)) AS detection
+    FROM win
+),
 -- Small per-day summaries for the detections that compare a day with the days before it.
 bucket_days AS (SELECT DISTINCT dt, bucket FROM hits),
 principal_days AS (
@@ -39,45 +66,6 @@ findings AS (
     FROM win WHERE http_status = 403 AND error_code = 'AccessDenied'
     GROUP BY ALL HAVING count(*) >= CAST(setting('access_denied_burst', 'min_requests') AS INT)
     UNION ALL
-    -- Requests that succeeded without any credentials.
-    SELECT 'anonymous_access', dt, bucket, principal, remote_ip, count(*), min(request_time),
-           max(request_time), list(request_id ORDER BY request_time)[1:3]
-    FROM win WHERE requester IS NULL AND http_status BETWEEN 200 AND 299
-    GROUP BY ALL
-    UNION ALL
-    -- Plain HTTP (no TLS), in lines new enough to log TLS (24+ fields).
-    SELECT 'no_tls', dt, bucket, principal, remote_ip, count(*), min(request_time),
-           max(request_time), list(request_id ORDER BY request_time)[1:3]
-    FROM win WHERE tls_version IS NULL AND field_count >= 24 AND request_tier <> 'system'
-                   AND remote_ip IS NOT NULL
-    GROUP BY ALL
-    UNION ALL
-    -- TLS below the minimum version.
-    SELECT 'weak_tls', dt, bucket, principal, remote_ip, count(*), min(request_time),
-           max(request_time), list(request_id ORDER BY request_time)[1:3]
-    FROM win
-    WHERE try_cast(regexp_extract(lower(tls_version), 'tlsv([0-9.]+)', 1) AS DOUBLE)
-          < CAST(setting('weak_tls', 'min_version') AS DOUBLE)
-    GROUP BY ALL
-    UNION ALL
-    -- Signature Version 2, deprecated.
-    SELECT 'sigv2', dt, bucket, principal, remote_ip, count(*), min(request_time),
-           max(request_time), list(request_id ORDER BY request_time)[1:3]
-    FROM win WHERE signature_version = 'SigV2'
-    GROUP BY ALL
-    UNION ALL
-    -- Requests authorised only through an ACL (what blocks disabling ACLs).
-    SELECT 'acl_required', dt, bucket, principal, remote_ip, count(*), min(request_time),
-           max(request_time), list(request_id ORDER BY request_time)[1:3]
-    FROM win WHERE acl_required
-    GROUP BY ALL
-    UNION ALL
-    -- Presigned URLs (query-string authentication), per principal.
-    SELECT 'presigned_url', dt, bucket, principal, NULL, count(*), min(request_time),
-           max(request_time), list(request_id ORDER BY request_time)[1:3]
-    FROM win WHERE authentication_type = 'QueryString'
-    GROUP BY ALL
-    UNION ALL
     -- Many deleted keys by one principal in a day (lifecycle is reported apart, below).
     SELECT 'mass_delete', dt, bucket, principal, NULL, count(*), min(request_time),
            max(request_time), list(request_id ORDER BY request_time)[1:3]
@@ -85,12 +73,6 @@ findings AS (
     WHERE operation IN ('REST.DELETE.OBJECT', 'BATCH.DELETE.OBJECT')
       AND requester_type <> 'aws_service'
     GROUP BY ALL HAVING count(*) >= CAST(setting('mass_delete', 'min_deletes') AS INT)
-    UNION ALL
-    -- Lifecycle expirations: expected deletions, reported so they are not mistaken.
-    SELECT 'lifecycle_expirations', dt, bucket, principal, NULL, count(*), min(request_time),
-           max(request_time), list(request_id ORDER BY request_time)[1:3]
-    FROM win WHERE operation IN ('S3.EXPIRE.OBJECT', 'S3.CREATE.DELETEMARKER')
-    GROUP BY ALL
     UNION ALL
     -- A principal never seen on the bucket in the lookback days (buckets with history only).
     SELECT 'new_principal', w.dt, w.bucket, w.principal, NULL, w.n, w.first_seen, w.last_seen,
@@ -137,11 +119,14 @@ findings AS (
         OR count(*) FILTER (WHERE operation LIKE 'REST.GET.BUCKET%')
                >= CAST(setting('enumeration', 'min_lists') AS INT)
     UNION ALL
-    -- Known scanner and attack-tool user agents.
-    SELECT 'scanner_user_agent', dt, bucket, principal, remote_ip, count(*), min(request_time),
-           max(request_time), list(request_id ORDER BY request_time)[1:3]
-    FROM win
-    WHERE regexp_matches(lower(user_agent), setting('scanner_user_agent', 'pattern'))
+    -- The request-level detections, each request counted once per detection it matches;
+    -- presigned URLs and lifecycle expirations are grouped per principal only.
+    SELECT detection, dt, bucket, principal,
+           CASE WHEN detection IN ('presigned_url', 'lifecycle_expirations') THEN NULL
+                ELSE remote_ip END,
+           count(*), min(request_time), max(request_time),
+           list(request_id ORDER BY request_time)[1:3]
+    FROM tagged
     GROUP BY ALL
 )
 SELECT dt, bucket, detection, setting(detection, 'severity') AS severity, principal,
