@@ -171,9 +171,14 @@ def test_dagster_cli_as_the_readme_says(tmp_path):
     assert {f.split("bucket=")[1].split("/")[0] for f in lake.files()} == set(CFG.buckets)
     assert {f.split("dt=")[1][:10] for f in lake.files()} == {DAY}
     second = (CFG.start + timedelta(days=1)).isoformat()
-    cli("dg", "launch", "--assets", "log_objects,access_logs,analyst_warehouse",
-        "--partition-range", f"{DAY}...{second}")
+    env["S3LOGS_REPORT"] = str(tmp_path / "report.html")
+    cli("dg", "launch", "--assets", "*", "--partition-range", f"{DAY}...{second}")
     assert {f.split("dt=")[1][:10] for f in lake.files()} >= {DAY, second}
     con = duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True)
-    assert con.execute("SELECT count(*) FROM access_logs").fetchone()[0] == \
-        lake.dataset().count_rows()
+    rows = lake.dataset().count_rows()
+    assert con.execute("SELECT count(*) FROM access_logs").fetchone()[0] == rows
+    con.close()
+    total = cli("s3logs", "query", "SELECT sum(requests) AS n FROM usage_daily",
+                "--format", "csv").stdout.splitlines()
+    assert total == ['"n"', str(rows)]
+    assert "<svg" in (tmp_path / "report.html").read_text()
