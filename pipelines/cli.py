@@ -179,9 +179,12 @@ def _cmd_query(args: argparse.Namespace) -> int:
         table = rel.to_arrow_table()
         pacsv.write_csv(table, args.out or sys.stdout.buffer)
     elif args.format == "json":
-        out = open(args.out, "w") if args.out else sys.stdout  # noqa: SIM115
-        for row in rel.to_arrow_table().to_pylist():
-            out.write(json.dumps(row, default=str) + "\n")
+        lines = "".join(json.dumps(row, default=str) + "\n"
+                        for row in rel.to_arrow_table().to_pylist())
+        if args.out:
+            Path(args.out).write_text(lines)
+        else:
+            sys.stdout.write(lines)
     else:
         if not args.out:
             raise UserError("--format parquet needs --out FILE")
