@@ -138,13 +138,14 @@ def _checks(report: RunReport, plans: list[DayPlan], lk, records) -> list[dg.Ass
     unbalanced = [d.day for d in report.days
                   if d.lines_read != d.rows_parsed + d.rows_quarantined]
     missing = []
+    vanished = {url for d in report.days for url in d.objects_vanished}
     for p in plans:
         manifest = lk.read_manifest(source_id(p.source), p.day) or {"objects": {}}
         t = manifest.get("totals")
         if t and t["lines"] != t["records"] + t["rejects"]:
             unbalanced.append(f"manifest {p.day}")
-        missing += [o.url for o in p.listed if o.url not in manifest["objects"]
-                    and o.url not in {v for d in report.days for v in d.objects_vanished}]
+        missing += [o.url for o in p.listed
+                    if o.url not in manifest["objects"] and o.url not in vanished]
     extra = dupes = 0
     dupe_partitions: list[str] = []
     if records is not None and records.num_rows:

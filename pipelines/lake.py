@@ -34,6 +34,9 @@ from .logformat import RECORD_SCHEMA, REJECT_SCHEMA
 from .storage import Location, resolve
 
 LAKE_SCHEMA = RECORD_SCHEMA.remove(RECORD_SCHEMA.get_field_index("bucket"))
+# What a reader of the lake sees: the file columns plus the hive partitions.
+PARTITIONED_SCHEMA = LAKE_SCHEMA.append(pa.field("dt", pa.string())).append(
+    pa.field("bucket", pa.string()))
 MAX_ROWS_PER_FILE = 4_000_000
 ROW_GROUP_ROWS = 128 * 1024
 

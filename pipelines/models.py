@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from .lake import LAKE_SCHEMA, Lake
+from .lake import PARTITIONED_SCHEMA, Lake
 from .warehouse import SQL_DIR, connect
 
 MODELS = {  # name -> file under sql/
@@ -136,17 +136,20 @@ def session(lake: Lake) -> duckdb.DuckDBPyConnection:
     try:
         records = lake.dataset()
     except FileNotFoundError:
-        records = LAKE_SCHEMA.append(pa.field("dt", pa.string())).append(
-            pa.field("bucket", pa.string())).empty_table()
+        records = PARTITIONED_SCHEMA.empty_table()
     con.register("lake_access_logs", records)
-    for name in SEEDS:
-        con.register(f"_seed_{name}", seed(name))
-        con.table(f"_seed_{name}").create(name)
-        con.unregister(f"_seed_{name}")
-    for path in MACROS:
-        con.execute(sql(path))
+    install_seeds_and_macros(con)
     con.execute(sql("views/access_logs.sql"))
     return con
+
+
+def install_seeds_and_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """The seeded tables (prices, bucket accounts, detection settings) and the macros the
+    models use: shared by model sessions and the analyst warehouse."""
+    for name in SEEDS:
+        con.from_arrow(seed(name)).create(name)
+    for path in MACROS:
+        con.execute(sql(path))
 
 
 def days_between(start: date, end: date) -> list[str]:

@@ -15,13 +15,9 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
-from .lake import LAKE_SCHEMA, Lake
+from .lake import PARTITIONED_SCHEMA, Lake
 from .logformat import REJECT_SCHEMA, field_docs
-
-LAKE_SCHEMA_WITH_PARTITIONS = LAKE_SCHEMA.append(pa.field("dt", pa.string())).append(
-    pa.field("bucket", pa.string()))
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 _PARAM = re.compile(r":([a-z_]+)\b")
@@ -86,13 +82,8 @@ def build(lake: Lake, path: str) -> dict[str, int]:
 def _create_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
     from . import models  # the model runner needs this module's helpers
 
-    for name in models.SEEDS:
-        con.register("_seed", models.seed(name))
-        con.table("_seed").create(name)
-        con.unregister("_seed")
-    for path in models.MACROS:
-        con.execute(models.sql(path))
-    sources = {"lake_access_logs": ("access_logs", LAKE_SCHEMA_WITH_PARTITIONS),
+    models.install_seeds_and_macros(con)
+    sources = {"lake_access_logs": ("access_logs", PARTITIONED_SCHEMA),
                "quarantine": ("quarantine", REJECT_SCHEMA)}
     for view, (table, schema) in sources.items():
         _parquet_view(con, view, lake, table, schema)
@@ -168,9 +159,7 @@ def _parquet_view(con, view: str, lake: Lake, table: str, schema) -> None:
         con.execute(render(PARQUET_VIEW, {"glob": glob}).replace("__view__",
                                                                  sql_identifier(view)))
     elif schema is not None:
-        con.register("_empty", schema.empty_table())
-        con.table("_empty").create(f"_empty_{view}")
-        con.unregister("_empty")
+        con.from_arrow(schema.empty_table()).create(f"_empty_{view}")
         con.table(f"_empty_{view}").create_view(view, replace=True)
 
 
