@@ -263,9 +263,10 @@ def parse_regular(buf: bytes, origins: Origins) -> VectorResult:
     shifted = s > 0
     if shifted.any():
         # A requester word shaped like an operation would give the exact parser an
-        # earlier anchor: leave such lines to it.
-        suspicious = pc.fill_null(pc.or_(pc.match_substring_regex(cols[4], _OP_WORD),
-                                         pc.match_substring_regex(cols[5], _OP_ONLY)), False)
+        # earlier anchor: leave such lines to it. Kleene `or`, since request_id may be null.
+        suspicious = pc.fill_null(pc.or_kleene(pc.match_substring_regex(cols[4], _OP_WORD),
+                                               pc.match_substring_regex(cols[5], _OP_ONLY)),
+                                  False)
         checks &= ~(shifted & suspicious.to_numpy(zero_copy_only=False))
     if not checks.all():
         keep = pa.array(checks)
