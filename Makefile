@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo demo-s3 test bench lint clean chromium
+.PHONY: demo demo-s3 test fuzz bench lint clean chromium
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ chromium:
 
 test: $(STAMP) chromium
 	$(BIN)/pytest -q
+
+# Property tests with fresh random draws (FUZZ_EXAMPLES each, default 20000).
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q tests/test_parse_properties.py
 
 # The same demo against S3: a local S3 server (moto), the sample logs uploaded to a log
 # bucket, the lake written to another bucket. For AWS itself, set the same variables with

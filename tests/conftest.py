@@ -9,12 +9,22 @@ from collections.abc import Iterable
 
 import boto3
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.s3server import FaultProxy
 
 os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                   AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
 os.environ.pop("AWS_PROFILE", None)
+
+# `make test` explores the same examples on every run, so CI never fails on a draw it has
+# not seen before; `make fuzz` draws fresh random examples, many more of them, to find
+# new failures (add each one as an edge-case test).
+settings.register_profile("repeatable", max_examples=300, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("fuzz", settings.get_profile("repeatable"), derandomize=False,
+                          max_examples=int(os.environ.get("FUZZ_EXAMPLES", "20000")))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pipelines.logformat import FIELDS, OPERATION_RE
@@ -13,8 +13,6 @@ from pipelines.parse import iter_parse, parse_log
 from tests.loglines import both_paths, line
 
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-PROFILE = settings(max_examples=300, deadline=None,
-                   suppress_health_check=[HealthCheck.too_slow])
 
 # Bare tokens: no whitespace, no quotes, no control characters; any other Unicode.
 token = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zs", "Zl", "Zp"),
@@ -87,7 +85,6 @@ def records(draw):
     return raw, expected
 
 
-@PROFILE
 @given(records())
 def test_rendered_records_parse_back_to_the_same_values(rec):
     raw, expected = rec
@@ -121,7 +118,6 @@ def mutated_lines(draw):
     return bytes(raw).strip(b"\r\n")
 
 
-@PROFILE
 @given(mutated_lines())
 def test_fast_path_and_exact_parser_agree_on_damaged_lines(raw):
     if raw.strip():
@@ -134,7 +130,6 @@ def _physical_lines(data: bytes) -> int:
     return data.count(b"\n") + (not data.endswith(b"\n"))
 
 
-@PROFILE
 @given(st.lists(st.one_of(st.binary(max_size=300), mutated_lines(), st.just(line())),
                 max_size=20),
        st.sampled_from([b"\n", b"\r\n"]), st.booleans(), st.integers(64, 4096))
@@ -151,7 +146,6 @@ def test_arbitrary_bytes_never_raise_and_always_reconcile(parts, sep, final_newl
     assert len(numbers) == len(set(numbers)) == lines_read
 
 
-@PROFILE
 @given(st.binary(max_size=2000))
 def test_raw_binary_never_raises(data):
     result = parse_log(data, "fuzz")
