@@ -1,33 +1,50 @@
-"""SQL model assets: one per model in sql/, downstream of access_logs, recomputing exactly
-the days of the run (the daily run includes the trailing late days)."""
+"""SQL model assets: one per model file of the SQL catalog (kind INCREMENTAL_BY_TIME_RANGE),
+downstream of access_logs and of the models its SQL reads, recomputing exactly the days of
+the run (the daily run includes the trailing late days). Each carries its header's
+description and column schema, and audits its grain on every materialization."""
 
 from datetime import date
 
 import dagster as dg
 
+from assets import checks as dagster_checks
 from assets.ingest import access_logs
 from assets.partitions import DAILY, SINGLE_RUN
 from assets.resources import LakeResource
-from pipelines import models
+from pipelines import checks, models
+from pipelines.catalog import Kind, Model, load
+from pipelines.session import Column, columns
 
 
-def _model_asset(name: str) -> dg.AssetsDefinition:
-    @dg.asset(name=name, deps=[access_logs], partitions_def=DAILY, backfill_policy=SINGLE_RUN,
-              group_name="models", kinds={"duckdb", "parquet"},
-              description=models.model_doc(name))
+def _model_asset(model: Model, cols: list[Column], upstream: list[str]) -> dg.AssetsDefinition:
+    grain = checks.grain_spec(model)
+
+    @dg.asset(name=model.name, deps=[access_logs, *upstream], partitions_def=DAILY,
+              backfill_policy=SINGLE_RUN, group_name="models", kinds={"duckdb", "parquet"},
+              description=model.description,
+              check_specs=[dagster_checks.spec(grain, model.name)],
+              metadata={"sql": model.path, "grain": ", ".join(model.grain),
+                        "dagster/column_schema": dg.TableSchema(columns=[
+                            dg.TableColumn(c.name, c.type, description=c.doc) for c in cols])})
     def _asset(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
         keys = context.partition_key_range
-        run = models.run_model(lake.lake(), name, date.fromisoformat(keys.start),
+        lk = lake.lake()
+        run = models.run_model(lk, model.name, date.fromisoformat(keys.start),
                                date.fromisoformat(keys.end))
-        return dg.MaterializeResult(metadata={
-            "dagster/row_count": run.rows,
-            "days": len(run.days),
-            "files": len(run.files),
-            "path": dg.MetadataValue.path(lake.lake().loc.display(
-                lake.lake().path("marts", name))),
-        })
+        return dg.MaterializeResult(
+            metadata={"dagster/row_count": run.rows, "days": len(run.days),
+                      "files": len(run.files),
+                      "path": dg.MetadataValue.path(lk.loc.display(lk.path("marts", model.name)))},
+            check_results=[dagster_checks.result(run.audit)])
 
     return _asset
 
 
-model_assets = [_model_asset(name) for name in models.model_names()]
+def _assets() -> list[dg.AssetsDefinition]:
+    catalog = load()
+    documented = columns(catalog)
+    return [_model_asset(m, documented[m.name], catalog.reads(m, Kind.MODEL))
+            for m in catalog.of(Kind.MODEL)]
+
+
+model_assets = _assets()

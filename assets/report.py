@@ -24,10 +24,7 @@ def activity_report(context: dg.AssetExecutionContext, lake: LakeResource
     start = end - timedelta(days=cfg.report_days - 1)
     page = report.build(lake.lake(), start, end)
     path = Path(cfg.report)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(page)
-    tmp.replace(path)
+    report.write(page, path)
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path)),
                                           "days": f"{start} to {end}",
                                           "bytes": len(page)})

@@ -10,13 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+from pipelines.config import parse_size
+
 BENCH_DIR = Path(os.environ.get("S3LOGS_BENCH_DIR", ".bench"))
 
 
 def size_from_env(name: str, default: str) -> int:
-    text = os.environ.get(name, default).lower().removesuffix("ib").removesuffix("b")
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    return int(float(text[:-1]) * units[text[-1]]) if text[-1] in units else int(text)
+    return parse_size(os.environ.get(name, default))
 
 
 def run_isolated(module: str, *args: str) -> dict:

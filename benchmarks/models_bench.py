@@ -16,6 +16,7 @@ from benchmarks.common import BENCH_DIR, print_table, size_from_env
 from pipelines import models
 from pipelines.ingest import ingest
 from pipelines.lake import Lake
+from pipelines.session import session
 from pipelines.sources import LogSource
 from pipelines.synth import write_big_file
 
@@ -67,8 +68,8 @@ def main() -> list[dict]:
     ours_day, _ = _timed(lambda: models.run_models(lake, DAY, DAY))
     raw_day, _ = _timed(lambda: con.execute(RAW_DAY_USAGE, {
         **params, "day": f"{DAY:%d/%b/%Y}:%"}).fetchall())
-    session = models.session(lake)
-    ours_mtd, _ = _timed(lambda: models.query(session, "billing_daily", MONTH_START, DAY)
+    con = session(lake)
+    ours_mtd, _ = _timed(lambda: models.query(con, "billing_daily", MONTH_START, DAY)
                          .group_by("bucket").aggregate([("request_cost_usd", "sum"),
                                                         ("transfer_out_cost_usd", "sum")]))
     raw_mtd, _ = _timed(lambda: con.execute(RAW_MTD_BILLING, {

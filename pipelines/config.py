@@ -40,6 +40,16 @@ class Settings:
     lake_retention_days: int = 0
 
 
+def parse_size(text: str) -> int:
+    """`200MiB`, `1GiB`, `64k` or a number of bytes."""
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    try:
+        return int(float(t[:-1]) * units[t[-1]]) if t[-1] in units else int(t)
+    except (ValueError, IndexError) as e:
+        raise ConfigError(f"size {text!r} is not a size such as 200MiB or 1GiB") from e
+
+
 def settings(env: dict[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     sources = tuple(s.strip() for s in env.get("S3LOGS_SOURCES", DEMO_SOURCE).split(",")

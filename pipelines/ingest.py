@@ -28,9 +28,10 @@ from .fetch import ATTEMPTS, fetch
 from .lake import LAKE_SCHEMA, Lake, PartitionWrite
 from .layout import bucket_name_problem
 from .logformat import REJECT_SCHEMA
+from .manifest import Manifest, ManifestEntry, PartitionKey
 from .parse import open_maybe_gzip, parse_objects
 from .progress import Progress
-from .sources import LogSource, ObjectInfo
+from .sources import LogSource, ObjectInfo, source_id
 
 
 @dataclass
@@ -46,13 +47,14 @@ class DayReport:
     lines_read: int = 0               # = rows_parsed + rows_quarantined
     rows_parsed: int = 0
     rows_quarantined: int = 0
-    partitions: list[str] = field(default_factory=list)   # "dt=.../bucket=..." rewritten
+    partitions: list[PartitionKey] = field(default_factory=list)   # rewritten
     files_written: list[str] = field(default_factory=list)
 
 
 @dataclass
 class RunReport:
     days: list[DayReport] = field(default_factory=list)
+    plans: list[DayPlan] = field(default_factory=list)           # what the run set out to do
     requests: dict[str, int] = field(default_factory=dict)       # to the log sources
     lake_requests: dict[str, int] = field(default_factory=dict)  # to the lake
     duplicates_dropped: int = 0   # rows whose record_id the partition already held
@@ -62,12 +64,16 @@ class RunReport:
         return sum(len(v) if isinstance(v := getattr(d, name), list) else v for d in self.days)
 
     @property
+    def partitions(self) -> list[PartitionKey]:
+        return sorted({p for d in self.days for p in d.partitions})
+
+    @property
     def buckets(self) -> list[str]:
-        return sorted({p.split("/bucket=")[1] for d in self.days for p in d.partitions})
+        return sorted({p.bucket for p in self.partitions})
 
     def as_dict(self) -> dict:
-        return {"days": [asdict(d) for d in self.days], "requests": self.requests,
-                "lake_requests": self.lake_requests,
+        days = [{**asdict(d), "partitions": [p.path for p in d.partitions]} for d in self.days]
+        return {"days": days, "requests": self.requests, "lake_requests": self.lake_requests,
                 "duplicates_dropped": self.duplicates_dropped, "seconds": round(self.seconds, 3)}
 
 
@@ -82,6 +88,10 @@ class DayPlan:
     todo: list[ObjectInfo]
     unchanged: int
     unrecognized: list[str]
+
+    @property
+    def source_id(self) -> str:
+        return source_id(self.source)
 
     def as_dict(self) -> dict:
         return {"source": self.source, "day": self.day, "unchanged": self.unchanged,
@@ -104,12 +114,12 @@ def plan(sources: Sequence[LogSource], lake: Lake, days: Iterable[date], *,
     for day in days:
         for source in sources:
             day_s = day.isoformat()
-            known = (lake.read_manifest(source.id, day_s) or {"objects": {}})["objects"]
-            after = None if force or not source.time_sorted else \
+            known = _known(lake, source, day_s)
+            after = None if force or not source.layout.time_sorted else \
                 _resume_points(source, day, known)
             listing = source.list_day(day, after)
             todo = [o for o in listing.objects if force or o.url not in known
-                    or (known[o.url]["size"], known[o.url]["etag"]) != o.fingerprint]
+                    or known[o.url].fingerprint != o.fingerprint]
             plans.append(DayPlan(source.url, day_s, listing.objects, todo,
                                  len(set(known) - {o.url for o in todo}),
                                  listing.unrecognized))
@@ -137,21 +147,21 @@ def ingest(sources: Sequence[LogSource], lake: Lake, days: Iterable[date] = (), 
         spill = _Spill(tmp)
         if plans is None:
             plans = plan(sources, lake, days, force=force)
+        report.plans = plans
         by_url = {s.url: s for s in sources}
         work = [_collect(by_url[p.source], lake, p, spill, progress, fetch_attempts)
                 for p in plans]
         replaced = set().union(*(w.stats for w in work))
         touched = set(spill.pieces).union(*(w.old_partitions for w in work))
-        written: dict[tuple[str, str], PartitionWrite] = {}
-        for dt, bucket in sorted(touched):
-            written[(dt, bucket)] = lake.rebuild_partition(dt, bucket,
-                                                           spill.tables((dt, bucket)), replaced)
+        written: dict[PartitionKey, PartitionWrite] = {}
+        for key in sorted(touched):
+            written[key] = lake.rebuild_partition(key, spill.tables(key), replaced)
     for w in work:
         report.days.append(w.report)
         if not w.stats:
             continue
-        mine = set().union(*(e["partitions"] for e in w.stats.values())) | w.old_partitions
-        w.report.partitions = [f"dt={dt}/bucket={b}" for dt, b in sorted(mine)]
+        mine = set().union(*(e.partitions for e in w.stats.values())) | w.old_partitions
+        w.report.partitions = sorted(mine)
         w.report.files_written = [lake.loc.display(f) for key in sorted(mine)
                                   for f in written[key].files]
         w.report.files_written += [lake.loc.display(f) for f in lake.rebuild_quarantine(
@@ -159,7 +169,7 @@ def ingest(sources: Sequence[LogSource], lake: Lake, days: Iterable[date] = (), 
     report.duplicates_dropped = sum(p.duplicates_dropped for p in written.values())
     for w in work:
         if w.stats:
-            lake.write_manifest(w.source.id, w.report.day, w.manifest())
+            lake.write_manifest(w.source.id, w.manifest())
     report.requests = {k: sum(s.counts[k] - b[k] for s, b in zip(sources, before[0]))
                        for k in ("LIST", "GET")}
     report.lake_requests = {k: lake.counts[k] - before[1][k] for k in ("LIST", "PUT", "DELETE")}
@@ -178,16 +188,16 @@ class _Spill:
 
     def __init__(self, folder: str) -> None:
         self.folder = Path(folder)
-        self.pieces: dict[tuple[str, str], list[Path]] = defaultdict(list)
+        self.pieces: dict[PartitionKey, list[Path]] = defaultdict(list)
         self.n = 0
 
-    def add(self, dt: str, bucket: str, table: pa.Table) -> None:
+    def add(self, key: PartitionKey, table: pa.Table) -> None:
         self.n += 1
         path = self.folder / f"{self.n}.arrow"
         feather.write_feather(table, path, compression="uncompressed")
-        self.pieces[(dt, bucket)].append(path)
+        self.pieces[key].append(path)
 
-    def tables(self, key: tuple[str, str]) -> list[pa.Table]:
+    def tables(self, key: PartitionKey) -> list[pa.Table]:
         return [feather.read_table(p) for p in self.pieces.get(key, [])]
 
 
@@ -198,32 +208,32 @@ class _DayWork:
 
     source: LogSource
     report: DayReport
-    known: dict                   # the manifest's objects before this run
-    stats: dict = field(default_factory=dict)        # url -> manifest entry, ingested now
-    reject_tables: list = field(default_factory=list)
-    old_partitions: set = field(default_factory=set)  # fed by old versions of those objects
+    known: dict[str, ManifestEntry]          # the manifest's objects before this run
+    stats: dict[str, ManifestEntry] = field(default_factory=dict)  # ingested now, by URL
+    reject_tables: list[pa.Table] = field(default_factory=list)
+    old_partitions: set[PartitionKey] = field(default_factory=set)  # fed by old versions
 
     def rejects(self) -> pa.Table:
         return pa.concat_tables(self.reject_tables) if self.reject_tables else \
             REJECT_SCHEMA.empty_table()
 
-    def manifest(self) -> dict:
+    def manifest(self) -> Manifest:
         for e in self.stats.values():
-            e["partitions"] = sorted(e["partitions"])
-            e["lines"] = e["records"] + e["rejects"]
+            e.lines = e.records + e.rejects
         objects = {u: e for u, e in self.known.items() if u not in self.stats} | self.stats
-        return {"source": self.source.url, "day": self.report.day,
-                "layout": list(self.source.layout), "objects": objects,
-                "totals": {k: sum(e[k] for e in objects.values())
-                           for k in ("lines", "records", "rejects", "size")}}
+        return Manifest(self.source.url, self.report.day, self.source.layout, objects)
+
+
+def _known(lake: Lake, source: LogSource, day: str) -> dict[str, ManifestEntry]:
+    manifest = lake.read_manifest(source.id, day)
+    return manifest.objects if manifest else {}
 
 
 def _collect(source: LogSource, lake: Lake, day_plan: DayPlan, spill: _Spill,
              progress: bool, fetch_attempts: int) -> _DayWork:
     """Fetch and parse what the plan says is new or changed into the spill."""
     day_s = day_plan.day
-    known = (lake.read_manifest(source.id, day_s) or {"objects": {}})["objects"]
-    work = _DayWork(source, DayReport(source.url, day_s), known)
+    work = _DayWork(source, DayReport(source.url, day_s), _known(lake, source, day_s))
     report = work.report
     report.objects_listed = len(day_plan.listed)
     report.unrecognized_keys = day_plan.unrecognized
@@ -237,21 +247,21 @@ def _collect(source: LogSource, lake: Lake, day_plan: DayPlan, spill: _Spill,
         report.objects_vanished += [o.url for o in batch.vanished]
         bodies = {o.url: body for o, body in batch.objects}
         for o, _ in batch.objects:
-            work.stats[o.url] = _object_entry(o)
+            work.stats[o.url] = ManifestEntry(o.size, o.etag, o.last_modified)
         for result in parse_objects(list(bodies.items())):
             records, bad = _quarantine_bad_buckets(result.records, bodies)
             work.reject_tables += [result.rejects, bad]
             _route(records, spill, work.stats)
             for key, n in _counts(result.rejects, bad):
-                work.stats[key]["rejects"] += n
+                work.stats[key].rejects += n
         report.bytes_fetched += sum(len(b) for b in bodies.values())
         bar.advance(sum(o.size for o, _ in batch.objects))
     bar.done()
-    for url in set(work.stats) & set(known):
-        work.old_partitions |= {tuple(p) for p in known[url]["partitions"]}
+    for url in set(work.stats) & set(work.known):
+        work.old_partitions |= work.known[url].partitions
     report.objects_ingested = len(work.stats)
-    report.rows_parsed = sum(e["records"] for e in work.stats.values())
-    report.rows_quarantined = sum(e["rejects"] for e in work.stats.values())
+    report.rows_parsed = sum(e.records for e in work.stats.values())
+    report.rows_quarantined = sum(e.rejects for e in work.stats.values())
     report.lines_read = report.rows_parsed + report.rows_quarantined
     return work
 
@@ -259,12 +269,13 @@ def _collect(source: LogSource, lake: Lake, day_plan: DayPlan, spill: _Spill,
 LOOKBACK = timedelta(hours=1)
 
 
-def _resume_points(source: LogSource, day: date, known: dict) -> dict[str, str]:
+def _resume_points(source: LogSource, day: date, known: dict[str, ManifestEntry]
+                   ) -> dict[str, str]:
     """Per day prefix, the key to list after: an hour before the newest known object's
     delivery time (two objects delivered in one second sort by a random suffix, and a
     delivery may land a little out of order). Log objects are write-once, so the ones before
     that point are exactly those already in the manifest."""
-    simple = source.layout[0] == "simple"
+    simple = source.layout.simple
     points = {}
     for prefix in source.day_prefixes(day):
         shown = source.loc.display(prefix)
@@ -284,11 +295,6 @@ def _resume_points(source: LogSource, day: date, known: dict) -> dict[str, str]:
     return points
 
 
-def _object_entry(o: ObjectInfo) -> dict:
-    return {"size": o.size, "etag": o.etag, "last_modified": o.last_modified,
-            "records": 0, "rejects": 0, "partitions": set()}
-
-
 def _counts(*tables: pa.Table) -> list[tuple[str, int]]:
     out: dict[str, int] = defaultdict(int)
     for t in tables:
@@ -298,7 +304,7 @@ def _counts(*tables: pa.Table) -> list[tuple[str, int]]:
     return list(out.items())
 
 
-def _route(records: pa.Table, spill: _Spill, stats: dict[str, dict]) -> None:
+def _route(records: pa.Table, spill: _Spill, stats: dict[str, ManifestEntry]) -> None:
     """Split parsed rows by (event date, source bucket) into the spill."""
     if not records.num_rows:
         return
@@ -306,14 +312,14 @@ def _route(records: pa.Table, spill: _Spill, stats: dict[str, dict]) -> None:
     records = records.append_column("_dt", dt)
     groups = records.group_by(["_dt", "bucket", "source_key"]).aggregate([("_dt", "count")])
     for g in groups.to_pylist():
-        stats[g["source_key"]]["records"] += g["_dt_count"]
-        stats[g["source_key"]]["partitions"].add((g["_dt"], g["bucket"]))
+        stats[g["source_key"]].records += g["_dt_count"]
+        stats[g["source_key"]].partitions.add(PartitionKey(g["_dt"], g["bucket"]))
     for pair in groups.select(["_dt", "bucket"]).group_by(["_dt", "bucket"]).aggregate(
             []).to_pylist():
         mask = pc.and_(pc.equal(records["_dt"], pair["_dt"]),
                        pc.equal(records["bucket"], pair["bucket"]))
         part = records.filter(mask).select(LAKE_SCHEMA.names)
-        spill.add(pair["_dt"], pair["bucket"], part)
+        spill.add(PartitionKey(pair["_dt"], pair["bucket"]), part)
 
 
 def _quarantine_bad_buckets(records: pa.Table, bodies: dict[str, bytes]

@@ -30,21 +30,47 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from .layout import bucket_name_problem
-from .logformat import RECORD_SCHEMA, REJECT_SCHEMA
+from .logformat import RECORD_SCHEMA, REJECT_SCHEMA, field_docs, reject_docs
+from .manifest import Manifest, PartitionKey
 from .storage import Location, resolve
 
 LAKE_SCHEMA = RECORD_SCHEMA.remove(RECORD_SCHEMA.get_field_index("bucket"))
 # What a reader of the lake sees: the file columns plus the hive partitions.
 PARTITIONED_SCHEMA = LAKE_SCHEMA.append(pa.field("dt", pa.string())).append(
     pa.field("bucket", pa.string()))
+
+
+@dataclass(frozen=True)
+class LakeTable:
+    """A table of the lake as readers see it: its folder, columns (hive partitions
+    included, as text) and their documentation."""
+
+    name: str
+    folder: str
+    schema: pa.Schema
+    doc: str
+    docs: dict[str, str]
+
+
+LAKE_TABLES = {t.name: t for t in (
+    LakeTable("lake_access_logs", "access_logs", PARTITIONED_SCHEMA,
+              "The lake's records as stored, without derived columns (see access_logs).",
+              {**field_docs(), "dt": "UTC event date of the request, YYYY-MM-DD (partition).",
+               "bucket": "Source bucket (partition)."}),
+    LakeTable("quarantine", "quarantine", REJECT_SCHEMA.append(pa.field("dt", pa.string()))
+              .append(pa.field("source", pa.string())),
+              "Lines that did not parse, with their raw bytes, object key, line number and "
+              "reason.",
+              {**reject_docs(), "dt": "The day the log object was filed under (partition).",
+               "source": "The log source, as the hash of its URL (partition)."}),
+)}
 MAX_ROWS_PER_FILE = 4_000_000
 ROW_GROUP_ROWS = 128 * 1024
 
 
 @dataclass
 class PartitionWrite:
-    dt: str
-    bucket: str
+    key: PartitionKey
     rows: int
     duplicates_dropped: int
     files: list[str]
@@ -68,19 +94,19 @@ class Lake:
     def path(self, *parts: str) -> str:
         return self.loc.join(*parts)
 
-    def partition_dir(self, dt: str, bucket: str) -> str:
-        problem = bucket_name_problem(bucket)
+    def partition_dir(self, key: PartitionKey) -> str:
+        problem = bucket_name_problem(key.bucket)
         if problem:  # callers quarantine such records; this is the last line of defence
             raise ValueError(problem)
-        return self.path("access_logs", f"dt={dt}", f"bucket={bucket}")
+        return self.path("access_logs", key.path)
 
     # -- records -------------------------------------------------------------------------
 
-    def rebuild_partition(self, dt: str, bucket: str, new: list[pa.Table],
+    def rebuild_partition(self, key: PartitionKey, new: list[pa.Table],
                           replaced: set[str]) -> PartitionWrite:
         """Rewrite one partition: its current rows minus those of `replaced` objects,
         plus `new` rows (LAKE_SCHEMA), deduplicated and sorted."""
-        folder = self.partition_dir(dt, bucket)
+        folder = self.partition_dir(key)
         parts = self._parts(folder)
         current = self._read(parts, LAKE_SCHEMA)
         if replaced and current.num_rows:
@@ -89,8 +115,7 @@ class Lake:
         merged = pa.concat_tables([current, *new]) if new else current
         table = canonical(merged)
         files = self._replace(folder, parts, table, sort_key="request_time")
-        return PartitionWrite(dt, bucket, table.num_rows, merged.num_rows - table.num_rows,
-                              files)
+        return PartitionWrite(key, table.num_rows, merged.num_rows - table.num_rows, files)
 
     # -- quarantine ----------------------------------------------------------------------
 
@@ -121,11 +146,12 @@ class Lake:
     def manifest_path(self, source_id: str, day: str) -> str:
         return self.path("_manifests", f"source={source_id}", f"day={day}.json")
 
-    def read_manifest(self, source_id: str, day: str) -> dict | None:
-        return self.read_json(self.manifest_path(source_id, day))
+    def read_manifest(self, source_id: str, day: str) -> Manifest | None:
+        found = self.read_json(self.manifest_path(source_id, day))
+        return Manifest.from_json(found) if found else None
 
-    def write_manifest(self, source_id: str, day: str, manifest: dict) -> None:
-        self.write_json(self.manifest_path(source_id, day), manifest)
+    def write_manifest(self, source_id: str, manifest: Manifest) -> None:
+        self.write_json(self.manifest_path(source_id, manifest.day), manifest.as_json())
 
     def plan_path(self, source_id: str, day: str) -> str:
         return self.path("_plans", f"source={source_id}", f"day={day}.json")

@@ -24,6 +24,25 @@ _PARTITIONED_RE = re.compile(r"(\d{12})/([a-z]{2}(?:-[a-z]+)+-\d+)/([^/]+)/(\d{4
 
 
 @dataclass(frozen=True)
+class KeyLayout:
+    """How a source names its log objects: SIMPLE, or PARTITIONED with the date source
+    (EVENT_TIME or DELIVERY_TIME) that decides which day folder an object is filed under."""
+
+    kind: str
+    date_source: str | None = None
+
+    @property
+    def simple(self) -> bool:
+        return self.kind == SIMPLE
+
+    @property
+    def time_sorted(self) -> bool:
+        """Keys sort by delivery time (SimplePrefix, or PartitionedPrefix by DeliveryTime).
+        With EventTime every key of a day reads 00-00-00 and sorts by its random suffix."""
+        return self.date_source != EVENT_TIME
+
+
+@dataclass(frozen=True)
 class LogKey:
     """What the name of a log object says (the part after the source prefix)."""
 
@@ -59,8 +78,8 @@ def _key(layout: str, y: str, mo: str, d: str, hh: str, mi: str, ss: str,
     return LogKey(layout, day, (hh, mi, ss) == ("00", "00", "00"), *extra)
 
 
-def detect(rests: list[str]) -> tuple[str, str | None]:
-    """(layout, partition date source) from a sample of keys relative to the prefix.
+def detect(rests: list[str]) -> KeyLayout:
+    """The layout (and partition date source) of a sample of keys relative to the prefix.
 
     EventTime is recognised by every sampled key carrying a 00-00-00 time."""
     keys = [k for k in map(parse_key, rests) if k]
@@ -71,10 +90,10 @@ def detect(rests: list[str]) -> tuple[str, str | None]:
     if len(layouts) > 1:
         raise ValueError("both SimplePrefix and PartitionedPrefix keys under one prefix; "
                          "configure the layout explicitly")
-    layout = layouts.pop()
-    if layout == SIMPLE:
-        return SIMPLE, None
-    return PARTITIONED, EVENT_TIME if all(k.midnight_stamp for k in keys) else DELIVERY_TIME
+    if layouts.pop() == SIMPLE:
+        return KeyLayout(SIMPLE)
+    return KeyLayout(PARTITIONED, EVENT_TIME if all(k.midnight_stamp for k in keys)
+                     else DELIVERY_TIME)
 
 
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")

@@ -96,6 +96,8 @@ FIELDS: tuple[Field, ...] = (
 )
 
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
+POS: dict[str, int] = {name: i for i, name in enumerate(FIELD_NAMES)}
+"""Position of each field on the line: the parsers address fields by name through this."""
 N_FIELDS = len(FIELDS)  # 27 fields AWS documents today
 assert N_FIELDS == 27
 
@@ -106,6 +108,7 @@ More than 27 means AWS appended fields we do not know yet: kept in `extra_fields
 Any other count (19-23, <17) is a truncated or foreign line and is rejected."""
 
 QUOTED_FIELDS = frozenset({"request_uri", "referer", "user_agent"})
+QUOTED_POS = tuple(sorted(POS[name] for name in QUOTED_FIELDS))
 INT_FIELDS = ("http_status", "bytes_sent", "object_size", "total_time_ms",
               "turnaround_time_ms")
 
@@ -128,17 +131,25 @@ LINEAGE_FIELDS: tuple[Field, ...] = (
 
 RECORD_SCHEMA = pa.schema([pa.field(f.name, f.type) for f in FIELDS + LINEAGE_FIELDS])
 
-REJECT_SCHEMA = pa.schema([
-    pa.field("source_key", pa.string()),
-    pa.field("line_number", pa.int32()),
-    pa.field("raw_line", pa.binary()),
-    pa.field("reason", pa.string()),
-])
+REJECT_FIELDS: tuple[Field, ...] = (
+    Field("source_key", pa.string(), "Key (or path) of the log object the line was read "
+          "from.", "-"),
+    Field("line_number", pa.int32(), "1-based line number in the log object (blank lines "
+          "count); for an object that could not be read at all, the line it stopped at.", "-"),
+    Field("raw_line", pa.binary(), "The line's bytes exactly as logged, without its line "
+          "ending.", "-"),
+    Field("reason", pa.string(), "Why the line is not a record, in one sentence.", "-"),
+)
+REJECT_SCHEMA = pa.schema([pa.field(f.name, f.type) for f in REJECT_FIELDS])
 
 
 def field_docs() -> dict[str, str]:
     """Column documentation keyed by column name, for SQL comments and the README."""
     return {f.name: f.doc for f in FIELDS + LINEAGE_FIELDS}
+
+
+def reject_docs() -> dict[str, str]:
+    return {f.name: f.doc for f in REJECT_FIELDS}
 
 
 def markdown_table() -> str:

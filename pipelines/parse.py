@@ -26,6 +26,8 @@ from .parse_line import LineRejected, parse_line
 from .parse_vector import Origins, parse_regular
 
 CHUNK_BYTES = 4 << 20
+_SOURCE_KEY = RECORD_SCHEMA.get_field_index("source_key")
+_LINE_NUMBER = RECORD_SCHEMA.get_field_index("line_number")
 GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -72,7 +74,7 @@ def parse_chunk(buf: bytes, origins: Origins) -> ParseResult:
         key = origins.keys[seg]
         try:
             values = parse_line(raw)
-            values[-4:-2] = key, line_no
+            values[_SOURCE_KEY], values[_LINE_NUMBER] = key, line_no
             rows.append(values)
         except LineRejected as e:
             for name, v in zip(REJECT_SCHEMA.names, (key, line_no, raw, str(e))):

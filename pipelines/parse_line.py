@@ -19,7 +19,15 @@ from datetime import UTC, datetime, timedelta
 
 from xxhash import xxh3_128_digest as record_id
 
-from .logformat import FIELDS, INT_FIELDS, KNOWN_FIELD_COUNTS, N_FIELDS, OPERATION_RE
+from .logformat import (
+    FIELDS,
+    INT_FIELDS,
+    KNOWN_FIELD_COUNTS,
+    N_FIELDS,
+    OPERATION_RE,
+    POS,
+    QUOTED_POS,
+)
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MONTH_NUMBER = {m: i + 1 for i, m in enumerate(MONTHS)}
@@ -140,20 +148,20 @@ def validate(fields: list[str]) -> None:
         raise LineRejected(f"{n} fields: not a known record layout (17, 18, 24-27 or more); "
                            "truncated?")
     if "" in fields[N_FIELDS:] or any(
-            not fields[i] for i in range(min(n, N_FIELDS)) if i not in (8, 15, 16)):
+            not fields[i] for i in range(min(n, N_FIELDS)) if i not in QUOTED_POS):
         raise LineRejected("empty field (two spaces in a row)")
-    for i in (8, 15, 16):
+    for i in QUOTED_POS:
         if i < n and _BOUNDARY.search(fields[i]):
             raise LineRejected(f"{FIELDS[i].name} would contain a field boundary (\" \")")
     for i, name, shape in _SHAPES:
         if i < n and fields[i] != "-" and not shape.fullmatch(fields[i]):
             raise LineRejected(f"{name} {fields[i][:60]!r} is not a valid {name}")
-    parse_time(fields[2])
+    parse_time(fields[POS["request_time"]])
 
 
 def _simplicity(fields: list[str]) -> tuple[int, int]:
     """Lower is simpler: quotes inside quoted fields, then words in the requester."""
-    return sum(fields[i].count('"') for i in (8, 15, 16)), fields[4].count(" ")
+    return sum(fields[i].count('"') for i in QUOTED_POS), fields[POS["requester"]].count(" ")
 
 
 def split_fields(text: str) -> list[str]:

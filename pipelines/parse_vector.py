@@ -18,12 +18,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .logformat import FIELDS, INT_FIELDS, KNOWN_FIELD_COUNTS, N_FIELDS, OPERATION_RE, RECORD_SCHEMA
+from .logformat import (
+    FIELDS,
+    INT_FIELDS,
+    KNOWN_FIELD_COUNTS,
+    N_FIELDS,
+    OPERATION_RE,
+    POS,
+    QUOTED_POS,
+    RECORD_SCHEMA,
+)
 from .parse_line import MONTHS, record_id
 
 SPACE, QUOTE, NEWLINE, CR, DASH = 32, 34, 10, 13, 45
 MAX_SHIFT = 11  # requester words beyond the first (CloudFront OAI requesters have 4)
-_QUOTED = (8, 15, 16)  # request_uri, referer, user_agent
 _TIME_LEN = 26  # "06/Feb/2019:00:00:38 +0000"
 _MONTH_CODES = np.array([m.encode()[0] << 16 | m.encode()[1] << 8 | m.encode()[2]
                          for m in MONTHS])
@@ -31,7 +39,12 @@ _MONTH_ORDER = np.argsort(_MONTH_CODES)
 _CUM_DAYS = np.array([0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334])
 _DIM = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 _INT_POS = [i for i, f in enumerate(FIELDS) if f.name in INT_FIELDS]
-_DERIVED = {2, 25}  # request_time and acl_required are computed from bounds, not taken
+# Token of a field, before the requester: the time spans two tokens ([date and +zone]).
+_TIME, _REQUESTER, _URI = POS["request_time"], POS["requester"], POS["request_uri"]
+_STATUS, _ACL, _REQUEST_ID = POS["http_status"], POS["acl_required"], POS["request_id"]
+_HEAD_TOKENS = [f + (f > _TIME) for f in range(_REQUESTER)]
+# request_time and acl_required are computed from their bounds, not taken as text
+_DERIVED = {_TIME, _ACL}
 _TAKEN = [i for i in range(N_FIELDS) if i not in _DERIVED]
 # Fields whose shape is not fully checked by numpy above, all of few distinct values.
 _DICT_SHAPES = [(i, f"^(?:{f.shape})$") for i, f in enumerate(FIELDS)
@@ -191,7 +204,7 @@ def parse_regular(buf: bytes, origins: Origins) -> VectorResult:
     first_q = np.ones(len(q_tok), dtype=bool)
     first_q[1:] = tok_line[1:] != tok_line[:-1]
     q_lines = tok_line[first_q]
-    shift[q_lines] = np.maximum(q_tok[first_q] - first_tok[q_lines] - 9, 0)
+    shift[q_lines] = np.maximum(q_tok[first_q] - first_tok[q_lines] - (_URI + 1), 0)
     nf = ntok - shift - 1
     ok = (empty == 0) & (line_quotes == 2 * n_wrapped) & (shift <= MAX_SHIFT)
     ok &= (np.isin(nf, _ALLOWED_COUNTS) | (nf > N_FIELDS)) & (nf < 128)
@@ -209,14 +222,14 @@ def parse_regular(buf: bytes, origins: Origins) -> VectorResult:
     # Field -> token, one row per line: one to one, except the time (tokens 2 and 3,
     # brackets dropped) and a requester with spaces (tokens 5 to 5 + shift).
     f_tok = np.arange(width, dtype=np.int32)[None, :] + 1 + s[:, None]
-    f_tok[:, :4] = [0, 1, 2, 4]
+    f_tok[:, :_REQUESTER] = _HEAD_TOKENS
     f_tok = np.minimum(ft[:, None] + f_tok, last[:, None])
     present = np.arange(width)[None, :] < nfi[:, None]
     fs, fe = ts[f_tok], te[f_tok]
     dash = (tlen[f_tok] == 1) & (first_byte[f_tok] == DASH)
     good = np.ones(len(idx), dtype=bool)
     w3 = np.zeros(len(idx), dtype=np.int64)
-    for f in _QUOTED:  # wrapped or a bare dash, and no other token holds a quote
+    for f in QUOTED_POS:  # wrapped or a bare dash, and no other token holds a quote
         w = wrapped[f_tok[:, f]]
         w3 += w
         good &= w | dash[:, f]
@@ -224,22 +237,22 @@ def parse_regular(buf: bytes, origins: Origins) -> VectorResult:
         fe[w, f] -= 1
         dash[w, f] = (fe[w, f] - fs[w, f] == 1) & (a[fs[w, f]] == DASH)
     good &= w3 == n_wrapped[idx]
-    t2, t3 = f_tok[:, 2], np.minimum(ft + 3, last)
+    t2, t3 = f_tok[:, _TIME], np.minimum(ft + _TIME + 1, last)
     good &= (tlen[t2] == 21) & (first_byte[t2] == ord("[")) & (tlen[t3] == 6)
     good &= a[te[t3] - 1] == ord("]")
-    fs[:, 2] += 1
-    fe[:, 2] = te[t3] - 1
-    fs[:, 4] = ts[ft + 5]
-    dash[:, 4] &= s == 0  # a multi-word requester is never null, even if it ends in -
-    time_pos = np.minimum(fs[:, 2], len(a) - _TIME_LEN)
+    fs[:, _TIME] += 1
+    fe[:, _TIME] = te[t3] - 1
+    fs[:, _REQUESTER] = ts[ft + _REQUESTER + 1]  # its first word
+    dash[:, _REQUESTER] &= s == 0  # a multi-word requester is never null, even if it ends in -
+    time_pos = np.minimum(fs[:, _TIME], len(a) - _TIME_LEN)
     epoch, time_ok = _epoch_seconds(a[time_pos[:, None] + np.arange(_TIME_LEN)])
     good &= time_ok
     for f in _INT_POS:
         check = present[:, f] & ~dash[:, f]
         good[check] &= _all_digits(a, fs[check, f], fe[check, f])
-    good &= ~present[:, 9] | dash[:, 9] | (fe[:, 9] - fs[:, 9] == 3)  # http_status
-    acl = fs[:, 25]
-    good &= ~present[:, 25] | dash[:, 25] | ((fe[:, 25] - acl == 3) & (a[acl] == ord("Y")) & (
+    good &= ~present[:, _STATUS] | dash[:, _STATUS] | (fe[:, _STATUS] - fs[:, _STATUS] == 3)
+    acl = fs[:, _ACL]
+    good &= ~present[:, _ACL] | dash[:, _ACL] | ((fe[:, _ACL] - acl == 3) & (a[acl] == ord("Y")) & (
         a[acl + 1] == ord("e")) & (a[np.minimum(acl + 2, len(a) - 1)] == ord("s")))
 
     if not good.all():
@@ -264,8 +277,9 @@ def parse_regular(buf: bytes, origins: Origins) -> VectorResult:
     if shifted.any():
         # A requester word shaped like an operation would give the exact parser an
         # earlier anchor: leave such lines to it. Kleene `or`, since request_id may be null.
-        suspicious = pc.fill_null(pc.or_kleene(pc.match_substring_regex(cols[4], _OP_WORD),
-                                               pc.match_substring_regex(cols[5], _OP_ONLY)),
+        suspicious = pc.fill_null(pc.or_kleene(
+            pc.match_substring_regex(cols[_REQUESTER], _OP_WORD),
+            pc.match_substring_regex(cols[_REQUEST_ID], _OP_ONLY)),
                                   False)
         checks &= ~(shifted & suspicious.to_numpy(zero_copy_only=False))
     if not checks.all():

@@ -4,12 +4,16 @@ offline and anywhere) and the top tables, computed from the SQL models over the 
 from __future__ import annotations
 
 import html
+import os
 from datetime import date
+from pathlib import Path
 
 import pyarrow as pa
 
 from . import models
+from .catalog import load
 from .lake import Lake
+from .session import session
 
 PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777",
            "#65a30d"]
@@ -144,17 +148,27 @@ def _by_day(t: pa.Table, days: list[str], key: str, value: str) -> dict[str, lis
     return {k: [v.get(d, 0.0) for d in days] for k, v in sorted(out.items())}
 
 
+def write(page: str, path: Path) -> None:
+    """Write the page atomically: a reader never opens half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(page)
+    os.replace(tmp, path)
+
+
 def build(lake: Lake, start: date, end: date) -> str:
     """The report for start..end (inclusive), as one HTML string."""
-    con = models.session(lake)
+    catalog = load()
+    con = session(lake, catalog)
+    try:
+        daily, latency, billing, findings, top = (
+            models.query(con, catalog[name], start, end) for name in (
+                "daily_by_bucket", "latency_daily", "billing_daily", "security_findings",
+                "usage_top_n"))
+    finally:
+        con.close()
     days = models.days_between(start, end)
     s, e = str(start), str(end)
-    dates = {"start_date": s, "end_date": e}
-    daily = con.sql(models.sql("report/daily_by_bucket.sql"), params=dates).to_arrow_table()
-    latency = con.sql(models.sql("report/latency_daily.sql"), params=dates).to_arrow_table()
-    billing = models.query(con, "billing_daily", start, end)
-    findings = models.query(con, "security_findings", start, end)
-    top = models.query(con, "usage_top_n", start, end, top_n=10)
 
     cost_bucket: dict[str, float] = {}
     cost_requester: dict[str, float] = {}

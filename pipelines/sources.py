@@ -68,25 +68,18 @@ class LogSource:
         return self.loc.counts
 
     @cached_property
-    def layout(self) -> tuple[str, str | None]:
+    def layout(self) -> L.KeyLayout:
         if self._layout == L.SIMPLE:
-            return L.SIMPLE, None
+            return L.KeyLayout(L.SIMPLE)
         sample = [p[len(self.loc.path):] for p, *_ in self._list(self.loc.path, max_keys=200)]
         if self._layout == L.PARTITIONED:
-            detected = L.detect(sample)[1] if sample else L.EVENT_TIME
-            return L.PARTITIONED, self._date_source or detected
+            detected = L.detect(sample).date_source if sample else L.EVENT_TIME
+            return L.KeyLayout(L.PARTITIONED, self._date_source or detected)
         if not sample:
             raise ValueError(f"{self.url}: no log objects found, so the key layout cannot be "
                              "detected; check the URL or set the layout explicitly")
-        found, date_source = L.detect(sample)
-        return found, self._date_source or date_source
-
-    @property
-    def time_sorted(self) -> bool:
-        """Keys sort by delivery time (SimplePrefix, or PartitionedPrefix by DeliveryTime):
-        new objects of a day sort after the ones already seen, so StartAfter can skip those.
-        With EventTime every key of a day reads 00-00-00 and sorts by its random suffix."""
-        return self.layout != (L.PARTITIONED, L.EVENT_TIME)
+        found = L.detect(sample)
+        return L.KeyLayout(found.kind, self._date_source or found.date_source)
 
     def list_day(self, day: date, after: dict[str, str] | None = None) -> DayListing:
         """Log objects filed under `day` (delivery day, or event day for EventTime).
@@ -114,12 +107,12 @@ class LogSource:
         a root not in the cursor yet is read from the objects filed under `since` on.
         With EventTime, late objects land in old day folders, before the cursor: the daily
         re-check of trailing days picks those up."""
-        roots = [self.loc.path] if self.layout[0] == L.SIMPLE else self._bucket_roots
+        roots = [self.loc.path] if self.layout.simple else self._bucket_roots
         found, new_cursor = [], dict(cursor)
         for root in roots:
             after = cursor.get(root)
             if after is None:  # sorts just before the first key filed under `since`
-                after = root + (f"{since:%Y-%m-%d}" if self.layout[0] == L.SIMPLE
+                after = root + (f"{since:%Y-%m-%d}" if self.layout.simple
                                 else f"{since:%Y/%m/%d}")
             last = None
             for path, size, etag, modified in self._list(root, start_after=after,
@@ -134,7 +127,7 @@ class LogSource:
         return found, new_cursor
 
     def day_prefixes(self, day: date) -> list[str]:
-        if self.layout[0] == L.SIMPLE:
+        if self.layout.simple:
             return [self.loc.path + f"{day:%Y-%m-%d}-"]
         return [root + f"{day:%Y/%m/%d}/" for root in self._bucket_roots]
 

@@ -100,3 +100,11 @@ def resolve(url: str, endpoint: str | None = None) -> Location:
     if (path.endswith("/") or os.path.isdir(absolute)) and not absolute.endswith("/"):
         absolute += "/"  # a folder, even when named without its slash
     return Location(url, LocalFileSystem(), absolute, counts)
+
+
+def aws_clients(endpoint: str | None = None):
+    """boto3 S3 and STS clients (logging setup, lifecycle rules), at `endpoint` if given;
+    otherwise boto3 reads AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL_STS itself."""
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint), boto3.client("sts", endpoint_url=endpoint)

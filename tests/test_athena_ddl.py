@@ -7,7 +7,7 @@ from sqlglot import exp
 
 from pipelines.lake import LAKE_SCHEMA
 
-DDL = Path(__file__).resolve().parents[1] / "sql" / "athena" / "access_logs.sql"
+DDL = Path(__file__).resolve().parents[1] / "sql" / "athena" / "access_logs.hql"
 
 
 def test_athena_ddl_parses_and_matches_the_lake_schema():

@@ -68,7 +68,7 @@ def test_materialize_one_day(s3, tmp_path):
     assert listed["objects_listed"].value > 0 and listed["list_requests"].value >= 1
     meta = result.asset_materializations_for_node("access_logs")[0].metadata
     assert meta["dagster/row_count"].value > 0 and meta["get_requests"].value > 0
-    assert meta["parse_rate"].value > 0.99 and "| time |" in meta["preview"].value
+    assert meta["parse_rate"].value > 0.99 and "| request_time |" in meta["preview"].value
     assert set(meta["buckets"].value) == set(CFG.buckets)
     assert all(e.passed for e in checks(result).values()), checks(result)
     lake = Lake(str(tmp_path / "lake"))

@@ -14,6 +14,7 @@ import pytest
 from pipelines.fetch import FetchError
 from pipelines.ingest import ingest, recheck_trailing, trailing_days
 from pipelines.lake import Lake
+from pipelines.layout import KeyLayout
 from pipelines.sources import LogSource
 from pipelines.synth import ACCOUNT, SynthConfig, generate_objects
 from tests.conftest import upload
@@ -49,7 +50,7 @@ def reconciled(report) -> None:
 def test_simple_prefix_from_s3(s3, tmp_path):
     upload(s3, "target-logs", generate_objects(CFG))
     source, lake = LogSource("s3://target-logs/logs/"), Lake(str(tmp_path / "lake"))
-    assert source.layout == ("simple", None)
+    assert source.layout == KeyLayout("simple")
     report = ingest([source], lake, DAYS, progress=False)
     reconciled(report)
     objects = list(generate_objects(CFG))
@@ -64,11 +65,11 @@ def test_simple_prefix_from_s3(s3, tmp_path):
     for r in rows:  # dt is the record's UTC event date
         assert r["dt"] == r["request_time"].date().isoformat()
     manifest = lake.read_manifest(source.id, DAYS[0].isoformat())
-    entry = next(iter(manifest["objects"].values()))
-    assert {"size", "etag", "last_modified", "lines", "records", "rejects",
-            "partitions"} <= set(entry)
-    assert manifest["totals"]["lines"] == manifest["totals"]["records"] + \
-        manifest["totals"]["rejects"]
+    entry = next(iter(manifest.objects.values()))
+    assert entry.size > 0 and entry.etag and entry.last_modified and entry.partitions
+    assert entry.lines == entry.records + entry.rejects and manifest.balanced
+    saved = lake.read_json(lake.manifest_path(source.id, DAYS[0].isoformat()))
+    assert saved["totals"]["lines"] == saved["totals"]["records"] + saved["totals"]["rejects"]
 
 
 def test_rerun_with_nothing_new_makes_no_get_and_changes_nothing(s3, tmp_path):
@@ -100,7 +101,7 @@ def test_partitioned_prefix_gives_the_same_lake_as_simple_prefix(s3, tmp_path, d
     upload(s3, "target-logs", ((k.replace("logs/", "simple/", 1), b) for k, b in
                                generate_objects(CFG)))
     part = LogSource("s3://target-logs/logs/")
-    assert part.layout == ("partitioned", date_source)
+    assert part.layout == KeyLayout("partitioned", date_source)
     lake_p, lake_s = Lake(str(tmp_path / "p")), Lake(str(tmp_path / "s"))
     report = ingest([part], lake_p, DAYS, progress=False)
     reconciled(report)

@@ -12,8 +12,10 @@ import pytest
 
 from pipelines import models
 from pipelines import warehouse as wh
+from pipelines.catalog import load
 from pipelines.ingest import ingest
 from pipelines.lake import Lake
+from pipelines.session import session
 from pipelines.sources import LogSource
 from tests.loglines import line
 from tests.test_cli import S3LOGS
@@ -49,7 +51,7 @@ def make_lake(tmp_path: Path, days: dict[date, list[bytes]]) -> Lake:
 
 
 def rows(lake: Lake, model: str, start: date, end: date | None = None) -> list[dict]:
-    con = models.session(lake)
+    con = session(lake)
     return models.query(con, model, start, end or start).to_pylist()
 
 
@@ -159,7 +161,7 @@ def test_billing_daily_exact_dollars(tmp_path):
 
 def test_request_tiers_of_every_operation_family():
     con = duckdb.connect()
-    con.execute(models.sql("billing/request_tier.sql"))
+    con.execute(load()["request_tier"].body)
     cases = {"REST.GET.OBJECT": "tier2", "REST.HEAD.OBJECT": "tier2", "REST.PUT.OBJECT": "tier1",
              "REST.PUT.PART": "tier1", "REST.POST.UPLOADS": "tier1", "REST.COPY.OBJECT": "tier1",
              "REST.COPY.PART": "tier1", "REST.GET.BUCKET": "tier1",
@@ -254,7 +256,7 @@ def test_lifecycle_expirations_are_not_mass_deletes(security_lake):
 
 
 def test_thresholds_come_from_the_settings_table(security_lake):
-    con = models.session(security_lake)
+    con = session(security_lake)
     con.execute("UPDATE detection_settings SET value = '200' "
                 "WHERE detection = 'mass_delete' AND parameter = 'min_deletes'")
     found = models.query(con, "security_findings", ATTACK, ATTACK).to_pylist()

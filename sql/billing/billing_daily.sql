@@ -1,6 +1,25 @@
--- billing_daily: estimated request and data-transfer-out cost per day, bucket, requester,
--- IAM role and key prefix (so any of them sums up to a bill), at the us-east-1 S3 Standard
--- prices in effect on each day (sql/billing/prices.csv).
+MODEL (
+  name billing_daily,
+  kind INCREMENTAL_BY_TIME_RANGE (time_column dt),
+  grain (dt, bucket, requester, key_prefix),
+  description 'Estimated request and data-transfer-out cost per day, bucket, requester (with its IAM role) and key prefix, so any of them sums up to a bill, at the prices in effect each day (the prices seed).',
+  column_descriptions (
+    dt = 'UTC day (partition).',
+    bucket = 'Source bucket.',
+    requester = 'Requester ARN or canonical ID; anonymous for unauthenticated requests.',
+    role_name = 'IAM role of an assumed-role requester (null for others).',
+    key_prefix = 'The key''s first path segment with its slash; (no key) for bucket requests.',
+    tier1_requests = 'Billed Tier 1 requests (PUT, COPY, POST, LIST).',
+    tier2_requests = 'Billed Tier 2 requests (GET, HEAD and others).',
+    free_requests = 'DELETE and CANCEL requests (free).',
+    system_records = 'Records S3 writes that are not billed requests (lifecycle, copy source side, per-key lines of a multi-object delete).',
+    unbilled_requests = 'Requests S3 does not bill: 5xx, and 403 AccessDenied from outside the owner''s account since 2024-05-13.',
+    request_cost_usd = 'Estimated request cost in USD (prices in effect that day).',
+    bytes_sent = 'Response bytes sent.',
+    internet_bytes = 'Billed bytes sent to clients outside AWS (an estimate).',
+    transfer_out_cost_usd = 'Estimated data transfer out cost in USD: monthly tiers after the first 100 GB, shared by bytes.'
+  )
+);
 -- Rules: system records are not billed; 5xx are not billed; since 2024-05-13 a 403
 -- AccessDenied from outside the bucket owner's account is not billed (requests or bytes):
 -- anonymous requests, or an account other than the owner's in bucket_accounts.csv.
@@ -76,4 +95,3 @@ LEFT JOIN prices AS t1 ON t1.item = 'tier1'
 LEFT JOIN prices AS t2 ON t2.item = 'tier2'
     AND r.dt BETWEEN t2.effective_from AND coalesce(t2.effective_to, '9999-12-31')
 WHERE r.dt BETWEEN $start_date AND $end_date
-ORDER BY r.dt, r.bucket, r.requester, r.key_prefix

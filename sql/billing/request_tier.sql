@@ -1,10 +1,8 @@
--- request_tier(operation): how S3 bills a logged request.
---   tier1  PUT, COPY, POST, LIST (ListObjects, ListObjectVersions, ListMultipartUploads, ListParts)
---   tier2  GET, HEAD, SELECT, OPTIONS and every other request
---   free   DELETE and CANCEL (abort multipart upload)
---   system records S3 writes that are not separate billed requests: lifecycle (S3.*), the
---          source side of a copy (REST.COPY.OBJECT_GET / PART_GET), and the per-key lines of
---          a multi-object delete (BATCH.DELETE.OBJECT; the POST itself is billed, tier1)
+MODEL (
+  name request_tier,
+  kind MACRO,
+  description 'request_tier(operation): how S3 bills a logged request: tier1 (PUT, COPY, POST, LIST), tier2 (GET, HEAD, SELECT, OPTIONS and the rest), free (DELETE, CANCEL) or system (records that are not separate billed requests: lifecycle, the source side of a copy, the per-key lines of a multi-object delete).'
+);
 CREATE OR REPLACE MACRO request_tier(operation) AS CASE
     WHEN operation IS NULL THEN 'tier2'
     WHEN operation LIKE 'S3.%' OR operation IN ('REST.COPY.OBJECT_GET', 'REST.COPY.PART_GET',

@@ -1,7 +1,24 @@
--- security_findings: one row per finding (day, bucket, detection, principal, remote IP)
--- with a count, first and last seen, and up to three request ids as evidence. Thresholds
--- and severities come from detection_settings; every detection has fixtures that must fire
--- and a normal day on which it must stay quiet (tests/test_models.py).
+MODEL (
+  name security_findings,
+  kind INCREMENTAL_BY_TIME_RANGE (time_column dt),
+  grain (dt, bucket, detection, principal, remote_ip),
+  nullable (principal, remote_ip),
+  description 'One row per finding (day, bucket, detection, principal, remote IP) with its severity, a request count, first and last seen, and up to three request ids as evidence; thresholds and severities from detection_settings.',
+  column_descriptions (
+    dt = 'UTC day (partition).',
+    bucket = 'Source bucket.',
+    detection = 'Which detection fired.',
+    severity = 'info, low, medium or high (detection_settings).',
+    principal = 'Requester, or anonymous; null for findings about an address.',
+    remote_ip = 'Remote IP address; null for findings about a principal.',
+    request_count = 'Requests in the finding.',
+    first_seen = 'First request of the finding.',
+    last_seen = 'Last request of the finding.',
+    sample_request_ids = 'Up to three request ids as evidence.'
+  )
+);
+-- Every detection has fixtures that must fire and a normal day on which it must stay
+-- quiet (tests/test_models.py).
 WITH hits AS (
     SELECT *, coalesce(requester, 'anonymous') AS principal
     FROM access_logs
@@ -132,4 +149,3 @@ findings AS (
 SELECT dt, bucket, detection, setting(detection, 'severity') AS severity, principal,
        remote_ip, n AS request_count, first_seen, last_seen, samples AS sample_request_ids
 FROM findings
-ORDER BY dt, bucket, detection, principal, remote_ip

@@ -1,5 +1,27 @@
--- usage_daily: per day, bucket and operation: volume, errors, bytes, distinct clients and
--- latency percentiles (total time: in flight at S3; turnaround: S3's own processing).
+MODEL (
+  name usage_daily,
+  kind INCREMENTAL_BY_TIME_RANGE (time_column dt),
+  grain (dt, bucket, operation),
+  description 'Requests, 4xx, 5xx, bytes sent, object bytes, distinct requesters and IPs, and p50/p95/p99 of total and turn-around time, per day, bucket and operation.',
+  column_descriptions (
+    dt = 'UTC day (partition).',
+    bucket = 'Source bucket.',
+    operation = 'S3 operation, e.g. REST.GET.OBJECT.',
+    requests = 'Number of requests.',
+    errors_4xx = 'Requests answered 4xx.',
+    errors_5xx = 'Requests answered 5xx.',
+    bytes_sent = 'Response bytes sent.',
+    object_bytes = 'Sum of the sizes of the objects the requests touched.',
+    distinct_requesters = 'Distinct requesters (anonymous not counted).',
+    distinct_remote_ips = 'Distinct remote IP addresses.',
+    total_time_p50_ms = 'Median total time in milliseconds (in flight at S3).',
+    total_time_p95_ms = '95th percentile of total time in milliseconds.',
+    total_time_p99_ms = '99th percentile of total time in milliseconds.',
+    turnaround_p50_ms = 'Median turn-around time in milliseconds (S3''s own processing).',
+    turnaround_p95_ms = '95th percentile of turn-around time in milliseconds.',
+    turnaround_p99_ms = '99th percentile of turn-around time in milliseconds.'
+  )
+);
 SELECT
     dt, bucket, operation,
     count(*) AS requests,
@@ -18,4 +40,3 @@ SELECT
 FROM access_logs
 WHERE dt BETWEEN $start_date AND $end_date
 GROUP BY ALL
-ORDER BY dt, bucket, operation

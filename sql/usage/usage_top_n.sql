@@ -1,5 +1,20 @@
--- usage_top_n: the busiest keys, requesters, remote IPs and user agents per day and bucket
--- (top $top_n of each by requests), with their bytes sent and errors.
+MODEL (
+  name usage_top_n,
+  kind INCREMENTAL_BY_TIME_RANGE (time_column dt),
+  grain (dt, bucket, dimension, rank),
+  parameters (top_n = 10),
+  description 'The busiest keys, requesters, remote IPs and user agents per day and bucket (top top_n of each by requests), with their bytes sent and errors.',
+  column_descriptions (
+    dt = 'UTC day (partition).',
+    bucket = 'Source bucket.',
+    dimension = 'What is ranked: key, requester, remote_ip or user_agent.',
+    value = 'The key, requester (anonymous for unauthenticated requests), remote IP or user agent.',
+    requests = 'Number of requests.',
+    bytes_sent = 'Response bytes sent.',
+    errors = 'Requests answered with an HTTP status of 400 or more.',
+    rank = '1 for the busiest.'
+  )
+);
 WITH ranked AS (
     SELECT dt, bucket, dimension, value, requests, bytes_sent, errors,
            row_number() OVER (PARTITION BY dt, bucket, dimension
@@ -26,4 +41,3 @@ WITH ranked AS (
     )
 )
 SELECT * FROM ranked WHERE rank <= $top_n
-ORDER BY dt, bucket, dimension, rank

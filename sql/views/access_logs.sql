@@ -1,7 +1,18 @@
--- Every request in the lake with derived columns for analysis. One row per record_id: the
--- lake writer keeps each record once per (dt, bucket) partition and the unique_record_ids
--- check guards it. dt = UTC event date, bucket = source bucket (the lake's partitions).
-CREATE OR REPLACE VIEW access_logs AS
+MODEL (
+  name access_logs,
+  kind VIEW,
+  description 'Every request in the lake with derived columns for analysis. One row per record_id in each (dt, bucket) partition: the lake writer keeps each record once and the unique_record_ids check guards it. dt is the UTC event date, bucket the source bucket (the lake''s partitions).',
+  column_descriptions (
+    http_method = 'HTTP method, from the request line (or the operation).',
+    key_decoded = 'The key URL-decoded (%XX sequences; a + stays a +).',
+    key_prefix = 'The key''s first path segment with its slash (the key itself if flat).',
+    requester_type = 'anonymous, iam_user, assumed_role, iam_root, aws_service, canonical_user or other.',
+    requester_account = 'AWS account id in the requester ARN.',
+    role_name = 'IAM role name, for assumed-role requesters.',
+    is_error = 'True for HTTP status 400 and above.',
+    request_tier = 'How S3 bills the request: tier1, tier2, free or system.'
+  )
+);
 SELECT
     *,
     coalesce(nullif(split_part(request_uri, ' ', 1), ''),
@@ -24,4 +35,4 @@ SELECT
     nullif(regexp_extract(requester, 'assumed-role/([^/]+)/', 1), '') AS role_name,
     coalesce(http_status >= 400, false) AS is_error,
     request_tier(operation) AS request_tier
-FROM lake_access_logs;
+FROM lake_access_logs

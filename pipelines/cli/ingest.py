@@ -1,0 +1,75 @@
+"""`s3logs ingest`: days of log objects into the lake, with the ingestion checks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .. import checks
+from ..config import settings
+from ..ingest import RunReport, ingest, trailing_days
+from ..sources import LogSource
+from .common import UserError, failed, format_checks, lake, parse_days, today, where
+
+
+def register(sub, parent: argparse.ArgumentParser) -> None:
+    sp = sub.add_parser("ingest", parents=[parent],
+                        help="ingest days of log objects into the Parquet lake")
+    sp.add_argument("--source", action="append", metavar="URL",
+                    help="s3://target-bucket/prefix/ or a local folder (repeatable; "
+                    "default: $S3LOGS_SOURCES)")
+    sp.add_argument("--days", help="YYYY-MM-DD or an inclusive range A..B")
+    sp.add_argument("--trailing", type=int, metavar="N",
+                    help="re-check the N days before today (late deliveries)")
+    sp.add_argument("--today", help="what today is, for --trailing (default: UTC today)")
+    sp.add_argument("--layout", choices=["auto", "simple", "partitioned"], default="auto")
+    sp.add_argument("--force", action="store_true", help="re-ingest unchanged objects too")
+    sp.add_argument("--json", action="store_true", help="print the run report as JSON")
+    sp.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    sp.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.trailing is not None:
+        days = trailing_days(today(args.today), args.trailing)
+    elif args.days:
+        days = parse_days(args.days)
+    else:
+        raise UserError("say which days: --days 2026-11-24, --days A..B or --trailing N")
+    urls = args.source or list(settings().sources)
+    sources = [LogSource(url, layout=args.layout, endpoint=where(args).endpoint)
+               for url in urls]
+    lk = lake(args)
+    report = ingest(sources, lk, days, force=args.force, progress=not args.quiet)
+    results = checks.ingestion(report, lk, checks.lake_rows(
+        lk, sorted({d.isoformat() for d in days} | {p.dt for p in report.partitions})))
+    if args.json:
+        print(json.dumps({**report.as_dict(), "checks": [
+            {"name": r.name, "passed": r.passed, "severity": r.severity, "summary": r.summary}
+            for r in results]}, indent=1))
+    else:
+        print(format_report(report))
+        print(format_checks(results))
+    return failed(results)
+
+
+def format_report(report: RunReport) -> str:
+    lines = [f"{'day':<11} {'objects':>8} {'new':>6} {'lines':>10} {'rows':>10} "
+             f"{'quarantined':>11}  source"]
+    for d in report.days:
+        lines.append(f"{d.day:<11} {d.objects_listed:>8,} {d.objects_ingested:>6,} "
+                     f"{d.lines_read:>10,} {d.rows_parsed:>10,} {d.rows_quarantined:>11,}  "
+                     f"{d.source}")
+        for key in d.unrecognized_keys[:5]:
+            lines.append(f"  ! not a log object key in either layout: {key}")
+        for key in d.objects_vanished[:5]:
+            lines.append(f"  ! deleted between listing and reading: {key}")
+    r = report.requests
+    lines.append(f"\n{report.total('lines_read'):,} lines read = "
+                 f"{report.total('rows_parsed'):,} rows + {report.total('rows_quarantined'):,} "
+                 f"quarantined; {report.duplicates_dropped:,} duplicate records dropped")
+    lines.append(f"{len(report.partitions):,} partitions rewritten, "
+                 f"{len({f for d in report.days for f in d.files_written}):,} files; "
+                 f"requests: {r['LIST']:,} LIST, {r['GET']:,} GET to sources, "
+                 f"{report.lake_requests['PUT']:,} PUT to the lake; {report.seconds:.1f} s")
+    return "\n".join(lines)

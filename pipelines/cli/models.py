@@ -1,0 +1,73 @@
+"""`s3logs models` and `s3logs warehouse`: the SQL catalog, running models without
+Dagster, and rebuilding the analyst warehouse."""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import models, warehouse
+from ..catalog import Kind, load
+from ..session import columns
+from .common import failed, format_checks, format_table, lake, parse_days, where
+
+
+def register(sub, parent: argparse.ArgumentParser) -> None:
+    sp = sub.add_parser("models", help="the SQL models: list them, or run them for days")
+    msub = sp.add_subparsers(dest="action", required=True)
+    ls = msub.add_parser("list", parents=[parent], help="every SQL file of the catalog: "
+                         "kind, name, grain, parameters, description")
+    ls.add_argument("--columns", action="store_true", help="with each column's type and doc")
+    ls.set_defaults(func=list_models)
+    rn = msub.add_parser("run", parents=[parent], help="compute models for days and write "
+                         "them to the lake, auditing each one's grain")
+    rn.add_argument("--days", required=True, help="YYYY-MM-DD or an inclusive range A..B")
+    rn.add_argument("--model", action="append", help="only this model (repeatable)")
+    rn.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="a model parameter, e.g. top_n=20 (repeatable)")
+    rn.set_defaults(func=run_models)
+
+    wh = sub.add_parser("warehouse", parents=[parent],
+                        help="rebuild the analyst warehouse file from the lake")
+    wh.set_defaults(func=build_warehouse)
+
+
+def list_models(args: argparse.Namespace) -> int:
+    catalog = load()
+    documented = columns(catalog) if args.columns else {}
+    for kind in Kind:
+        found = catalog.of(kind)
+        if not found:
+            continue
+        print(f"\n{kind}")
+        rows = [(m.name, m.path, ", ".join(m.grain),
+                 ", ".join(f"{k}={v}" for k, v in m.parameters.items()), m.description)
+                for m in found]
+        print(format_table(["name", "file", "grain", "parameters", "description"], rows, 60))
+        for m in found if args.columns else ():
+            print(f"\n  {m.name}")
+            for c in documented.get(m.name, []):
+                print(f"    {c.name:<28} {c.type:<12} {c.doc}")
+    return 0
+
+
+def run_models(args: argparse.Namespace) -> int:
+    days = parse_days(args.days)
+    params = dict(_param(p) for p in args.param)
+    runs = models.run_models(lake(args), days[0], days[-1], args.model, **params)
+    print(format_table(["model", "rows", "days", "files"],
+                       [(r.model, r.rows, len(r.days), len(r.files)) for r in runs.values()]))
+    audits = [r.audit for r in runs.values()]
+    print(format_checks(audits))
+    return failed(audits)
+
+
+def _param(text: str) -> tuple[str, object]:
+    name, _, value = text.partition("=")
+    return name, int(value) if value.lstrip("-").isdigit() else value
+
+
+def build_warehouse(args: argparse.Namespace) -> int:
+    path = where(args).warehouse
+    counts = warehouse.build(lake(args), path)
+    print(f"wrote {path}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    return 0

@@ -1,0 +1,108 @@
+"""`s3logs query` and `s3logs shell`: SQL on the analyst warehouse."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import duckdb
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from ..catalog import Kind, load
+from ..lake import LAKE_TABLES, Lake
+from ..warehouse import open_warehouse
+from .common import UserError, format_table, where
+
+
+def register(sub, parent: argparse.ArgumentParser) -> None:
+    sp = sub.add_parser("query", parents=[parent],
+                        help="run SQL against the analyst warehouse",
+                        description="Run SQL against the analyst warehouse. `--list` shows "
+                                    "its tables, views and macros.")
+    sp.add_argument("sql", nargs="?", help="e.g. \"SELECT * FROM usage_daily LIMIT 10\"")
+    sp.add_argument("--list", action="store_true",
+                    help="list the warehouse's tables, views and macros with what they hold")
+    sp.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
+    sp.add_argument("--out", help="write to this file instead of stdout")
+    sp.add_argument("--limit", type=int, default=50, help="rows shown as a table")
+    sp.set_defaults(func=run)
+
+    sh = sub.add_parser("shell", parents=[parent], help="an interactive SQL prompt on the "
+                        "warehouse")
+    sh.add_argument("--limit", type=int, default=50)
+    sh.set_defaults(func=shell)
+
+
+def catalog_listing() -> list[tuple[str, str, str]]:
+    """(name, kind, description) of everything an analyst can query, from the headers."""
+    rows = [(t.name, "lake table", t.doc) for t in LAKE_TABLES.values()]
+    catalog = load()
+    for kind, label in ((Kind.VIEW, "view"), (Kind.MODEL, "model"), (Kind.SEED, "seed"),
+                        (Kind.MACRO, "macro")):
+        rows += [(m.name, label, m.description) for m in catalog.of(kind)]
+    return rows
+
+
+def connection(args: argparse.Namespace) -> duckdb.DuckDBPyConnection:
+    w = where(args)
+    lake = Lake(w.lake, endpoint=w.endpoint) if w.lake.startswith("s3://") else None
+    try:
+        return open_warehouse(w.warehouse, lake)
+    except FileNotFoundError as e:
+        raise UserError(str(e)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list:
+        print(format_table(["name", "kind", "what"], catalog_listing(), width=90))
+        return 0
+    if not args.sql:
+        raise UserError("give the SQL to run, e.g. s3logs query \"SELECT * FROM usage_daily "
+                        "LIMIT 10\", or --list to see what there is")
+    con = connection(args)
+    try:
+        rel = con.sql(args.sql)
+    except duckdb.Error as e:
+        raise UserError(f"the query failed: {str(e).splitlines()[0]}") from None
+    if rel is None:
+        return 0
+    if args.format == "table":
+        print(format_table(rel.columns, rel.limit(args.limit).fetchall()))
+    elif args.format == "csv":
+        pacsv.write_csv(rel.to_arrow_table(), args.out or sys.stdout.buffer)
+    elif args.format == "json":
+        lines = "".join(json.dumps(row, default=str) + "\n"
+                        for row in rel.to_arrow_table().to_pylist())
+        if args.out:
+            Path(args.out).write_text(lines)
+        else:
+            sys.stdout.write(lines)
+    else:
+        if not args.out:
+            raise UserError("--format parquet needs --out FILE")
+        pq.write_table(rel.to_arrow_table(), args.out)
+    return 0
+
+
+def shell(args: argparse.Namespace) -> int:
+    con = connection(args)
+    print("s3logs warehouse (read-only): " + ", ".join(n for n, _, _ in catalog_listing()))
+    print("`s3logs query --list` says what each holds. End statements with ;  Ctrl-D quits.")
+    buffer = ""
+    while True:
+        try:
+            buffer += input("s3logs> " if not buffer else "   ...> ") + "\n"
+        except EOFError:
+            print()
+            return 0
+        if buffer.strip().endswith(";"):
+            try:
+                rel = con.sql(buffer)
+                if rel is not None:
+                    print(format_table(rel.columns, rel.limit(args.limit).fetchall()))
+            except duckdb.Error as e:
+                print(f"error: {str(e).splitlines()[0]}")
+            buffer = ""

@@ -1,0 +1,194 @@
+"""One DuckDB session for everything that queries the lake: the model runner, the
+warehouse, the report and the command line.
+
+`connect` opens DuckDB, registering the s3fs filesystem for a lake on S3 (so no DuckDB
+extension is downloaded). `install` creates what the SQL catalog describes, in dependency
+order: the lake's tables, seeds, macros, views, and each model's results (a view over its
+lake folder, or an empty typed table before it has run). Queries bind their parameters;
+views are created from bound relations, so DuckDB itself writes their text. DuckDB cannot
+bind parameters in COMMENT, so `identifier` and `literal` are the one way a name or a
+text reaches DDL: names are checked, texts quoted.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from functools import cache
+
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from .catalog import Catalog, CatalogError, Kind, Model, load, session_sql
+from .lake import LAKE_TABLES, Lake
+
+_TYPES = {"VARCHAR": pa.string(), "TEXT": pa.string(), "DOUBLE": pa.float64(),
+          "BIGINT": pa.int64(), "INTEGER": pa.int32(), "BOOLEAN": pa.bool_(),
+          "DATE": pa.date32()}
+_PLACEHOLDER_DAY = "1970-01-01"  # binds the day range when only a result's shape is wanted
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    doc: str
+
+
+def connect(lake: Lake | None = None, database: str = ":memory:",
+            read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """DuckDB that can read the lake: for an S3 lake, through the lake's own s3fs."""
+    con = duckdb.connect(database, read_only=read_only)
+    if lake is not None and lake.loc.is_s3:
+        con.register_filesystem(lake.fs)
+    return con
+
+
+def identifier(name: str) -> str:
+    """A checked, quoted SQL identifier (lower-case letters, digits and underscores)."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        raise ValueError(f"not a plain identifier: {name!r}")
+    return f'"{name}"'
+
+
+def literal(text: str) -> str:
+    """A quoted SQL string literal; control characters are refused."""
+    if any(ord(c) < 32 and c not in "\n\t" for c in text):
+        raise ValueError(f"refusing text with control characters: {text!r}")
+    return "'" + text.replace("'", "''") + "'"
+
+
+def comment(con: duckdb.DuckDBPyConnection, kind: str, name: str, text: str,
+            column: str | None = None) -> None:
+    """COMMENT ON kind name[.column] IS 'text' (kind: TABLE, VIEW, MACRO, MACRO TABLE)."""
+    if kind not in ("TABLE", "VIEW", "MACRO", "MACRO TABLE"):
+        raise ValueError(f"cannot comment on a {kind}")
+    target = identifier(name) + (f".{identifier(column)}" if column else "")
+    con.execute(f"COMMENT ON {'COLUMN' if column else kind} {target} IS {literal(text)}")
+
+
+def session(lake: Lake | None, catalog: Catalog | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection with everything installed: what models, the report and
+    ad hoc analysis run in. In memory, so parallel runs never contend for a file."""
+    catalog = catalog or load()
+    compiled = _compile(catalog)  # the headers are checked before anything runs
+    con = connect(lake)
+    install(con, lake, catalog, compiled.empty)
+    return con
+
+
+def query(con: duckdb.DuckDBPyConnection, model: Model, start: str | None = None,
+          end: str | None = None, **params) -> duckdb.DuckDBPyRelation:
+    """The model's (or query's) SELECT with its parameters bound."""
+    return con.sql(model.body, params=model.bind(start, end, **params))
+
+
+def install(con: duckdb.DuckDBPyConnection, lake: Lake | None, catalog: Catalog,
+            empty: dict[str, pa.Table] | None = None) -> None:
+    """Create the lake's tables and the catalog's objects in `con`, in the order their SQL
+    reads them. Macros and views bind the tables they read when they are created, so what
+    fails for want of another object is tried again in a next round; one whose dependency
+    never appears is named in the error. `empty`: each model's result shape, if known."""
+    for table in LAKE_TABLES.values():
+        _lake_folder(con, lake, table.folder, table.name, table.schema)
+    for model in catalog.of(Kind.SEED):
+        con.from_arrow(seed_table(catalog, model)).create(model.name)
+    pending = catalog.ordered(Kind.MACRO, Kind.VIEW, Kind.MODEL)
+    while pending:
+        waiting, first_error = [], None
+        for model in pending:
+            try:
+                _create(con, lake, model, (empty or {}).get(model.name))
+            except duckdb.CatalogException as e:
+                waiting.append(model)
+                first_error = first_error or (model, e)
+        if len(waiting) == len(pending):
+            model, e = first_error
+            raise CatalogError(f"{model.path}: {str(e).splitlines()[0]}")
+        pending = waiting
+
+
+def seed_table(catalog: Catalog, model: Model) -> pa.Table:
+    types = {c: _TYPES[t] for c, t in model.seed_types.items()}
+    table = pacsv.read_csv(io.BytesIO(catalog.read_bytes(model.seed_file)),
+                           convert_options=pacsv.ConvertOptions(column_types=types,
+                                                                strings_can_be_null=True))
+    if table.column_names != list(model.seed_types):
+        raise CatalogError(f"{model.seed_file}: its header row must be "
+                           f"{','.join(model.seed_types)} (as {model.path} declares)")
+    return table
+
+
+def _lake_folder(con, lake: Lake | None, folder: str, name: str,
+                 schema: pa.Schema | None) -> bool:
+    """`name` as a view over the lake folder's Parquet files (hive partitions as text), or
+    as an empty table of `schema` when the folder holds no file yet. False if neither."""
+    if lake is not None and lake.files(folder):
+        glob = f"{lake.loc.display(lake.path(folder))}/**/*.parquet"
+        con.sql(session_sql("read_lake_folder"), params={"glob": glob}).create_view(
+            name, replace=True)
+        return True
+    if schema is not None:
+        con.from_arrow(schema.empty_table()).create(name)
+        return True
+    return False
+
+
+def _create(con, lake: Lake | None, model: Model, empty: pa.Table | None) -> None:
+    if model.kind == Kind.MACRO:
+        con.execute(model.body)
+    elif model.kind == Kind.VIEW:
+        con.sql(model.body).create_view(model.name, replace=True)
+    elif _lake_folder(con, lake, f"marts/{model.name}", model.name,
+                      None if empty is None else empty.schema):
+        pass
+    else:  # not computed yet, shape unknown: the model's own result, bound, without rows
+        query(con, model, _PLACEHOLDER_DAY, _PLACEHOLDER_DAY).limit(0).create(model.name)
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    columns: dict[str, list[Column]]
+    empty: dict[str, pa.Table]      # each model's result shape, without rows
+
+
+@cache
+def _compile(catalog: Catalog) -> _Compiled:
+    con = connect()
+    try:
+        install(con, None, catalog)
+        out, empty = {}, {}
+        for model in catalog.models.values():
+            if model.kind == Kind.MACRO:
+                continue
+            rel = (query(con, model, _PLACEHOLDER_DAY, _PLACEHOLDER_DAY)
+                   if model.kind == Kind.QUERY else con.table(model.name))
+            out[model.name] = _documented(model, rel.columns, [str(t) for t in rel.types])
+            if model.kind == Kind.MODEL:
+                empty[model.name] = rel.limit(0).to_arrow_table()
+        return _Compiled(out, empty)
+    finally:
+        con.close()
+
+
+def columns(catalog: Catalog | None = None) -> dict[str, list[Column]]:
+    """Each seed, view, model and query's output columns with their types and docs.
+    Compiling them here is what checks the headers against the SQL: a column without a
+    doc, or a doc for a column the SQL does not return, is an error naming the file."""
+    return _compile(catalog or load()).columns
+
+
+def _documented(model: Model, names: list[str], types: list[str]) -> list[Column]:
+    # a view over the records passes their columns through: the schema documents those
+    inherited = LAKE_TABLES["lake_access_logs"].docs if model.kind == Kind.VIEW else {}
+    missing = [c for c in names if c not in model.columns and c not in inherited]
+    if missing:
+        raise CatalogError(f"{model.path}: column {missing[0]} has no entry in "
+                           "column_descriptions: add `" + missing[0] + " = 'what it means'`")
+    extra = [c for c in model.columns if c not in names]
+    if extra:
+        raise CatalogError(f"{model.path}: column_descriptions names {extra[0]}, which the "
+                           f"SQL does not return (it returns {', '.join(names)})")
+    return [Column(n, t, model.columns.get(n) or inherited[n]) for n, t in zip(names, types)]
