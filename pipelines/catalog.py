@@ -322,3 +322,7 @@ def _check_body(path: str, kind: Kind, name: str, body: str, parameters: dict,
                                  "but the SQL never uses it")
     if kind == Kind.MODEL and not set(DAY_PARAMETERS) <= used:
         raise fail("kind", "a model selects its days with $start_date and $end_date")
+
+
+if __name__ == "__main__":
+    print(load().markdown_table())

@@ -10,6 +10,7 @@ S3LOGS_REPORT      the HTML report the daily run writes           (default data/
 S3LOGS_REPORT_DAYS days the daily report covers                   (default 14)
 S3LOGS_LAKE_RETENTION_DAYS  lake partitions older than this are deleted by the daily
                    run (default 0: keep everything)
+S3LOGS_SQL_DIR     a folder of SQL models instead of the package's (read by pipelines.catalog)
 AWS_ENDPOINT_URL_S3 and the usual AWS credential variables reach s3fs and boto3 directly.
 """
 

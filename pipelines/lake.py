@@ -168,13 +168,19 @@ class Lake:
 
     # -- reading -------------------------------------------------------------------------
 
-    def dataset(self, table: str = "access_logs") -> ds.Dataset:
-        """The lake as an Arrow dataset with its hive partition columns."""
+    def dataset(self, table: str = "access_logs", schema: pa.Schema | None = None
+                ) -> ds.Dataset:
+        """A lake folder as an Arrow dataset with its hive partition columns. Given the
+        `schema` (partition columns included, as text), no file is opened to find it."""
         root = self.path(table)
         if not self.fs.exists(root):
             raise FileNotFoundError(f"{self.loc.display(root)} does not exist yet: ingest first")
-        return ds.dataset(root, filesystem=self.fs, format="parquet", partitioning="hive",
-                          exclude_invalid_files=False)
+        partitioning = "hive"
+        if schema is not None:
+            keys = [f for f in schema if f.name in ("dt", "bucket", "source")]
+            partitioning = ds.partitioning(pa.schema(keys), flavor="hive")
+        return ds.dataset(root, filesystem=self.fs, format="parquet", schema=schema,
+                          partitioning=partitioning, exclude_invalid_files=False)
 
     def files(self, table: str = "access_logs") -> list[str]:
         root = self.path(table)

@@ -3,8 +3,11 @@ warehouse, the report and the command line.
 
 `connect` opens DuckDB, registering the s3fs filesystem for a lake on S3 (so no DuckDB
 extension is downloaded). `install` creates what the SQL catalog describes, in dependency
-order: the lake's tables, seeds, macros, views, and each model's results (a view over its
-lake folder, or an empty typed table before it has run). Queries bind their parameters;
+order: the lake's tables, seeds, macros, views, and each model's results (its lake folder,
+or an empty typed table before it has run). A lake folder is an Arrow dataset of known
+schema in a session (found with one listing, pruned by partition, no file opened to bind),
+and a `read_parquet` view in the warehouse file, which must keep it. Queries bind their
+parameters;
 views are created from bound relations, so DuckDB itself writes their text. DuckDB cannot
 bind parameters in COMMENT, so `identifier` and `literal` are the one way a name or a
 text reaches DDL: names are checked, texts quoted.
@@ -75,7 +78,7 @@ def session(lake: Lake | None, catalog: Catalog | None = None) -> duckdb.DuckDBP
     catalog = catalog or load()
     compiled = _compile(catalog)  # the headers are checked before anything runs
     con = connect(lake)
-    install(con, lake, catalog, compiled.empty)
+    install(con, lake, catalog, compiled.empty, persistent=False)
     return con
 
 
@@ -86,13 +89,14 @@ def query(con: duckdb.DuckDBPyConnection, model: Model, start: str | None = None
 
 
 def install(con: duckdb.DuckDBPyConnection, lake: Lake | None, catalog: Catalog,
-            empty: dict[str, pa.Table] | None = None) -> None:
+            empty: dict[str, pa.Table] | None = None, persistent: bool = True) -> None:
     """Create the lake's tables and the catalog's objects in `con`, in the order their SQL
     reads them. Macros and views bind the tables they read when they are created, so what
     fails for want of another object is tried again in a next round; one whose dependency
-    never appears is named in the error. `empty`: each model's result shape, if known."""
+    never appears is named in the error. `empty`: each model's result shape, if known;
+    `persistent`: `con` is a database file, so lake folders become read_parquet views."""
     for table in LAKE_TABLES.values():
-        _lake_folder(con, lake, table.folder, table.name, table.schema)
+        _lake_folder(con, lake, table.folder, table.name, table.schema, persistent)
     for model in catalog.of(Kind.SEED):
         con.from_arrow(seed_table(catalog, model)).create(model.name)
     pending = catalog.ordered(Kind.MACRO, Kind.VIEW, Kind.MODEL)
@@ -100,7 +104,7 @@ def install(con: duckdb.DuckDBPyConnection, lake: Lake | None, catalog: Catalog,
         waiting, first_error = [], None
         for model in pending:
             try:
-                _create(con, lake, model, (empty or {}).get(model.name))
+                _create(con, lake, model, (empty or {}).get(model.name), persistent)
             except duckdb.CatalogException as e:
                 waiting.append(model)
                 first_error = first_error or (model, e)
@@ -121,28 +125,35 @@ def seed_table(catalog: Catalog, model: Model) -> pa.Table:
     return table
 
 
-def _lake_folder(con, lake: Lake | None, folder: str, name: str,
-                 schema: pa.Schema | None) -> bool:
-    """`name` as a view over the lake folder's Parquet files (hive partitions as text), or
-    as an empty table of `schema` when the folder holds no file yet. False if neither."""
-    if lake is not None and lake.files(folder):
+def _lake_folder(con, lake: Lake | None, folder: str, name: str, schema: pa.Schema | None,
+                 persistent: bool) -> bool:
+    """`name` over the lake folder's Parquet files (hive partitions as text), or an empty
+    table of `schema` when the folder holds no file yet. False if neither can be made."""
+    if lake is not None and persistent and lake.files(folder):
         glob = f"{lake.loc.display(lake.path(folder))}/**/*.parquet"
         con.sql(session_sql("read_lake_folder"), params={"glob": glob}).create_view(
             name, replace=True)
         return True
+    if lake is not None and not persistent and schema is not None:
+        try:
+            con.register(name, lake.dataset(folder, schema))
+            return True
+        except FileNotFoundError:
+            pass
     if schema is not None:
         con.from_arrow(schema.empty_table()).create(name)
         return True
     return False
 
 
-def _create(con, lake: Lake | None, model: Model, empty: pa.Table | None) -> None:
+def _create(con, lake: Lake | None, model: Model, empty: pa.Table | None,
+            persistent: bool) -> None:
     if model.kind == Kind.MACRO:
         con.execute(model.body)
     elif model.kind == Kind.VIEW:
         con.sql(model.body).create_view(model.name, replace=True)
     elif _lake_folder(con, lake, f"marts/{model.name}", model.name,
-                      None if empty is None else empty.schema):
+                      None if empty is None else empty.schema, persistent):
         pass
     else:  # not computed yet, shape unknown: the model's own result, bound, without rows
         query(con, model, _PLACEHOLDER_DAY, _PLACEHOLDER_DAY).limit(0).create(model.name)

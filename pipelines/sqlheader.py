@@ -143,8 +143,13 @@ class _Parser:
         return out
 
 
+_START = re.compile(r"(?:\s+|--[^\n]*)*MODEL\b", re.IGNORECASE)
+
+
 def parse(text: str) -> Header:
     """Split a SQL file into its MODEL header (properties) and its SQL body."""
+    if not _START.match(text):
+        raise HeaderError(1, "the file must start with a MODEL (...); header")
     tokens = _tokens(text)
     p = _Parser(tokens)
     first = p.peek()

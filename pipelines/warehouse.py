@@ -41,7 +41,7 @@ def build(lake: Lake, path: str, catalog: Catalog | None = None) -> dict[str, in
     tmp.unlink(missing_ok=True)
     con = connect(lake, str(tmp))
     try:
-        install(con, lake, catalog)
+        install(con, lake, catalog, persistent=True)
         _comment_everything(con, catalog, documented)
         counts = {name: con.table(name).aggregate("count(*)").fetchall()[0][0]
                   for name in sorted(_relations(con))}
@@ -60,11 +60,18 @@ def _relations(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 def _comment_everything(con, catalog: Catalog, documented: dict[str, list[Column]]) -> None:
     relations = _relations(con)
+    names: dict[str, list[str]] = {}  # from the catalog: binding a view would read the lake
+    for table, column in con.execute("SELECT table_name, column_name FROM duckdb_columns() "
+                                     "WHERE schema_name = 'main' ORDER BY column_index"
+                                     ).fetchall():
+        names.setdefault(table, []).append(column)
     for table in LAKE_TABLES.values():
-        _comment_relation(con, relations, table.name, table.doc, table.docs)
+        _comment_relation(con, relations[table.name], table.name, names[table.name],
+                          table.doc, table.docs)
     for model in catalog.of(Kind.SEED, Kind.VIEW, Kind.MODEL):
         docs = {c.name: c.doc for c in documented[model.name]}
-        _comment_relation(con, relations, model.name, model.description, docs)
+        _comment_relation(con, relations[model.name], model.name, names[model.name],
+                          model.description, docs)
     macros = dict(con.execute("SELECT function_name, function_type FROM duckdb_functions() "
                               "WHERE function_type IN ('macro', 'table_macro') "
                               "AND NOT internal").fetchall())
@@ -73,9 +80,8 @@ def _comment_everything(con, catalog: Catalog, documented: dict[str, list[Column
         comment(con, kind, model.name, model.description)
 
 
-def _comment_relation(con, relations: dict[str, str], name: str, doc: str,
+def _comment_relation(con, kind: str, name: str, columns: list[str], doc: str,
                       docs: dict[str, str]) -> None:
-    kind = relations[name]
     comment(con, kind, name, doc)
-    for column in con.table(name).columns:
+    for column in columns:
         comment(con, kind, name, docs.get(column, STALE), column=column)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +65,46 @@ def test_a_newcomers_errors_are_one_sentence_each(tmp_path):
         assert res.returncode == 2, (args, res.stderr)
         assert expected in res.stderr and "Traceback" not in res.stderr, res.stderr
         assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+def test_every_command_takes_lake_warehouse_and_endpoint_defaulting_to_the_settings(tmp_path):
+    import duckdb
+
+    from tests.test_models import billing_lake
+
+    other = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(other))
+    con.execute("CREATE TABLE t AS SELECT 42 AS answer")
+    con.close()
+    env = {"PATH": "/usr/bin:/bin", "S3LOGS_WAREHOUSE": str(tmp_path / "missing.duckdb")}
+    out = subprocess.run([S3LOGS, "query", "--warehouse", str(other), "SELECT answer FROM t",
+                          "--format", "csv"], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert out.returncode == 0 and out.stdout.splitlines() == ['"answer"', "42"], out.stderr
+    lake = billing_lake(tmp_path)
+    env["S3LOGS_REPORT"] = str(tmp_path / "from-settings.html")
+    out = subprocess.run([S3LOGS, "report", "--lake", lake.url, "--start", "2026-11-10",
+                          "--end", "2026-11-11"], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "<svg" in (tmp_path / "from-settings.html").read_text()
+    for command in (["ingest"], ["models", "run"], ["query"], ["report"], ["warehouse"],
+                    ["logging", "status"], ["retention", "lake"], ["demo"], ["parse"]):
+        usage = run(*command, "--help").stdout
+        assert "--lake" in usage and "--warehouse" in usage and "--endpoint" in usage, command
+
+
+def test_ingest_prints_the_checks_and_fails_when_an_error_check_fails(tmp_path):
+    from tests.loglines import line
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "2026-11-16-05-00-00-0000000000000001").write_bytes(
+        b"\n".join([b"<html>not a log line</html>"] * 5 + [line()]) + b"\n")
+    out = run("ingest", "--source", str(logs), "--lake", str(tmp_path / "lake"),
+              "--days", "2026-11-16", "--layout", "simple", "--quiet")
+    assert out.returncode == 1, out.stderr
+    assert re.search(r"check parse_rate\s+FAILED\s+16\.667% of 6 lines parsed", out.stdout)
+    assert re.search(r"check lines_reconcile\s+passed", out.stdout)
+    listed = run("query", "--list").stdout
+    assert "usage_daily" in listed and "lake_access_logs" in listed and "top_requesters" in listed

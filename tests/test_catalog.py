@@ -1,0 +1,167 @@
+"""The SQL catalog: headers are read and checked at load time, grains are audited, results
+are split into days by dt, and the README's model table comes from the headers."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from pipelines import checks, models
+from pipelines.catalog import CatalogError, Kind, load
+from pipelines.session import columns
+
+ROOT = Path(__file__).resolve().parents[1]
+
+GOOD = """MODEL (
+  name requests_per_bucket,
+  kind INCREMENTAL_BY_TIME_RANGE (time_column dt),
+  grain (dt, bucket),
+  parameters (min_requests = 1),
+  description 'Requests per day and bucket.',
+  column_descriptions (
+    dt = 'UTC day.',
+    bucket = 'Source bucket.',
+    requests = 'Number of requests.'
+  )
+);
+SELECT dt, bucket, count(*) AS requests
+FROM lake_access_logs
+WHERE dt BETWEEN $start_date AND $end_date
+GROUP BY ALL
+HAVING count(*) >= $min_requests
+"""
+
+
+def catalog_of(tmp_path: Path, text: str, name: str = "requests_per_bucket"):
+    folder = tmp_path / "sql" / "custom"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.sql").write_text(text)
+    catalog = load(tmp_path / "sql")
+    columns(catalog)  # compiling is part of loading: it checks the headers against the SQL
+    return catalog
+
+
+def test_the_shipped_catalog_compiles_and_documents_every_column():
+    catalog = load()
+    documented = columns(catalog)
+    assert {m.name for m in catalog.of(Kind.MODEL)} == {
+        "usage_daily", "usage_top_n", "usage_by_prefix", "usage_status_codes",
+        "billing_daily", "security_findings"}
+    for model in catalog.of(Kind.MODEL, Kind.VIEW, Kind.SEED, Kind.QUERY):
+        assert documented[model.name] and all(c.doc for c in documented[model.name]), model
+
+
+def test_readme_model_table_comes_from_the_headers():
+    readme = (ROOT / "README.md").read_text()
+    assert load().markdown_table() in readme, "regenerate with: python -m pipelines.catalog"
+
+
+def test_a_good_header_is_read_whole(tmp_path):
+    model = catalog_of(tmp_path, GOOD)["requests_per_bucket"]
+    assert model.kind == Kind.MODEL and model.grain == ("dt", "bucket")
+    assert model.parameters == {"min_requests": 1} and model.subject == "custom"
+    assert model.columns["requests"] == "Number of requests."
+    assert model.bind("2026-11-01", "2026-11-02", min_requests=5) == {
+        "min_requests": 5, "start_date": "2026-11-01", "end_date": "2026-11-02"}
+    with pytest.raises(CatalogError, match="takes no parameter 'top_n'"):
+        model.bind("2026-11-01", "2026-11-02", top_n=3)
+
+
+BROKEN = {  # what is wrong -> (the file's text, what the error must say)
+    "a column without a doc": (GOOD.replace("    requests = 'Number of requests.'\n", "")
+                               .replace("bucket = 'Source bucket.',", "bucket = 'Source bucket.'"),
+                               "column requests has no entry in column_descriptions"),
+    "a doc for a column the SQL does not return": (
+        GOOD.replace(", count(*) AS requests", ""),
+        "names requests, which the SQL does not return"),
+    "an undeclared parameter": (GOOD.replace(">= $min_requests", ">= $minimum"),
+                                "uses $minimum, which the header does not declare"),
+    "a declared parameter never used": (GOOD.replace("HAVING count(*) >= $min_requests", ""),
+                                        "parameter min_requests is declared but the SQL never"),
+    "a grain column without a doc": (GOOD.replace("grain (dt, bucket)", "grain (dt, region)"),
+                                     "grain column region has no column description"),
+    "nullable outside the grain": (GOOD.replace("grain (dt, bucket),",
+                                                "grain (dt, bucket), nullable (requests),"),
+                                   "nullable may only name grain columns"),
+    "a name that is not the file's": (GOOD.replace("name requests_per_bucket",
+                                                   "name something_else"),
+                                      "must be the file's name"),
+    "an unknown kind": (GOOD.replace("INCREMENTAL_BY_TIME_RANGE (time_column dt)", "TABLE"),
+                        "kind TABLE is not one of"),
+    "no day range": (GOOD.replace("WHERE dt BETWEEN $start_date AND $end_date", ""),
+                     "selects its days with $start_date and $end_date"),
+    "a syntax error in the header": (GOOD.replace("grain (dt, bucket),", "grain (dt, bucket)"),
+                                     "line 5: expected , or ) but found 'parameters'"),
+    "no header at all": (GOOD[GOOD.index("SELECT"):], "must start with a MODEL"),
+    "a property the kind does not take": (GOOD.replace("kind INCREMENTAL_BY_TIME_RANGE "
+                                                       "(time_column dt)", "kind VIEW"),
+                                          "a VIEW takes no `grain`"),
+    "two statements": (GOOD + "; SELECT 1", "must be one statement"),
+}
+
+
+@pytest.mark.parametrize("problem", sorted(BROKEN))
+def test_a_broken_header_is_one_sentence_naming_the_file(tmp_path, problem):
+    text, expected = BROKEN[problem]
+    with pytest.raises(CatalogError) as e:
+        catalog_of(tmp_path, text)
+    message = str(e.value)
+    assert message.startswith("custom/requests_per_bucket.sql: "), message
+    assert expected in message, message
+    assert "\n" not in message
+
+
+def test_an_object_whose_dependency_never_appears_is_named(tmp_path):
+    text = GOOD.replace("FROM lake_access_logs", "FROM no_such_table")
+    with pytest.raises(CatalogError, match=r"^custom/requests_per_bucket.sql: .*no_such_table"):
+        catalog_of(tmp_path, text)
+
+
+def test_grain_audit_returns_the_offending_rows(tmp_path):
+    model = catalog_of(tmp_path, GOOD.replace("grain (dt, bucket),",
+                                              "grain (dt, bucket), nullable (bucket),"))[
+        "requests_per_bucket"]
+    ok = pa.table({"dt": ["2026-11-01", "2026-11-01", "2026-11-01"], "bucket": ["a", "b", None],
+                   "requests": [1, 2, 3]})
+    assert checks.grain(model, ok).passed
+    twice = pa.table({"dt": ["2026-11-01", "2026-11-01", "2026-11-01", None],
+                      "bucket": [None, None, "b", "c"], "requests": [1, 2, 3, 4]})
+    result = checks.grain(model, twice)
+    assert not result.passed and result.severity == checks.ERROR
+    rows = sorted(result.offending.to_pylist(), key=lambda r: r["problem"])
+    assert rows == [{"dt": None, "bucket": "c", "rows": 1, "problem": "null in the grain"},
+                    {"dt": "2026-11-01", "bucket": None, "rows": 2, "problem": "repeated"}]
+    assert checks.grain_spec(model).description == "One row per (dt, bucket); no null in dt."
+
+
+def test_results_are_split_by_dt_whatever_their_order(tmp_path):
+    """The old runner cut results by position and needed ORDER BY dt; now order is free."""
+    from tests.test_models import D, make_lake, req
+
+    d2 = date(2026, 11, 11)
+    lake = make_lake(tmp_path, {D: req(D, 3), d2: req(d2, 5, bucket="other-bucket")})
+    text = GOOD + "ORDER BY dt DESC, bucket DESC\n"
+    catalog = catalog_of(tmp_path, text)
+    run = models.run_model(lake, "requests_per_bucket", D, d2, catalog=catalog)
+    assert run.audit.passed and run.rows == 2
+    by_day = {day: lake.dataset("marts/requests_per_bucket").to_table(
+        filter=pa.compute.field("dt") == day).to_pylist() for day in (str(D), str(d2))}
+    assert [(r["bucket"], r["requests"]) for r in by_day[str(D)]] == [("fixture-bucket", 3)]
+    assert [(r["bucket"], r["requests"]) for r in by_day[str(d2)]] == [("other-bucket", 5)]
+
+
+def test_a_model_returning_days_it_was_not_asked_for_is_refused(tmp_path):
+    from tests.test_models import D, make_lake, req
+
+    lake = make_lake(tmp_path, {D: req(D, 3), date(2026, 11, 11): req(date(2026, 11, 11), 2)})
+    text = GOOD.replace("WHERE dt BETWEEN $start_date AND $end_date",
+                        "WHERE dt >= $start_date OR $end_date IS NULL")
+    catalog = catalog_of(tmp_path, text)
+    with pytest.raises(models.ModelError, match="2026-11-11, outside 2026-11-10..2026-11-10"):
+        models.run_model(lake, "requests_per_bucket", D, D, catalog=catalog)
+    # and a parameter no selected model takes is refused, not silently dropped
+    with pytest.raises(CatalogError, match="takes the parameter 'top_m'"):
+        models.run_models(lake, D, D, ["usage_daily"], top_m=3)
