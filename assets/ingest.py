@@ -67,11 +67,10 @@ def access_logs(context: dg.AssetExecutionContext, log_sources: LogSourcesResour
         context.log.info(f"lake retention: removed {len(pruned):,} files older than {keep} days")
     context.log.info(f"ingested {report.total('objects_ingested'):,} objects, "
                      f"{report.total('lines_read'):,} lines in {report.seconds:.1f}s")
-    dts = sorted({d.isoformat() for d in days} | {p.dt for p in report.partitions})
-    records = checks.lake_rows(lk, dts)
+    checked = checks.ingestion(report, lk, days)
     return dg.MaterializeResult(
-        metadata=_metadata(report, records, lk),
-        check_results=[dagster_checks.result(c) for c in checks.ingestion(report, lk, records)])
+        metadata=_metadata(report, checked.records, lk),
+        check_results=[dagster_checks.result(c) for c in checked.results])
 
 
 def _metadata(report: RunReport, records, lk) -> dict:

@@ -31,9 +31,12 @@ def _model_asset(model: Model, cols: list[Column], upstream: list[str]) -> dg.As
         lk = lake.lake()
         run = models.run_model(lk, model.name, date.fromisoformat(keys.start),
                                date.fromisoformat(keys.end))
+        if not run.audit.passed:
+            context.log.error(f"{run.audit.summary}: the lake keeps its previous results for "
+                              f"{keys.start}..{keys.end}")
         return dg.MaterializeResult(
             metadata={"dagster/row_count": run.rows, "days": len(run.days),
-                      "files": len(run.files),
+                      "files": len(run.files), "written": run.audit.passed,
                       "path": dg.MetadataValue.path(lk.loc.display(lk.path("marts", model.name)))},
             check_results=[dagster_checks.result(run.audit)])
 

@@ -24,7 +24,6 @@ S3LOGS_SQL_DIR points at another folder, e.g. a copy with a team's own models.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -33,6 +32,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from .config import settings
 from .sqlheader import Call, HeaderError, Name, Pair, parse
 
 
@@ -77,6 +77,7 @@ class Model:
     parameters: dict[str, object] = field(default_factory=dict)  # name -> default
     seed_file: str | None = None     # SEED: the CSV, under the SQL folder
     seed_types: dict[str, str] = field(default_factory=dict)
+    takes_days: bool = False         # its SQL reads $start_date and $end_date
 
     @property
     def subject(self) -> str:
@@ -91,10 +92,23 @@ class Model:
             raise CatalogError(f"{self.path} takes no parameter {sorted(unknown)[0]!r} "
                                f"(it declares {sorted(self.parameters) or 'none'})")
         bound = {**self.parameters, **values}
-        uses = set(_PARAM.findall(_strip(self.body)))
-        if uses & set(DAY_PARAMETERS):
+        if self.takes_days:
+            if start is None or end is None:
+                raise CatalogError(f"{self.path} needs a day range to run")
             bound |= {"start_date": start, "end_date": end}
         return bound
+
+    def parameter(self, name: str, text: str) -> object:
+        """A parameter given as text (command line), typed like its default."""
+        if name not in self.parameters:
+            raise CatalogError(f"{self.path} takes no parameter {name!r} "
+                               f"(it declares {sorted(self.parameters) or 'none'})")
+        kind = type(self.parameters[name])
+        try:
+            return kind(text)
+        except ValueError:
+            raise CatalogError(f"{self.path}: parameter {name} is a {kind.__name__}, "
+                               f"not {text!r}") from None
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: load() caches it
@@ -159,14 +173,20 @@ class Catalog:
 
 def sql_root() -> Traversable:
     """The SQL folder: S3LOGS_SQL_DIR if set, else the one shipped in the package."""
-    folder = os.environ.get("S3LOGS_SQL_DIR")
+    folder = settings().sql_dir
     return Path(folder) if folder else resources.files("s3logs_sql")
 
 
 def load(root: Traversable | None = None) -> Catalog:
-    """Read and check every header under `root` (default: `sql_root()`)."""
+    """Read and check every header under `root` (default: `sql_root()`). The files are
+    read each time; what they hold is parsed once, so an edited file is seen at once."""
     root = root or sql_root()
-    return _load(str(root), root)
+    files = tuple((path, file.read_text(encoding="utf-8"))
+                  for path, file in sorted(_sql_files(root)))
+    if not files:
+        raise CatalogError(f"{root} holds no SQL files: point S3LOGS_SQL_DIR at a folder of "
+                           "models, or unset it")
+    return _load(root, files)
 
 
 def session_sql(name: str) -> str:
@@ -175,17 +195,14 @@ def session_sql(name: str) -> str:
 
 
 @cache
-def _load(key: str, root: Traversable) -> Catalog:
+def _load(root: Traversable, files: tuple[tuple[str, str], ...]) -> Catalog:
     models: dict[str, Model] = {}
-    for path, file in sorted(_sql_files(root)):
-        model = _model(path, file.read_text(encoding="utf-8"))
+    for path, text in files:
+        model = _model(path, text)
         if model.name in models:
             raise CatalogError(f"{path}: the name {model.name} is taken by "
                                f"{models[model.name].path}")
         models[model.name] = model
-    if not models:
-        raise CatalogError(f"{key} holds no SQL files: point S3LOGS_SQL_DIR at a folder of "
-                           "models, or unset it")
     return Catalog(root, models)
 
 
@@ -219,25 +236,27 @@ def _model(path: str, text: str) -> Model:
         raise fail("name", "name must be a lower-case identifier such as usage_daily")
     if name != Path(path).stem:
         raise fail("name", f"name {name} must be the file's name ({Path(path).stem})")
-    if not isinstance(description, str) or isinstance(description, Name) or not description:
+    if not _text(description):
         raise fail("description", "description must be a 'quoted sentence'")
     kind, options = _kind(props["kind"], fail)
     for prop in props:
         if prop not in ("name", "kind", "description") and kind not in _ALLOWED.get(prop, ()):
             raise fail(prop, f"a {kind} takes no `{prop}` (it takes "
                              + ", ".join(p for p, k in _ALLOWED.items() if kind in k) + ")")
-    columns = _pairs(props.get("column_descriptions", []), str, fail, "column_descriptions",
-                     "column = 'what it means'")
+    columns = _pairs(props.get("column_descriptions", []), _text, fail,
+                     "column_descriptions", "column = 'what it means'")
     if kind in _ALLOWED["column_descriptions"] and not columns and kind != Kind.VIEW:
         raise fail("kind", "the header needs column_descriptions (column = 'what it means')")
-    parameters = _pairs(props.get("parameters", []), (int, float, str), fail, "parameters",
-                        "name = default")
+    parameters = _pairs(props.get("parameters", []), _default, fail, "parameters",
+                        "name = default (a number or a 'quoted text')")
     grain = _names(props.get("grain", []), fail, "grain")
     nullable = _names(props.get("nullable", []), fail, "nullable")
     if kind == Kind.MODEL:
         if "dt" not in grain:
             raise fail("grain", "grain must list the model's columns that identify a row, "
-                                "dt first among them, e.g. grain (dt, bucket)")
+                                "dt among them, e.g. grain (dt, bucket)")
+        if "dt" in nullable:
+            raise fail("nullable", "dt cannot be nullable: every row belongs to a day")
         for col in grain:
             if col not in columns:
                 raise fail("grain", f"grain column {col} has no column description")
@@ -245,7 +264,8 @@ def _model(path: str, text: str) -> Model:
         raise fail("nullable", "nullable may only name grain columns")
     body = header.body.strip().removesuffix(";").strip()
     _check_body(path, kind, name, body, parameters, fail)
-    seed_types = _pairs(props.get("columns", []), Name, fail, "columns", "column TYPE")
+    seed_types = _pairs(props.get("columns", []), lambda v: isinstance(v, Name), fail,
+                        "columns", "column TYPE")
     if kind == Kind.SEED:
         bad = {t for t in seed_types.values() if t.upper() not in _SEED_TYPES}
         if bad or not seed_types:
@@ -257,7 +277,8 @@ def _model(path: str, text: str) -> Model:
     return Model(name=str(name), kind=kind, path=path, description=description, body=body,
                  columns=columns, grain=grain, nullable=nullable, parameters=parameters,
                  seed_file=(folder / options["path"]).as_posix() if kind == Kind.SEED else None,
-                 seed_types={k: v.upper() for k, v in seed_types.items()})
+                 seed_types={k: v.upper() for k, v in seed_types.items()},
+                 takes_days=bool(set(_PARAM.findall(_strip(body))) & set(DAY_PARAMETERS)))
 
 
 def _kind(value, fail) -> tuple[Kind, dict[str, str]]:
@@ -276,21 +297,34 @@ def _kind(value, fail) -> tuple[Kind, dict[str, str]]:
     return kind, {k: str(v) for k, v in options.items()}
 
 
-def _pairs(value, types, fail, prop: str, form: str) -> dict:
+def _text(value) -> bool:
+    """A non-empty 'quoted string' (not a bare name)."""
+    return isinstance(value, str) and not isinstance(value, Name) and bool(value.strip())
+
+
+def _default(value) -> bool:
+    return isinstance(value, (int, float)) or _text(value)
+
+
+def _pairs(value, valid, fail, prop: str, form: str) -> dict:
     if not isinstance(value, list) or not all(
-            isinstance(p, Pair) and isinstance(p.value, types) for p in value):
+            isinstance(p, Pair) and valid(p.value) for p in value):
         raise fail(prop, f"{prop} is a list of `{form}`")
     out = {}
     for p in value:
         if p.key in out:
             raise fail(prop, f"{prop} names {p.key} twice")
+        if not _IDENT.fullmatch(p.key):
+            raise fail(prop, f"{p.key} is not a lower-case name (letters, digits, _)")
         out[p.key] = p.value
     return out
 
 
 def _names(value, fail, prop: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, Name) for v in value):
-        raise fail(prop, f"{prop} is a list of column names, e.g. {prop} (dt, bucket)")
+    if not isinstance(value, list) or not all(
+            isinstance(v, Name) and _IDENT.fullmatch(v) for v in value):
+        raise fail(prop, f"{prop} is a list of lower-case column names, e.g. "
+                         f"{prop} (dt, bucket)")
     return tuple(map(str, value))
 
 
@@ -315,8 +349,10 @@ def _check_body(path: str, kind: Kind, name: str, body: str, parameters: dict,
     if kind in (Kind.MODEL, Kind.QUERY):
         allowed |= set(DAY_PARAMETERS)
     if used - allowed:
-        raise fail("parameters", f"the SQL uses ${sorted(used - allowed)[0]}, which the header "
-                                 "does not declare: add it to parameters (name = default)")
+        what = f"the SQL uses ${sorted(used - allowed)[0]}, which the header does not declare"
+        raise fail("parameters", what + (": add it to parameters (name = default)"
+                                         if kind in _ALLOWED["parameters"]
+                                         else f": a {kind} takes no parameters"))
     if set(parameters) - used:
         raise fail("parameters", f"parameter {sorted(set(parameters) - used)[0]} is declared "
                                  "but the SQL never uses it")

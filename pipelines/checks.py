@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -57,6 +59,23 @@ LAKE_CHECK_COLUMNS = ["dt", "bucket", "record_id", "extra_fields", "request_time
                       "key", "http_status", "requester"]
 
 
+@dataclass(frozen=True)
+class IngestionChecks:
+    results: list[CheckResult]
+    records: pa.Table | None     # the checked columns of the days touched (for previews)
+
+
+def ingestion(report, lake: Lake, days: Sequence[date]) -> IngestionChecks:
+    """The five checks of an ingestion run (`report`: its RunReport), over the lake rows of
+    the days it was asked for and the days its late records reached."""
+    dts = sorted({d.isoformat() for d in days} | {p.dt for p in report.partitions})
+    records = lake_rows(lake, dts)
+    manifests = {(p.source_id, p.day): lake.read_manifest(p.source_id, p.day)
+                 for p in report.plans}
+    return IngestionChecks([_parse_rate(report), _reconcile(report, manifests),
+                            _listing(report, manifests), *_record_checks(records)], records)
+
+
 def lake_rows(lake: Lake, dts: Sequence[str]) -> pa.Table | None:
     """The columns the checks and previews need, for the given days of the lake."""
     try:
@@ -64,13 +83,6 @@ def lake_rows(lake: Lake, dts: Sequence[str]) -> pa.Table | None:
     except FileNotFoundError:
         return None
     return dataset.to_table(filter=ds.field("dt").isin(list(dts)), columns=LAKE_CHECK_COLUMNS)
-
-
-def ingestion(report, lake: Lake, records: pa.Table | None) -> list[CheckResult]:
-    """The five checks of an ingestion run (`report`: its RunReport), over the lake rows
-    of the days it touched."""
-    return [_parse_rate(report), _reconcile(report, lake), _listing(report, lake),
-            *_record_checks(records)]
 
 
 def _parse_rate(report) -> CheckResult:
@@ -82,23 +94,21 @@ def _parse_rate(report) -> CheckResult:
                        {"parse_rate": rate, "lines": lines, "rows": rows})
 
 
-def _reconcile(report, lake: Lake) -> CheckResult:
+def _reconcile(report, manifests: dict) -> CheckResult:
     unbalanced = [d.day for d in report.days
                   if d.lines_read != d.rows_parsed + d.rows_quarantined]
-    for p in report.plans:
-        manifest = lake.read_manifest(p.source_id, p.day)
-        if manifest and not manifest.balanced:
-            unbalanced.append(f"manifest {p.day}")
+    unbalanced += [f"manifest {day}" for (_, day), m in manifests.items()
+                   if m and not m.balanced]
     return CheckResult("lines_reconcile", not unbalanced, ERROR,
                        "lines read = rows + quarantined" if not unbalanced else
                        f"unbalanced: {', '.join(unbalanced[:5])}", {"unbalanced": unbalanced})
 
 
-def _listing(report, lake: Lake) -> CheckResult:
+def _listing(report, manifests: dict) -> CheckResult:
     vanished = {url for d in report.days for url in d.objects_vanished}
     missing = []
     for p in report.plans:
-        manifest = lake.read_manifest(p.source_id, p.day)
+        manifest = manifests[(p.source_id, p.day)]
         known = manifest.objects if manifest else {}
         missing += [o.url for o in p.listed if o.url not in known and o.url not in vanished]
     return CheckResult("listing_in_manifest", not missing, ERROR,
@@ -127,6 +137,14 @@ def _record_checks(records: pa.Table | None) -> list[CheckResult]:
     ]
 
 
+def sort_by_grain(table: pa.Table, model: Model) -> pa.Table:
+    """Rows in grain order (nulls first): what makes a model's files a pure function of
+    its result, and puts repeated grain keys next to each other."""
+    if not model.grain or not table.num_rows:
+        return table
+    return table.sort_by([(c, "ascending", "at_start") for c in model.grain])
+
+
 def grain_spec(model: Model) -> CheckSpec:
     nulls = [c for c in model.grain if c not in model.nullable]
     return CheckSpec("grain", f"One row per ({', '.join(model.grain)}); no null in "
@@ -134,25 +152,36 @@ def grain_spec(model: Model) -> CheckSpec:
 
 
 def grain(model: Model, table: pa.Table) -> CheckResult:
-    """The grain audit: the rows whose grain key repeats, or has a null where the header
-    does not allow one. Nullable grain columns compare nulls as equal values."""
-    key = list(model.grain)
-    counted = table.select(key).group_by(key, use_threads=False).aggregate(
-        [([], "count_all")]).rename_columns([*key, "rows"])
-    repeated = counted.filter(pc.greater(counted["rows"], 1))
-    null_mask = pa.array([False] * table.num_rows, pa.bool_())
-    for c in key:
+    """The grain audit: the rows whose grain key another row has too, or that have a null
+    where the header does not allow one (nullable grain columns compare nulls as equal
+    values). Offending rows come back whole, with what is wrong with each."""
+    rows = sort_by_grain(table, model)
+    n = rows.num_rows
+    same_as_previous = np.zeros(n, dtype=bool)
+    if n > 1:
+        same = np.ones(n - 1, dtype=bool)
+        for c in model.grain:
+            a, b = rows[c].slice(1), rows[c].slice(0, n - 1)
+            if pa.types.is_null(a.type):  # all null: equal as values
+                continue
+            equal = pc.fill_null(pc.equal(a, b), False)
+            both_null = pc.and_(pc.is_null(a), pc.is_null(b))
+            same &= pc.or_(equal, both_null).to_numpy(zero_copy_only=False)
+        same_as_previous[1:] = same
+    repeated = same_as_previous.copy()
+    repeated[:-1] |= same_as_previous[1:]
+    nulls = np.zeros(n, dtype=bool)
+    for c in model.grain:
         if c not in model.nullable:
-            null_mask = pc.or_(null_mask, pc.is_null(table[c]))
-    nulls = table.select(key).filter(null_mask)
-    offending = pa.concat_tables([
-        repeated.append_column("problem", pa.array(["repeated"] * repeated.num_rows)),
-        nulls.append_column("rows", pa.array([1] * nulls.num_rows, pa.int64()))
-             .append_column("problem", pa.array(["null in the grain"] * nulls.num_rows)),
-    ], promote_options="permissive")
-    bad = offending.num_rows
-    return CheckResult("grain", not bad, ERROR,
-                       f"{model.name}: {table.num_rows:,} rows, one per grain key" if not bad
-                       else f"{model.name}: {bad:,} grain keys break the grain "
-                            f"({', '.join(key)})",
-                       {"rows": table.num_rows, "offending": bad}, offending)
+            nulls |= pc.is_null(rows[c]).to_numpy(zero_copy_only=False)
+    bad = repeated | nulls
+    problem = np.where(repeated & nulls, "repeated grain key, null in the grain",
+                       np.where(repeated, "repeated grain key", "null in the grain"))
+    offending = rows.filter(pa.array(bad)).append_column(
+        "problem", pa.array(problem[bad].tolist(), pa.string()))
+    count = int(bad.sum())
+    return CheckResult("grain", not count, ERROR,
+                       f"{model.name}: {n:,} rows, one per grain key" if not count
+                       else f"{model.name}: {count:,} rows break the grain "
+                            f"({', '.join(model.grain)})",
+                       {"rows": n, "offending": count}, offending)

@@ -39,6 +39,7 @@ class Settings:
     report: str = "data/report.html"
     report_days: int = 14
     lake_retention_days: int = 0
+    sql_dir: str | None = None
 
 
 def parse_size(text: str) -> int:
@@ -87,4 +88,5 @@ def settings(env: dict[str, str] | None = None) -> Settings:
                     report_days=int(raw_report_days),
                     warehouse=env.get("S3LOGS_WAREHOUSE", "data/warehouse.duckdb"),
                     start_date=start, late_days=int(raw_late), layout=layout,
+                    sql_dir=env.get("S3LOGS_SQL_DIR") or None,
                     endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or None)

@@ -2,11 +2,12 @@
 
 A model (a `kind INCREMENTAL_BY_TIME_RANGE` file of the catalog) selects a range of days
 with `$start_date` and `$end_date`, and its rows carry `dt`. The runner binds the range and
-the model's parameters, audits the result against the declared grain, and replaces
-exactly the days it computed in `LAKE/marts/<model>/dt=YYYY-MM-DD/part-00000.parquet`
-(a day with no rows loses its old file). Each day's rows are chosen by their `dt`, whatever
-order the SQL returns them in, and sorted by the grain, so the files are a pure function
-of the result: the same lake gives the same bytes.
+the model's parameters, audits the result against the declared grain, and only if it
+passes replaces exactly the days it computed in
+`LAKE/marts/<model>/dt=YYYY-MM-DD/part-00000.parquet` (a day with no rows loses its old
+file): results that break their grain never replace good ones. Each day's rows are chosen
+by their `dt`, whatever order the SQL returns them in, and sorted by the grain, so the
+files are a pure function of the result: the same lake gives the same bytes.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from . import checks
 from .catalog import Catalog, CatalogError, Kind, Model, load
 from .lake import Lake
 from .session import query as bound_query
-from .session import session
+from .session import refresh, session
 
 
 class ModelError(RuntimeError):
-    """A model returned rows it should not have; the message names the model."""
+    """A model returned rows it should not have; the message names the file."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class ModelRun:
     model: str
     rows: int
     days: list[str]
-    files: list[str]
+    files: list[str]             # empty when the audit failed: the lake kept its days
     audit: checks.CheckResult
 
 
@@ -43,7 +44,7 @@ def days_between(start: date, end: date) -> list[str]:
 
 
 def model_names(catalog: Catalog | None = None) -> list[str]:
-    return [m.name for m in (catalog or load()).of(Kind.MODEL)]
+    return [m.name for m in (catalog or load()).ordered(Kind.MODEL)]
 
 
 def query(con: duckdb.DuckDBPyConnection, model: Model | str, start: date, end: date,
@@ -53,19 +54,14 @@ def query(con: duckdb.DuckDBPyConnection, model: Model | str, start: date, end: 
         model = (catalog or load())[model]
     table = bound_query(con, model, start.isoformat(), end.isoformat(),
                         **params).to_arrow_table()
-    return sort_by_grain(table, model)
-
-
-def sort_by_grain(table: pa.Table, model: Model) -> pa.Table:
-    if not model.grain or not table.num_rows:
-        return table
-    return table.sort_by([(c, "ascending", "at_start") for c in model.grain])
+    return checks.sort_by_grain(table, model)
 
 
 def run_model(lake: Lake, name: str, start: date, end: date,
               con: duckdb.DuckDBPyConnection | None = None,
               catalog: Catalog | None = None, **params) -> ModelRun:
-    """Compute the model for start..end, audit its grain, replace those days in the lake."""
+    """Compute the model for start..end, audit its grain, and if it passes replace those
+    days in the lake."""
     catalog = catalog or load()
     model = catalog[name]
     own = con is None
@@ -76,32 +72,49 @@ def run_model(lake: Lake, name: str, start: date, end: date,
         if own:
             con.close()
     days = days_between(start, end)
-    strays = pc.unique(table["dt"].filter(pc.invert(pc.is_in(
-        table["dt"], value_set=pa.array(days, pa.string()))))).to_pylist()
-    if strays:
-        raise ModelError(f"{model.path} returned rows for {strays[0]}, outside {start}..{end}: "
-                         "filter its days with dt BETWEEN $start_date AND $end_date")
+    _check_days(model, table, days)
+    audit = checks.grain(model, table)
     files = []
-    for day in days:
-        rows = table.filter(pc.equal(table["dt"], day)).drop_columns(["dt"])
-        files += lake.replace_table_partition(["marts", model.name, f"dt={day}"], rows)
-    return ModelRun(model.name, table.num_rows, days, files, checks.grain(model, table))
+    if audit.passed:
+        for day in days:
+            rows = table.filter(pc.equal(table["dt"], day)).drop_columns(["dt"])
+            files += lake.replace_table_partition(["marts", model.name, f"dt={day}"], rows)
+    return ModelRun(model.name, table.num_rows, days, files, audit)
+
+
+def _check_days(model: Model, table: pa.Table, days: list[str]) -> None:
+    dts = table["dt"]
+    if dts.null_count:
+        raise ModelError(f"{model.path} returned {dts.null_count:,} rows without a dt: "
+                         "every row must carry the day it belongs to")
+    inside = pc.is_in(dts, value_set=pa.array(days, pa.string()))
+    strays = pc.unique(dts.filter(pc.invert(inside))).to_pylist()
+    if strays:
+        raise ModelError(f"{model.path} returned rows for {strays[0]}, outside "
+                         f"{days[0]}..{days[-1]}: filter its days with "
+                         "dt BETWEEN $start_date AND $end_date")
 
 
 def run_models(lake: Lake, start: date, end: date, names: list[str] | None = None,
                catalog: Catalog | None = None, **params) -> dict[str, ModelRun]:
-    """Several models in one session; `params` go to the models that declare them."""
+    """Several models in one session, each after the models it reads (whose fresh results
+    it then sees); `params` go to the models that declare them."""
     catalog = catalog or load()
-    names = names or model_names(catalog)
-    declared = {p for name in names for p in catalog[name].parameters}
+    chosen = set(names or model_names(catalog))
+    declared = {p for name in chosen for p in catalog[name].parameters}
     if set(params) - declared:
-        raise CatalogError(f"no model among {', '.join(names)} takes the parameter "
+        raise CatalogError(f"no model among {', '.join(sorted(chosen))} takes the parameter "
                            f"{sorted(set(params) - declared)[0]!r}")
+    order = [m for m in catalog.ordered(Kind.MODEL) if m.name in chosen]
     con = session(lake, catalog)
+    runs = {}
     try:
-        return {name: run_model(lake, name, start, end, con, catalog,
-                                **{k: v for k, v in params.items()
-                                   if k in catalog[name].parameters})
-                for name in names}
+        for model in order:
+            runs[model.name] = run_model(lake, model.name, start, end, con, catalog, **{
+                k: v for k, v in params.items() if k in model.parameters})
+            if runs[model.name].files and any(model.name in catalog.reads(m, Kind.MODEL)
+                                              for m in order):
+                refresh(con, lake, catalog, model)
+        return runs
     finally:
         con.close()

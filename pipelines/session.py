@@ -7,14 +7,14 @@ order: the lake's tables, seeds, macros, views, and each model's results (its la
 or an empty typed table before it has run). A lake folder is an Arrow dataset of known
 schema in a session (found with one listing, pruned by partition, no file opened to bind),
 and a `read_parquet` view in the warehouse file, which must keep it. Queries bind their
-parameters;
-views are created from bound relations, so DuckDB itself writes their text. DuckDB cannot
-bind parameters in COMMENT, so `identifier` and `literal` are the one way a name or a
-text reaches DDL: names are checked, texts quoted.
+parameters; views are created from bound relations, so DuckDB itself writes their text.
+DuckDB cannot bind parameters in DDL such as COMMENT, so `identifier` and `literal` are the
+one way a name or a text reaches it: names are checked, texts quoted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 from dataclasses import dataclass
@@ -38,6 +38,15 @@ class Column:
     name: str
     type: str
     doc: str
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """What compiling the catalog found: every relation's documented columns, and each
+    model's result shape (an empty table)."""
+
+    columns: dict[str, list[Column]]
+    empty: dict[str, pa.Table]
 
 
 def connect(lake: Lake | None = None, database: str = ":memory:",
@@ -76,9 +85,9 @@ def session(lake: Lake | None, catalog: Catalog | None = None) -> duckdb.DuckDBP
     """An in-memory connection with everything installed: what models, the report and
     ad hoc analysis run in. In memory, so parallel runs never contend for a file."""
     catalog = catalog or load()
-    compiled = _compile(catalog)  # the headers are checked before anything runs
+    shapes = compiled(catalog).empty  # the headers are checked before anything runs
     con = connect(lake)
-    install(con, lake, catalog, compiled.empty, persistent=False)
+    install(con, lake, catalog, shapes, persistent=False)
     return con
 
 
@@ -89,12 +98,12 @@ def query(con: duckdb.DuckDBPyConnection, model: Model, start: str | None = None
 
 
 def install(con: duckdb.DuckDBPyConnection, lake: Lake | None, catalog: Catalog,
-            empty: dict[str, pa.Table] | None = None, persistent: bool = True) -> None:
-    """Create the lake's tables and the catalog's objects in `con`, in the order their SQL
-    reads them. Macros and views bind the tables they read when they are created, so what
-    fails for want of another object is tried again in a next round; one whose dependency
-    never appears is named in the error. `empty`: each model's result shape, if known;
-    `persistent`: `con` is a database file, so lake folders become read_parquet views."""
+            shapes: dict[str, pa.Table] | None = None, persistent: bool = True) -> None:
+    """Create the lake's tables and the catalog's objects in `con`, each after the objects
+    its SQL names. A reference that scan misses fails with a catalog error and is tried
+    again in a next round; one that never appears, or any other SQL error, is reported
+    naming the file. `shapes`: each model's result shape, if known; `persistent`: `con`
+    is a database file, so lake folders become read_parquet views."""
     for table in LAKE_TABLES.values():
         _lake_folder(con, lake, table.folder, table.name, table.schema, persistent)
     for model in catalog.of(Kind.SEED):
@@ -104,14 +113,27 @@ def install(con: duckdb.DuckDBPyConnection, lake: Lake | None, catalog: Catalog,
         waiting, first_error = [], None
         for model in pending:
             try:
-                _create(con, lake, model, (empty or {}).get(model.name), persistent)
+                _create(con, lake, model, (shapes or {}).get(model.name), persistent)
             except duckdb.CatalogException as e:
                 waiting.append(model)
                 first_error = first_error or (model, e)
+            except duckdb.Error as e:
+                raise CatalogError(f"{model.path}: {str(e).splitlines()[0]}") from None
         if len(waiting) == len(pending):
             model, e = first_error
             raise CatalogError(f"{model.path}: {str(e).splitlines()[0]}")
         pending = waiting
+
+
+def refresh(con: duckdb.DuckDBPyConnection, lake: Lake, catalog: Catalog,
+            model: Model) -> None:
+    """Show the session a model's results as the lake holds them now (after a run wrote
+    them), for the models that read them later in the same session."""
+    with contextlib.suppress(duckdb.Error):
+        con.unregister(model.name)
+    con.execute(f"DROP TABLE IF EXISTS {identifier(model.name)}")
+    _lake_folder(con, lake, f"marts/{model.name}", model.name,
+                 compiled(catalog).empty[model.name].schema, persistent=False)
 
 
 def seed_table(catalog: Catalog, model: Model) -> pa.Table:
@@ -135,38 +157,29 @@ def _lake_folder(con, lake: Lake | None, folder: str, name: str, schema: pa.Sche
             name, replace=True)
         return True
     if lake is not None and not persistent and schema is not None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             con.register(name, lake.dataset(folder, schema))
             return True
-        except FileNotFoundError:
-            pass
     if schema is not None:
         con.from_arrow(schema.empty_table()).create(name)
         return True
     return False
 
 
-def _create(con, lake: Lake | None, model: Model, empty: pa.Table | None,
+def _create(con, lake: Lake | None, model: Model, shape: pa.Table | None,
             persistent: bool) -> None:
     if model.kind == Kind.MACRO:
         con.execute(model.body)
     elif model.kind == Kind.VIEW:
         con.sql(model.body).create_view(model.name, replace=True)
-    elif _lake_folder(con, lake, f"marts/{model.name}", model.name,
-                      None if empty is None else empty.schema, persistent):
-        pass
-    else:  # not computed yet, shape unknown: the model's own result, bound, without rows
+    elif not _lake_folder(con, lake, f"marts/{model.name}", model.name,
+                          None if shape is None else shape.schema, persistent):
+        # not computed yet, shape unknown: the model's own result, bound, without rows
         query(con, model, _PLACEHOLDER_DAY, _PLACEHOLDER_DAY).limit(0).create(model.name)
 
 
-@dataclass(frozen=True)
-class _Compiled:
-    columns: dict[str, list[Column]]
-    empty: dict[str, pa.Table]      # each model's result shape, without rows
-
-
 @cache
-def _compile(catalog: Catalog) -> _Compiled:
+def _compile(catalog: Catalog) -> Compiled:
     con = connect()
     try:
         install(con, None, catalog)
@@ -174,26 +187,40 @@ def _compile(catalog: Catalog) -> _Compiled:
         for model in catalog.models.values():
             if model.kind == Kind.MACRO:
                 continue
-            rel = (query(con, model, _PLACEHOLDER_DAY, _PLACEHOLDER_DAY)
-                   if model.kind == Kind.QUERY else con.table(model.name))
-            out[model.name] = _documented(model, rel.columns, [str(t) for t in rel.types])
+            try:
+                rel = (query(con, model, _PLACEHOLDER_DAY, _PLACEHOLDER_DAY)
+                       if model.kind == Kind.QUERY else con.table(model.name))
+            except duckdb.Error as e:
+                raise CatalogError(f"{model.path}: {str(e).splitlines()[0]}") from None
+            types = [str(t) for t in rel.types]
+            out[model.name] = _documented(model, rel.columns, types)
             if model.kind == Kind.MODEL:
+                if types[rel.columns.index("dt")] != "VARCHAR":
+                    raise CatalogError(f"{model.path}: dt must be the day as text, "
+                                       "'YYYY-MM-DD' (select the lake's dt as it is)")
                 empty[model.name] = rel.limit(0).to_arrow_table()
-        return _Compiled(out, empty)
+        return Compiled(out, empty)
     finally:
         con.close()
 
 
+def compiled(catalog: Catalog | None = None) -> Compiled:
+    """The catalog compiled against an empty lake. Compiling is what checks the headers
+    against the SQL: a column without a doc, or a doc for a column the SQL does not
+    return, is an error naming the file. Done once per catalog and process."""
+    return _compile(catalog or load())
+
+
 def columns(catalog: Catalog | None = None) -> dict[str, list[Column]]:
-    """Each seed, view, model and query's output columns with their types and docs.
-    Compiling them here is what checks the headers against the SQL: a column without a
-    doc, or a doc for a column the SQL does not return, is an error naming the file."""
-    return _compile(catalog or load()).columns
+    """Each seed, view, model and query's output columns with their types and docs."""
+    return compiled(catalog).columns
 
 
 def _documented(model: Model, names: list[str], types: list[str]) -> list[Column]:
     # a view over the records passes their columns through: the schema documents those
-    inherited = LAKE_TABLES["lake_access_logs"].docs if model.kind == Kind.VIEW else {}
+    inherited = {}
+    if model.kind == Kind.VIEW and re.search(r"\blake_access_logs\b", model.body):
+        inherited = LAKE_TABLES["lake_access_logs"].docs
     missing = [c for c in names if c not in model.columns and c not in inherited]
     if missing:
         raise CatalogError(f"{model.path}: column {missing[0]} has no entry in "

@@ -75,17 +75,24 @@ class _Tok:
 
 
 def _tokens(text: str) -> list[_Tok]:
-    out, pos, line = [], 0, 1
+    """The header's tokens, up to the `;` after its closing parenthesis: the SQL body is
+    not tokenised."""
+    out, pos, line, depth = [], 0, 1, 0
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m:
             raise HeaderError(line, f"unexpected character {text[pos]!r}")
         if m.lastgroup not in ("space", "comment"):
-            out.append(_Tok(m.lastgroup, m.group(), line, m.end()))
+            tok = _Tok(m.lastgroup, m.group(), line, m.end())
+            if out and depth == 0 and out[-1].text == ")":
+                if tok.text != ";":
+                    raise HeaderError(line, "the header must end with `);` before the SQL")
+                out.append(tok)
+                return out
+            depth += {"(": 1, ")": -1}.get(tok.text, 0)
+            out.append(tok)
         line += m.group().count("\n")
         pos = m.end()
-        if out and out[-1].text == ";":
-            break  # the header ends here; the SQL body is not tokenised
     return out
 
 
@@ -150,13 +157,8 @@ def parse(text: str) -> Header:
     """Split a SQL file into its MODEL header (properties) and its SQL body."""
     if not _START.match(text):
         raise HeaderError(1, "the file must start with a MODEL (...); header")
-    tokens = _tokens(text)
-    p = _Parser(tokens)
-    first = p.peek()
-    if first is None or first.text.upper() != "MODEL":
-        raise HeaderError(first.line if first else 1,
-                          "the file must start with a MODEL (...); header")
-    p.take()
+    p = _Parser(_tokens(text))
+    p.take()  # MODEL
     p.take("(")
     properties: dict[str, object] = {}
     lines: dict[str, int] = {}

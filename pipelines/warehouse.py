@@ -16,10 +16,21 @@ import duckdb
 
 from .catalog import Catalog, Kind, load
 from .lake import LAKE_TABLES, Lake
-from .session import Column, columns, comment, connect, install
+from .session import Column, columns, comment, compiled, connect, install
 
 STALE = "Not produced by the current model (results of an older version): recompute " \
         "those days to drop it."
+
+
+def listing(catalog: Catalog | None = None) -> list[tuple[str, str, str]]:
+    """(name, kind, description) of everything the warehouse holds, from the headers."""
+    catalog = catalog or load()
+    columns(catalog)  # compiling checks every header against its SQL
+    rows = [(t.name, "lake table", t.doc) for t in LAKE_TABLES.values()]
+    for kind, label in ((Kind.VIEW, "view"), (Kind.MODEL, "model"), (Kind.SEED, "seed"),
+                        (Kind.MACRO, "macro")):
+        rows += [(m.name, label, m.description) for m in catalog.of(kind)]
+    return rows
 
 
 def open_warehouse(path: str, lake: Lake | None = None) -> duckdb.DuckDBPyConnection:
@@ -34,15 +45,15 @@ def open_warehouse(path: str, lake: Lake | None = None) -> duckdb.DuckDBPyConnec
 def build(lake: Lake, path: str, catalog: Catalog | None = None) -> dict[str, int]:
     """(Re)build the warehouse at `path`; returns the rows of each table and view."""
     catalog = catalog or load()
-    documented = columns(catalog)
+    done = compiled(catalog)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.building")
     tmp.unlink(missing_ok=True)
     con = connect(lake, str(tmp))
     try:
-        install(con, lake, catalog, persistent=True)
-        _comment_everything(con, catalog, documented)
+        install(con, lake, catalog, done.empty, persistent=True)
+        _comment_everything(con, catalog, done.columns)
         counts = {name: con.table(name).aggregate("count(*)").fetchall()[0][0]
                   for name in sorted(_relations(con))}
     finally:

@@ -100,6 +100,22 @@ BROKEN = {  # what is wrong -> (the file's text, what the error must say)
                                                        "(time_column dt)", "kind VIEW"),
                                           "a VIEW takes no `grain`"),
     "two statements": (GOOD + "; SELECT 1", "must be one statement"),
+    "a header without its ;": (GOOD.replace(");\nSELECT", ")\nSELECT"),
+                               "the header must end with `);` before the SQL"),
+    "an empty column doc": (GOOD.replace("'Number of requests.'", "''"),
+                            "column_descriptions is a list of `column = 'what it means'`"),
+    "a bare word for a doc": (GOOD.replace("'Number of requests.'", "requests"),
+                              "column_descriptions is a list of `column = 'what it means'`"),
+    "a column name that is not lower case": (
+        GOOD.replace("requests = 'Number", "Requests = 'Number")
+        .replace("count(*) AS requests", 'count(*) AS "Requests"'),
+        "Requests is not a lower-case name"),
+    "a nullable dt": (GOOD.replace("grain (dt, bucket),", "grain (dt, bucket), nullable (dt),"),
+                      "dt cannot be nullable"),
+    "dt as a date": (GOOD.replace("SELECT dt, bucket", "SELECT CAST(dt AS DATE) AS dt, bucket"),
+                     "dt must be the day as text"),
+    "a column the lake does not have": (GOOD.replace("SELECT dt, bucket", "SELECT dt, bukket"),
+                                        'Referenced column "bukket" not found'),
 }
 
 
@@ -131,9 +147,14 @@ def test_grain_audit_returns_the_offending_rows(tmp_path):
                       "bucket": [None, None, "b", "c"], "requests": [1, 2, 3, 4]})
     result = checks.grain(model, twice)
     assert not result.passed and result.severity == checks.ERROR
-    rows = sorted(result.offending.to_pylist(), key=lambda r: r["problem"])
-    assert rows == [{"dt": None, "bucket": "c", "rows": 1, "problem": "null in the grain"},
-                    {"dt": "2026-11-01", "bucket": None, "rows": 2, "problem": "repeated"}]
+    rows = sorted(result.offending.to_pylist(), key=lambda r: r["requests"])
+    assert rows == [  # the offending rows themselves, each once, saying what is wrong
+        {"dt": "2026-11-01", "bucket": None, "requests": 1, "problem": "repeated grain key"},
+        {"dt": "2026-11-01", "bucket": None, "requests": 2, "problem": "repeated grain key"},
+        {"dt": None, "bucket": "c", "requests": 4, "problem": "null in the grain"}]
+    both = pa.table({"dt": [None, None], "bucket": ["x", "x"], "requests": [1, 2]})
+    assert checks.grain(model, both).offending["problem"].to_pylist() == [
+        "repeated grain key, null in the grain"] * 2
     assert checks.grain_spec(model).description == "One row per (dt, bucket); no null in dt."
 
 
@@ -165,3 +186,43 @@ def test_a_model_returning_days_it_was_not_asked_for_is_refused(tmp_path):
     # and a parameter no selected model takes is refused, not silently dropped
     with pytest.raises(CatalogError, match="takes the parameter 'top_m'"):
         models.run_models(lake, D, D, ["usage_daily"], top_m=3)
+    nulls = catalog_of(tmp_path, GOOD.replace("SELECT dt, bucket",
+                                              "SELECT CASE WHEN bucket = 'x' THEN dt END AS dt, "
+                                              "bucket"))
+    with pytest.raises(models.ModelError, match="returned 1 rows without a dt"):
+        models.run_model(lake, "requests_per_bucket", D, D, catalog=nulls)
+
+
+def test_results_that_break_their_grain_never_replace_good_ones(tmp_path):
+    from tests.test_models import D, make_lake, req
+
+    lake = make_lake(tmp_path, {D: req(D, 3) + req(D, 2, operation="REST.HEAD.OBJECT")})
+    good = catalog_of(tmp_path, GOOD)
+    first = models.run_model(lake, "requests_per_bucket", D, D, catalog=good)
+    assert first.audit.passed and first.files
+    before = {f: Path(f).read_bytes() for f in lake.files("marts")}
+    coarse = GOOD.replace("SELECT dt, bucket,", "SELECT dt, bucket, operation,").replace(
+        "bucket = 'Source bucket.',", "bucket = 'Source bucket.', operation = 'Operation.',")
+    second = models.run_model(lake, "requests_per_bucket", D, D,
+                              catalog=catalog_of(tmp_path / "v2", coarse))
+    assert not second.audit.passed and second.files == []
+    assert second.audit.metadata["offending"] == 2
+    assert {f: Path(f).read_bytes() for f in lake.files("marts")} == before
+
+
+def test_a_model_reading_another_sees_its_fresh_results(tmp_path):
+    from tests.test_models import D, make_lake, req
+
+    lake = make_lake(tmp_path, {D: req(D, 3)})
+    reader = GOOD.replace("requests_per_bucket", "total_requests").replace(
+        "count(*) AS requests\nFROM lake_access_logs", "sum(requests) AS requests\n"
+        "FROM requests_per_bucket").replace("HAVING count(*) >= $min_requests",
+                                            "HAVING sum(requests) >= $min_requests")
+    catalog_of(tmp_path, GOOD)
+    catalog = catalog_of(tmp_path, reader, "total_requests")
+    assert catalog.reads(catalog["total_requests"], Kind.MODEL) == ["requests_per_bucket"]
+    runs = models.run_models(lake, D, D, catalog=catalog)
+    assert list(runs) == ["requests_per_bucket", "total_requests"]  # readers after
+    assert runs["total_requests"].rows == 1
+    (row,) = lake.dataset("marts/total_requests").to_table().to_pylist()
+    assert row["requests"] == 3

@@ -6,8 +6,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+import duckdb
+
 from ..catalog import CatalogError
 from ..fetch import FetchError
+from ..models import ModelError
 from . import demo, ingest, logging_setup, models, parse, query, report, retention
 from .common import UserError, parent_parser
 
@@ -28,8 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (UserError, ValueError, FetchError, FileNotFoundError, CatalogError) as e:
+    except (UserError, ValueError, FetchError, FileNotFoundError, CatalogError,
+            ModelError) as e:
         print(f"s3logs: {e}", file=sys.stderr)
+        return 2
+    except duckdb.Error as e:
+        print(f"s3logs: DuckDB said: {str(e).splitlines()[0]}", file=sys.stderr)
         return 2
     except Exception as e:  # the AWS errors a newcomer meets, in one sentence each
         message = aws_error(e)

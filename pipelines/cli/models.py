@@ -8,7 +8,7 @@ import argparse
 from .. import models, warehouse
 from ..catalog import Kind, load
 from ..session import columns
-from .common import failed, format_checks, format_table, lake, parse_days, where
+from .common import UserError, failed, format_checks, format_table, lake, parse_days, where
 
 
 def register(sub, parent: argparse.ArgumentParser) -> None:
@@ -33,7 +33,7 @@ def register(sub, parent: argparse.ArgumentParser) -> None:
 
 def list_models(args: argparse.Namespace) -> int:
     catalog = load()
-    documented = columns(catalog) if args.columns else {}
+    documented = columns(catalog)  # compiling checks every header against its SQL
     for kind in Kind:
         found = catalog.of(kind)
         if not found:
@@ -52,18 +52,24 @@ def list_models(args: argparse.Namespace) -> int:
 
 def run_models(args: argparse.Namespace) -> int:
     days = parse_days(args.days)
-    params = dict(_param(p) for p in args.param)
-    runs = models.run_models(lake(args), days[0], days[-1], args.model, **params)
-    print(format_table(["model", "rows", "days", "files"],
-                       [(r.model, r.rows, len(r.days), len(r.files)) for r in runs.values()]))
+    catalog = load()
+    names = args.model or models.model_names(catalog)
+    params = {}
+    for text in args.param:
+        name, eq, value = text.partition("=")
+        if not eq:
+            raise UserError(f"--param {text!r}: write NAME=VALUE, e.g. top_n=20")
+        takers = [catalog[n] for n in names if name in catalog[n].parameters]
+        if not takers:
+            raise UserError(f"--param {name}: none of {', '.join(names)} takes it")
+        params[name] = takers[0].parameter(name, value)
+    runs = models.run_models(lake(args), days[0], days[-1], names, catalog, **params)
+    print(format_table(["model", "rows", "days", "files", "written"],
+                       [(r.model, r.rows, len(r.days), len(r.files), r.audit.passed)
+                        for r in runs.values()]))
     audits = [r.audit for r in runs.values()]
     print(format_checks(audits))
     return failed(audits)
-
-
-def _param(text: str) -> tuple[str, object]:
-    name, _, value = text.partition("=")
-    return name, int(value) if value.lstrip("-").isdigit() else value
 
 
 def build_warehouse(args: argparse.Namespace) -> int:

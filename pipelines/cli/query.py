@@ -11,9 +11,8 @@ import duckdb
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ..catalog import Kind, load
-from ..lake import LAKE_TABLES, Lake
-from ..warehouse import open_warehouse
+from ..lake import Lake
+from ..warehouse import listing, open_warehouse
 from .common import UserError, format_table, where
 
 
@@ -36,28 +35,17 @@ def register(sub, parent: argparse.ArgumentParser) -> None:
     sh.set_defaults(func=shell)
 
 
-def catalog_listing() -> list[tuple[str, str, str]]:
-    """(name, kind, description) of everything an analyst can query, from the headers."""
-    rows = [(t.name, "lake table", t.doc) for t in LAKE_TABLES.values()]
-    catalog = load()
-    for kind, label in ((Kind.VIEW, "view"), (Kind.MODEL, "model"), (Kind.SEED, "seed"),
-                        (Kind.MACRO, "macro")):
-        rows += [(m.name, label, m.description) for m in catalog.of(kind)]
-    return rows
-
-
 def connection(args: argparse.Namespace) -> duckdb.DuckDBPyConnection:
     w = where(args)
-    lake = Lake(w.lake, endpoint=w.endpoint) if w.lake.startswith("s3://") else None
     try:
-        return open_warehouse(w.warehouse, lake)
+        return open_warehouse(w.warehouse, Lake(w.lake, endpoint=w.endpoint))
     except FileNotFoundError as e:
         raise UserError(str(e)) from None
 
 
 def run(args: argparse.Namespace) -> int:
     if args.list:
-        print(format_table(["name", "kind", "what"], catalog_listing(), width=90))
+        print(format_table(["name", "kind", "what"], listing(), width=90))
         return 0
     if not args.sql:
         raise UserError("give the SQL to run, e.g. s3logs query \"SELECT * FROM usage_daily "
@@ -89,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
 def shell(args: argparse.Namespace) -> int:
     con = connection(args)
-    print("s3logs warehouse (read-only): " + ", ".join(n for n, _, _ in catalog_listing()))
+    print("s3logs warehouse (read-only): " + ", ".join(n for n, _, _ in listing()))
     print("`s3logs query --list` says what each holds. End statements with ;  Ctrl-D quits.")
     buffer = ""
     while True:
