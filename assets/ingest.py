@@ -10,7 +10,7 @@ from assets.partitions import DAILY, SINGLE_RUN
 from assets.resources import LakeResource, LogSourcesResource
 from pipelines import checks, retention
 from pipelines.config import settings
-from pipelines.ingest import DayPlan, RunReport, ingest, plan
+from pipelines.ingest import RunReport, ingest, plan
 
 CHECKS = [dagster_checks.spec(c, "access_logs") for c in checks.INGEST_CHECKS]
 
@@ -24,13 +24,12 @@ def _days(context: dg.AssetExecutionContext) -> list[date]:
 def log_objects(context: dg.AssetExecutionContext, log_sources: LogSourcesResource,
                 lake: LakeResource) -> dg.MaterializeResult:
     """The log objects filed under each day, per source, and which are new or changed
-    since the day's manifest. Listing costs LIST requests in proportion to the day's
-    objects; the plan is saved in the lake for `access_logs`."""
+    since the day's manifest. Listing costs a LIST request per 1,000 of the day's objects.
+    `access_logs` lists again when it runs: a plan saved in between could be stale by then
+    (another run, more deliveries), and the listing is cheap."""
     sources, lk = log_sources.sources(), lake.lake()
     before = sum(s.counts["LIST"] for s in sources)
     plans = plan(sources, lk, _days(context))
-    for p in plans:
-        lk.write_json(lk.plan_path(p.source_id, p.day), p.as_dict())
     table = "| day | source | listed | new or changed | bytes to fetch | not log keys |\n" \
             "|---|---|---:|---:|---:|---:|\n" + "\n".join(
                 f"| {p.day} | {p.source} | {len(p.listed):,} | {len(p.todo):,} | "
@@ -42,7 +41,6 @@ def log_objects(context: dg.AssetExecutionContext, log_sources: LogSourcesResour
         "list_requests": sum(s.counts["LIST"] for s in sources) - before,
         "unrecognized_keys": sum(len(p.unrecognized) for p in plans),
         "days": dg.MetadataValue.md(table),
-        "plans": dg.MetadataValue.path(lk.loc.display(lk.path("_plans"))),
     })
 
 
@@ -55,12 +53,7 @@ def access_logs(context: dg.AssetExecutionContext, log_sources: LogSourcesResour
     the touched partitions once, deduplicated."""
     sources, lk = log_sources.sources(), lake.lake()
     days = _days(context)
-    plans = []
-    for day in days:
-        for s in sources:
-            saved = lk.read_json(lk.plan_path(s.id, day.isoformat()))
-            plans += [DayPlan.from_dict(saved)] if saved else plan([s], lk, [day])
-    report = ingest(sources, lk, plans=plans, progress=False)
+    report = ingest(sources, lk, days, progress=False)
     keep = settings().lake_retention_days
     if keep:  # the lake's own retention (S3LOGS_LAKE_RETENTION_DAYS)
         pruned = retention.prune_lake(lk, keep, max(days))

@@ -18,6 +18,7 @@ import pyarrow.dataset as ds
 
 from .catalog import Model
 from .lake import Lake
+from .units import current
 
 PARSE_RATE_WARN, PARSE_RATE_FAIL = 0.999, 0.99
 ERROR, WARN = "error", "warn"
@@ -54,6 +55,9 @@ INGEST_CHECKS = (
                                          "ones (AWS added a field: extend "
                                          "pipelines/logformat.py).", blocking=False),
     CheckSpec("unique_record_ids", "No record_id twice within a (dt, bucket) partition."),
+    CheckSpec("objects_read", "Every listed log object was read: fails when one could not be "
+                              "(the next run tries it again), warns when the store refused one "
+                              "for good (it is quarantined as an object).", blocking=False),
 )
 LAKE_CHECK_COLUMNS = ["dt", "bucket", "record_id", "extra_fields", "request_time", "operation",
                       "key", "http_status", "requester"]
@@ -70,10 +74,10 @@ def ingestion(report, lake: Lake, days: Sequence[date]) -> IngestionChecks:
     the days it was asked for and the days its late records reached."""
     dts = sorted({d.isoformat() for d in days} | {p.dt for p in report.partitions})
     records = lake_rows(lake, dts)
-    manifests = {(p.source_id, p.day): lake.read_manifest(p.source_id, p.day)
-                 for p in report.plans}
+    manifests = {(p.source_id, p.day): current(lake, p.unit) for p in report.plans}
     return IngestionChecks([_parse_rate(report), _reconcile(report, manifests),
-                            _listing(report, manifests), *_record_checks(records)], records)
+                            _listing(report, manifests), *_record_checks(records),
+                            _objects_read(report)], records)
 
 
 def lake_rows(lake: Lake, dts: Sequence[str]) -> pa.Table | None:
@@ -106,6 +110,7 @@ def _reconcile(report, manifests: dict) -> CheckResult:
 
 def _listing(report, manifests: dict) -> CheckResult:
     vanished = {url for d in report.days for url in d.objects_vanished}
+    vanished |= {f.split(": ", 1)[0] for d in report.days for f in d.objects_failed}
     missing = []
     for p in report.plans:
         manifest = manifests[(p.source_id, p.day)]
@@ -114,6 +119,16 @@ def _listing(report, manifests: dict) -> CheckResult:
     return CheckResult("listing_in_manifest", not missing, ERROR,
                        f"{len(missing):,} listed objects missing from their manifest",
                        {"missing": len(missing), "examples": missing[:10]})
+
+
+def _objects_read(report) -> CheckResult:
+    failed = [f for d in report.days for f in d.objects_failed]
+    refused = [f for d in report.days for f in d.objects_refused]
+    summary = "every listed object was read" if not failed + refused else "; ".join(
+        ([f"{len(failed)} could not be read, retried next run: {failed[0]}"] if failed else [])
+        + ([f"{len(refused)} refused, quarantined: {refused[0]}"] if refused else []))
+    return CheckResult("objects_read", not failed + refused, ERROR if failed else WARN,
+                       summary, {"failed": failed[:20], "refused": refused[:20]})
 
 
 def _record_checks(records: pa.Table | None) -> list[CheckResult]:

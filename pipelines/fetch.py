@@ -1,9 +1,13 @@
 """Fetch many small log objects concurrently, in batches bounded by bytes.
 
-s3fs's bulk `cat` runs the GETs of a batch concurrently on its event loop and already
-retries throttling (503 SlowDown) with backoff; objects that still fail are retried here a
-few more times before the run stops with an error naming the object. An object deleted
-between listing and fetching (lifecycle expiry) is reported, not fatal.
+s3fs's bulk `cat` runs the GETs of a batch concurrently on its event loop; botocore retries
+throttling and server errors (3 attempts, with backoff), s3fs retries throttling and broken
+connections, and this module tries what still failed once more after a pause. An object
+that keeps failing does not stop the run: it is reported as failed (so the next run tries
+it again) and the others go on. An object the store refuses for good (access denied, an
+archived storage class) is reported apart, to be quarantined as an object. One deleted
+between listing and fetching (lifecycle expiry) is reported as vanished. Objects larger
+than a batch would hold are not read whole: the caller streams them.
 """
 
 from __future__ import annotations
@@ -16,18 +20,23 @@ from .sources import ObjectInfo
 from .storage import Location
 
 BATCH_BYTES = 64 << 20
+STREAM_BYTES = 16 << 20     # objects at least this large are streamed, never held whole
 CONCURRENCY = 32
-ATTEMPTS = 4
+ATTEMPTS = 2                # rounds of GETs here, each with botocore's own retries
+_REFUSED = ("AccessDenied", "InvalidObjectState", "Forbidden", "403")
 
 
 class FetchError(RuntimeError):
-    """A log object could not be read after every retry."""
+    """A log object could not be read; the message names it."""
 
 
 @dataclass
 class Fetched:
     objects: list[tuple[ObjectInfo, bytes]]
+    streams: list[ObjectInfo] = field(default_factory=list)    # large: read them streaming
     vanished: list[ObjectInfo] = field(default_factory=list)
+    failed: list[tuple[ObjectInfo, str]] = field(default_factory=list)    # try again later
+    refused: list[tuple[ObjectInfo, str]] = field(default_factory=list)   # for good
 
 
 def batches(objects: list[ObjectInfo], batch_bytes: int) -> Iterator[list[ObjectInfo]]:
@@ -45,10 +54,15 @@ def batches(objects: list[ObjectInfo], batch_bytes: int) -> Iterator[list[Object
 def fetch(loc: Location, objects: list[ObjectInfo], *, batch_bytes: int = BATCH_BYTES,
           concurrency: int = CONCURRENCY, attempts: int = ATTEMPTS,
           backoff: float = 0.5) -> Iterator[Fetched]:
-    """Yield the objects' bytes batch by batch (at most `batch_bytes` in memory)."""
-    for batch in batches(objects, batch_bytes):
+    """Yield the objects' bytes batch by batch (at most `batch_bytes` in memory), with
+    what could not be read and why."""
+    small = [o for o in objects if o.size < STREAM_BYTES]
+    large = [o for o in objects if o.size >= STREAM_BYTES]
+    if large:
+        yield Fetched([], streams=large)
+    for batch in batches(small, batch_bytes):
+        done = Fetched([])
         got: dict[str, bytes] = {}
-        vanished: list[ObjectInfo] = []
         pending = batch
         for attempt in range(1, attempts + 1):
             results = loc.fs.cat([o.path for o in pending], on_error="return",
@@ -60,15 +74,27 @@ def fetch(loc: Location, objects: list[ObjectInfo], *, batch_bytes: int = BATCH_
                 if isinstance(value, bytes):
                     got[o.path] = value
                 elif isinstance(value, FileNotFoundError):
-                    vanished.append(o)
+                    done.vanished.append(o)
+                elif refused(value):
+                    done.refused.append((o, describe(value)))
                 else:
-                    failed.append((o, value))
+                    failed.append((o, describe(value)))
             if not failed:
                 break
             if attempt == attempts:
-                o, err = failed[0]
-                raise FetchError(f"could not read log object {o.url} after {attempts} attempts "
-                                 f"({len(failed)} objects failing): {err!r}")
-            time.sleep(backoff * 2 ** (attempt - 1))
-            pending = [o for o, _ in failed]
-        yield Fetched([(o, got[o.path]) for o in batch if o.path in got], vanished)
+                done.failed = failed
+            else:
+                time.sleep(backoff * 2 ** (attempt - 1))
+                pending = [o for o, _ in failed]
+        done.objects = [(o, got[o.path]) for o in batch if o.path in got]
+        yield done
+
+
+def refused(error: BaseException) -> bool:
+    """The store says no for good: trying again will not help."""
+    return isinstance(error, PermissionError) or any(c in str(error) for c in _REFUSED)
+
+
+def describe(error: BaseException) -> str:
+    text = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {text}"[:300]

@@ -1,63 +1,90 @@
-"""Ingest days of log objects from sources into the lake: incremental, idempotent, late-aware.
+"""Ingest days of log objects from sources into the lake: incremental, idempotent,
+late-aware, and safe however many runs go at once.
 
-The unit of work is (source, day): the log objects filed under that day. Its manifest
-records each object ingested (key, size, ETag, last modified, counts, the partitions it fed).
-A run lists the day, and fetches only objects that are new or whose size/ETag changed; if
-none are, it makes no GET at all. Objects delivered late (best-effort delivery, or with
-EventTime into an old day's folder) are picked up by running that day again, which is what
-`recheck_trailing` does for the last N days. Only the partitions fed by changed objects are
-rewritten; the manifest is written last, so a run that dies halfway is simply redone.
+The unit of work is one source's day: the log objects filed under it. A run lists the
+whole day (best-effort delivery keeps no order, so only a full listing finds every late
+object; it costs a LIST per 1,000 objects), fetches what the unit's manifest lacks or
+what changed (size, ETag), parses it, and commits each unit: staging files first, then a
+new manifest version that is created only if no other run created it first
+(pipelines.units). Then it rebuilds what readers see in every folder those units feed
+(pipelines.compact), so a partition fed by runs of several days ends the same whatever
+order, or overlap, they ran in. An object that cannot be read is named in the report and
+tried again by the next run; one the store refuses for good is quarantined as an object;
+the rest of the run goes on.
 """
 
 from __future__ import annotations
 
-import io
-import tempfile
 import time
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
-from pathlib import Path
+from datetime import date, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.feather as feather
 
-from .fetch import ATTEMPTS, fetch
-from .lake import LAKE_SCHEMA, Lake, PartitionWrite
-from .layout import bucket_name_problem
+from .compact import Compaction, compact
+from .fetch import ATTEMPTS, describe, fetch
+from .lake import LAKE_SCHEMA, Lake
 from .logformat import REJECT_SCHEMA
-from .manifest import Manifest, ManifestEntry, PartitionKey
-from .parse import open_maybe_gzip, parse_objects
+from .manifest import Manifest, ManifestEntry, PartitionKey, Target, Unit
+from .parse import parse_objects
 from .progress import Progress
 from .sources import LogSource, ObjectInfo, source_id
+from .spill import Spill
+from .units import CommitError, collect_garbage, commit, current, new_run_id, stage, staged_rows
+
+COMMIT_ATTEMPTS = 20
 
 
 @dataclass
 class DayReport:
     source: str
     day: str
-    objects_listed: int = 0           # returned by this run's listing (StartAfter: the tail)
+    objects_listed: int = 0           # in the day's listing
     objects_ingested: int = 0         # new or changed, fetched and parsed this run
     objects_unchanged: int = 0        # in the manifest already, not fetched again
     objects_vanished: list[str] = field(default_factory=list)
+    objects_failed: list[str] = field(default_factory=list)     # "url: why"; next run retries
+    objects_refused: list[str] = field(default_factory=list)    # "url: why"; quarantined
     unrecognized_keys: list[str] = field(default_factory=list)
     bytes_fetched: int = 0
     lines_read: int = 0               # = rows_parsed + rows_quarantined
     rows_parsed: int = 0
     rows_quarantined: int = 0
-    partitions: list[PartitionKey] = field(default_factory=list)   # rewritten
+    partitions: list[PartitionKey] = field(default_factory=list)   # rebuilt for this day
     files_written: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DayPlan:
+    """What one source's day needs: its listing, and the objects its manifest lacks or
+    that changed since."""
+
+    source: str
+    day: str
+    listed: list[ObjectInfo]
+    todo: list[ObjectInfo]
+    unchanged: int
+    unrecognized: list[str]
+
+    @property
+    def source_id(self) -> str:
+        return source_id(self.source)
+
+    @property
+    def unit(self) -> Unit:
+        return Unit(self.source_id, self.day)
 
 
 @dataclass
 class RunReport:
     days: list[DayReport] = field(default_factory=list)
     plans: list[DayPlan] = field(default_factory=list)           # what the run set out to do
+    run: str = ""
     requests: dict[str, int] = field(default_factory=dict)       # to the log sources
     lake_requests: dict[str, int] = field(default_factory=dict)  # to the lake
-    duplicates_dropped: int = 0   # rows whose record_id the partition already held
+    duplicates_dropped: int = 0   # rows whose record_id another row of the partition has
     seconds: float = 0.0
 
     def total(self, name: str) -> int:
@@ -73,56 +100,24 @@ class RunReport:
 
     def as_dict(self) -> dict:
         days = [{**asdict(d), "partitions": [p.path for p in d.partitions]} for d in self.days]
-        return {"days": days, "requests": self.requests, "lake_requests": self.lake_requests,
+        return {"run": self.run, "days": days, "requests": self.requests,
+                "lake_requests": self.lake_requests,
                 "duplicates_dropped": self.duplicates_dropped, "seconds": round(self.seconds, 3)}
-
-
-@dataclass
-class DayPlan:
-    """What a (source, day) needs: its listing, and the objects new or changed since the
-    manifest. Serialisable, so listing and ingesting can be separate steps (assets)."""
-
-    source: str
-    day: str
-    listed: list[ObjectInfo]
-    todo: list[ObjectInfo]
-    unchanged: int
-    unrecognized: list[str]
-
-    @property
-    def source_id(self) -> str:
-        return source_id(self.source)
-
-    def as_dict(self) -> dict:
-        return {"source": self.source, "day": self.day, "unchanged": self.unchanged,
-                "unrecognized": self.unrecognized,
-                "listed": [asdict(o) for o in self.listed],
-                "todo": [o.url for o in self.todo]}
-
-    @staticmethod
-    def from_dict(d: dict) -> DayPlan:
-        listed = [ObjectInfo(**o) for o in d["listed"]]
-        todo = set(d["todo"])
-        return DayPlan(d["source"], d["day"], listed, [o for o in listed if o.url in todo],
-                       d["unchanged"], d["unrecognized"])
 
 
 def plan(sources: Sequence[LogSource], lake: Lake, days: Iterable[date], *,
          force: bool = False) -> list[DayPlan]:
-    """List every (source, day) and compare with its manifest: what a run would fetch."""
+    """List every (source, day) in full and compare it with the unit's manifest."""
     plans = []
     for day in days:
         for source in sources:
-            day_s = day.isoformat()
-            known = _known(lake, source, day_s)
-            after = None if force or not source.layout.time_sorted else \
-                _resume_points(source, day, known)
-            listing = source.list_day(day, after)
+            manifest = current(lake, Unit(source.id, day.isoformat()))
+            known = manifest.objects if manifest else {}
+            listing = source.list_day(day)
             todo = [o for o in listing.objects if force or o.url not in known
                     or known[o.url].fingerprint != o.fingerprint]
-            plans.append(DayPlan(source.url, day_s, listing.objects, todo,
-                                 len(set(known) - {o.url for o in todo}),
-                                 listing.unrecognized))
+            plans.append(DayPlan(source.url, day.isoformat(), listing.objects, todo,
+                                 len(listing.objects) - len(todo), listing.unrecognized))
     return plans
 
 
@@ -132,44 +127,31 @@ def trailing_days(today: date, n: int) -> list[date]:
 
 
 def ingest(sources: Sequence[LogSource], lake: Lake, days: Iterable[date] = (), *,
-           plans: list[DayPlan] | None = None, force: bool = False, progress: bool = True,
+           force: bool = False, progress: bool = True,
            fetch_attempts: int = ATTEMPTS) -> RunReport:
-    """Ingest every (source, day), or carry out `plans` made earlier. `force` re-ingests
-    unchanged objects too (the lake comes out byte-identical when nothing changed).
-
-    All days of the run are collected first (parsed rows spilled to local disk), then each
-    touched (dt, bucket) partition is rewritten once, then the quarantines, and the
-    manifests last: a run that dies before its manifests is redone whole next time."""
+    """Ingest every (source, day). `force` re-ingests unchanged objects too (the lake
+    comes out byte-identical when nothing changed)."""
     started = time.perf_counter()
     before = [s.counts.as_dict() for s in sources], lake.counts.as_dict()
-    report = RunReport()
-    with tempfile.TemporaryDirectory(prefix="s3logs-spill-") as tmp:
-        spill = _Spill(tmp)
-        if plans is None:
-            plans = plan(sources, lake, days, force=force)
-        report.plans = plans
-        by_url = {s.url: s for s in sources}
-        work = [_collect(by_url[p.source], lake, p, spill, progress, fetch_attempts)
-                for p in plans]
-        replaced = set().union(*(w.stats for w in work))
-        touched = set(spill.pieces).union(*(w.old_partitions for w in work))
-        written: dict[PartitionKey, PartitionWrite] = {}
-        for key in sorted(touched):
-            written[key] = lake.rebuild_partition(key, spill.tables(key), replaced)
-    for w in work:
-        report.days.append(w.report)
-        if not w.stats:
-            continue
-        mine = set().union(*(e.partitions for e in w.stats.values())) | w.old_partitions
-        w.report.partitions = sorted(mine)
-        w.report.files_written = [lake.loc.display(f) for key in sorted(mine)
-                                  for f in written[key].files]
-        w.report.files_written += [lake.loc.display(f) for f in lake.rebuild_quarantine(
-            w.report.day, w.source.id, w.rejects(), set(w.stats))]
-    report.duplicates_dropped = sum(p.duplicates_dropped for p in written.values())
-    for w in work:
-        if w.stats:
-            lake.write_manifest(w.source.id, w.manifest())
+    report = RunReport(run=new_run_id())
+    by_url = {s.url: s for s in sources}
+    targets: set[Target] = set()
+    committed: list[tuple[Unit, Manifest, set[Target]]] = []
+    with Spill() as spill:
+        report.plans = plan(sources, lake, days, force=force)
+        for p in report.plans:
+            work = _collect(by_url[p.source], p, spill, progress, fetch_attempts)
+            report.days.append(work.report)
+            if work.entries:
+                manifest, touched = _commit(lake, work, report.run, spill)
+                committed.append((p.unit, manifest, touched))
+                targets |= touched
+            elif (manifest := current(lake, p.unit)) is not None:
+                targets |= manifest.targets()  # a run killed after its commit: finish it
+    rebuilt = {c.target: c for c in (compact(lake, t) for t in sorted(targets))}
+    for unit, manifest, touched in committed:
+        collect_garbage(lake, unit, manifest, touched | manifest.targets())
+    _describe(lake, report, committed, rebuilt)
     report.requests = {k: sum(s.counts[k] - b[k] for s, b in zip(sources, before[0]))
                        for k in ("LIST", "GET")}
     report.lake_requests = {k: lake.counts[k] - before[1][k] for k in ("LIST", "PUT", "DELETE")}
@@ -182,164 +164,161 @@ def recheck_trailing(sources: Sequence[LogSource], lake: Lake, today: date, late
     return ingest(sources, lake, trailing_days(today, late_days), **kwargs)
 
 
-class _Spill:
-    """Parsed rows per (dt, bucket), on local disk until the partitions are rebuilt, so
-    memory holds one fetch batch and one partition, never a whole run."""
-
-    def __init__(self, folder: str) -> None:
-        self.folder = Path(folder)
-        self.pieces: dict[PartitionKey, list[Path]] = defaultdict(list)
-        self.n = 0
-
-    def add(self, key: PartitionKey, table: pa.Table) -> None:
-        self.n += 1
-        path = self.folder / f"{self.n}.arrow"
-        feather.write_feather(table, path, compression="uncompressed")
-        self.pieces[key].append(path)
-
-    def tables(self, key: PartitionKey) -> list[pa.Table]:
-        return [feather.read_table(p) for p in self.pieces.get(key, [])]
-
-
 @dataclass
-class _DayWork:
-    """What collecting one (source, day) produced, until partitions and manifests are
-    written."""
+class _Work:
+    """What fetching and parsing one source's day produced, until it is committed."""
 
     source: LogSource
+    unit: Unit
     report: DayReport
-    known: dict[str, ManifestEntry]          # the manifest's objects before this run
-    stats: dict[str, ManifestEntry] = field(default_factory=dict)  # ingested now, by URL
-    reject_tables: list[pa.Table] = field(default_factory=list)
-    old_partitions: set[PartitionKey] = field(default_factory=set)  # fed by old versions
-
-    def rejects(self) -> pa.Table:
-        return pa.concat_tables(self.reject_tables) if self.reject_tables else \
-            REJECT_SCHEMA.empty_table()
-
-    def manifest(self) -> Manifest:
-        for e in self.stats.values():
-            e.lines = e.records + e.rejects
-        objects = {u: e for u, e in self.known.items() if u not in self.stats} | self.stats
-        return Manifest(self.source.url, self.report.day, self.source.layout, objects)
+    entries: dict[str, ManifestEntry] = field(default_factory=dict)  # ingested now, by URL
 
 
-def _known(lake: Lake, source: LogSource, day: str) -> dict[str, ManifestEntry]:
-    manifest = lake.read_manifest(source.id, day)
-    return manifest.objects if manifest else {}
-
-
-def _collect(source: LogSource, lake: Lake, day_plan: DayPlan, spill: _Spill,
-             progress: bool, fetch_attempts: int) -> _DayWork:
+def _collect(source: LogSource, day_plan: DayPlan, spill: Spill, progress: bool,
+             fetch_attempts: int) -> _Work:
     """Fetch and parse what the plan says is new or changed into the spill."""
-    day_s = day_plan.day
-    work = _DayWork(source, DayReport(source.url, day_s), _known(lake, source, day_s))
+    work = _Work(source, day_plan.unit, DayReport(source.url, day_plan.day))
     report = work.report
     report.objects_listed = len(day_plan.listed)
+    report.objects_unchanged = day_plan.unchanged
     report.unrecognized_keys = day_plan.unrecognized
     todo = day_plan.todo
-    report.objects_unchanged = day_plan.unchanged
     if not todo:
         return work
-    bar = Progress(f"ingest {source.url} {day_s}", total=sum(o.size for o in todo), unit="B",
-                   enabled=progress)
+    bar = Progress(f"ingest {source.url} {day_plan.day}", total=sum(o.size for o in todo),
+                   unit="B", enabled=progress)
     for batch in fetch(source.loc, todo, attempts=fetch_attempts):
         report.objects_vanished += [o.url for o in batch.vanished]
-        bodies = {o.url: body for o, body in batch.objects}
-        for o, _ in batch.objects:
-            work.stats[o.url] = ManifestEntry(o.size, o.etag, o.last_modified)
-        for result in parse_objects(list(bodies.items())):
-            records, bad = _quarantine_bad_buckets(result.records, bodies)
-            work.reject_tables += [result.rejects, bad]
-            _route(records, spill, work.stats)
-            for key, n in _counts(result.rejects, bad):
-                work.stats[key].rejects += n
-        report.bytes_fetched += sum(len(b) for b in bodies.values())
-        bar.advance(sum(o.size for o, _ in batch.objects))
+        report.objects_failed += [f"{o.url}: {why}" for o, why in batch.failed]
+        for o, why in batch.refused:
+            _refuse(work, spill, o, why)
+        bodies = [(o, body) for o, body in batch.objects]
+        for o, _ in bodies:
+            work.entries[o.url] = ManifestEntry(o.size, o.etag, o.last_modified)
+        _parse(work, spill, [(o.url, body) for o, body in bodies])
+        report.bytes_fetched += sum(len(b) for _, b in bodies)
+        bar.advance(sum(o.size for o, _ in bodies))
+        for o in batch.streams:  # large objects, read as they are parsed
+            work.entries[o.url] = ManifestEntry(o.size, o.etag, o.last_modified)
+            try:
+                source.loc.count_local("GET")
+                with source.loc.fs.open(o.path, "rb") as stream:
+                    _parse(work, spill, [(o.url, stream)])
+                report.bytes_fetched += o.size
+            except OSError as e:  # its rows so far are dropped at commit with it
+                del work.entries[o.url]
+                report.objects_failed.append(f"{o.url}: {describe(e)}")
+            bar.advance(o.size)
     bar.done()
-    for url in set(work.stats) & set(work.known):
-        work.old_partitions |= work.known[url].partitions
-    report.objects_ingested = len(work.stats)
-    report.rows_parsed = sum(e.records for e in work.stats.values())
-    report.rows_quarantined = sum(e.rejects for e in work.stats.values())
+    for e in work.entries.values():
+        e.lines = e.records + e.rejects
+    report.objects_ingested = len(work.entries)
+    report.rows_parsed = sum(e.records for e in work.entries.values())
+    report.rows_quarantined = sum(e.rejects for e in work.entries.values())
     report.lines_read = report.rows_parsed + report.rows_quarantined
     return work
 
 
-LOOKBACK = timedelta(hours=1)
+def _parse(work: _Work, spill: Spill, objects: list) -> None:
+    quarantine = Target.quarantine(work.unit)
+    for result in parse_objects(objects):
+        _route(work, spill, result.records)
+        spill.add(work.unit, quarantine, result.rejects)
+        for key, n in _count_by_key(result.rejects):
+            work.entries[key].rejects += n
 
 
-def _resume_points(source: LogSource, day: date, known: dict[str, ManifestEntry]
-                   ) -> dict[str, str]:
-    """Per day prefix, the key to list after: an hour before the newest known object's
-    delivery time (two objects delivered in one second sort by a random suffix, and a
-    delivery may land a little out of order). Log objects are write-once, so the ones before
-    that point are exactly those already in the manifest."""
-    simple = source.layout.simple
-    points = {}
-    for prefix in source.day_prefixes(day):
-        shown = source.loc.display(prefix)
-        rests = [u[len(shown):] for u in known if u.startswith(shown)]
-        if not rests:
-            continue
-        newest = max(rests)
-        try:
-            delivered = (datetime.strptime(f"{day} {newest[:8]}", "%Y-%m-%d %H-%M-%S")
-                         if simple else datetime.strptime(newest[:19], "%Y-%m-%d-%H-%M-%S"))
-        except ValueError:
-            continue
-        cutoff = delivered - LOOKBACK
-        if cutoff.date() == day:
-            points[prefix] = prefix + cutoff.strftime("%H-%M-%S" if simple
-                                                      else "%Y-%m-%d-%H-%M-%S")
-    return points
+def _refuse(work: _Work, spill: Spill, o: ObjectInfo, why: str) -> None:
+    """An object the store refuses for good: quarantined as an object, so it is not asked
+    for again until it changes (or --force)."""
+    reason = f"the log object ({o.size:,} bytes) could not be read: {why}"
+    work.entries[o.url] = ManifestEntry(o.size, o.etag, o.last_modified, rejects=1,
+                                        problem=reason)
+    work.report.objects_refused.append(f"{o.url}: {why}")
+    spill.add(work.unit, Target.quarantine(work.unit), pa.table(
+        {"source_key": [o.url], "line_number": [0], "raw_line": [b""], "reason": [reason]},
+        schema=REJECT_SCHEMA))
 
 
-def _counts(*tables: pa.Table) -> list[tuple[str, int]]:
-    out: dict[str, int] = defaultdict(int)
-    for t in tables:
-        if t.num_rows:
-            for row in t.group_by("source_key").aggregate([("source_key", "count")]).to_pylist():
-                out[row["source_key"]] += row["source_key_count"]
-    return list(out.items())
-
-
-def _route(records: pa.Table, spill: _Spill, stats: dict[str, ManifestEntry]) -> None:
+def _route(work: _Work, spill: Spill, records: pa.Table) -> None:
     """Split parsed rows by (event date, source bucket) into the spill."""
     if not records.num_rows:
         return
-    dt = pc.strftime(records["request_time"], format="%Y-%m-%d")
-    records = records.append_column("_dt", dt)
+    records = records.append_column("_dt", pc.strftime(records["request_time"],
+                                                       format="%Y-%m-%d"))
     groups = records.group_by(["_dt", "bucket", "source_key"]).aggregate([("_dt", "count")])
     for g in groups.to_pylist():
-        stats[g["source_key"]].records += g["_dt_count"]
-        stats[g["source_key"]].partitions.add(PartitionKey(g["_dt"], g["bucket"]))
+        entry = work.entries[g["source_key"]]
+        entry.records += g["_dt_count"]
+        entry.partitions.add(PartitionKey(g["_dt"], g["bucket"]))
     for pair in groups.select(["_dt", "bucket"]).group_by(["_dt", "bucket"]).aggregate(
             []).to_pylist():
         mask = pc.and_(pc.equal(records["_dt"], pair["_dt"]),
                        pc.equal(records["bucket"], pair["bucket"]))
-        part = records.filter(mask).select(LAKE_SCHEMA.names)
-        spill.add(PartitionKey(pair["_dt"], pair["bucket"]), part)
+        spill.add(work.unit, Target.records(PartitionKey(pair["_dt"], pair["bucket"])),
+                  records.filter(mask).select(LAKE_SCHEMA.names))
 
 
-def _quarantine_bad_buckets(records: pa.Table, bodies: dict[str, bytes]
-                            ) -> tuple[pa.Table, pa.Table]:
-    """Move records whose bucket cannot be a lake folder to quarantine, raw line and all."""
-    names = pc.unique(records["bucket"]).to_pylist()
-    bad_names = {n: p for n in names if (p := bucket_name_problem(n))}
-    if not bad_names:
-        return records, REJECT_SCHEMA.empty_table()
-    bad_mask = pc.is_in(records["bucket"], value_set=pa.array(list(bad_names), pa.string()))
-    bad_mask = pc.fill_null(pc.or_kleene(bad_mask, pc.is_null(records["bucket"])), True)
-    bad = records.filter(bad_mask).select(["source_key", "line_number", "bucket"]).to_pylist()
-    lines_of: dict[str, list[bytes]] = {}
-    rows = []
-    for r in bad:
-        if r["source_key"] not in lines_of:
-            body = open_maybe_gzip(io.BytesIO(bodies[r["source_key"]])).read()
-            lines_of[r["source_key"]] = body.split(b"\n")
-        raw = lines_of[r["source_key"]][r["line_number"] - 1].rstrip(b"\r")
-        reason = bad_names.get(r["bucket"]) or bucket_name_problem(r["bucket"])
-        rows.append({"source_key": r["source_key"], "line_number": r["line_number"],
-                     "raw_line": raw, "reason": reason})
-    return records.filter(pc.invert(bad_mask)), pa.Table.from_pylist(rows, REJECT_SCHEMA)
+def _count_by_key(table: pa.Table) -> list[tuple[str, int]]:
+    if not table.num_rows:
+        return []
+    rows = table.group_by("source_key").aggregate([("source_key", "count")]).to_pylist()
+    return [(r["source_key"], r["source_key_count"]) for r in rows]
+
+
+def _commit(lake: Lake, work: _Work, run: str, spill: Spill) -> tuple[Manifest, set[Target]]:
+    """Commit the unit: its new staging, then the next manifest version. Another run that
+    committed the unit first is folded in (its objects kept, ours added) and the next
+    version tried. Returns the committed manifest and the folders whose rows changed."""
+    unit, source = work.unit, work.source
+    for _ in range(COMMIT_ATTEMPTS):
+        base = current(lake, unit)
+        objects = dict(base.objects) if base else {}
+        replaced = set(work.entries)
+        old = [objects[u] for u in replaced if u in objects]
+        objects.update(work.entries)
+        targets = spill.targets(unit) | {Target.records(p) for e in old for p in e.partitions}
+        if old or any(e.rejects for e in work.entries.values()):
+            targets.add(Target.quarantine(unit))
+        version = (base.version if base else 0) + 1
+        staging, written = dict(base.staging) if base else {}, []
+        try:
+            earlier = {t: staged_rows(lake, base, unit, t, replaced) for t in targets}
+        except FileNotFoundError:
+            continue  # a newer commit collected the version we read: read it again
+        for target in sorted(targets):
+            rows = pa.concat_tables([earlier[target], *spill.tables(unit, target)])
+            keep = pc.is_in(rows["source_key"], value_set=pa.array(sorted(objects)))
+            rows = rows.filter(keep)  # not the rows of an object that failed half-read
+            if rows.num_rows:
+                staging[target.path] = stage(lake, target, unit, version, run, rows)
+                written.append(target)
+            else:
+                staging.pop(target.path, None)
+        manifest = Manifest(source.url, unit.day, source.layout, objects, version, run,
+                            staging)
+        if commit(lake, unit, manifest):
+            return manifest, targets
+        lake.delete(*(lake.path("_staging", t.table, t.folder, unit.path,
+                                staging[t.path]) for t in written))
+    raise CommitError(f"{source.url} {unit.day}: other runs committed it "
+                      f"{COMMIT_ATTEMPTS} times first; run again")
+
+
+def _describe(lake: Lake, report: RunReport, committed: list,
+              rebuilt: dict[Target, Compaction]) -> None:
+    """Which partitions and files each day's commit led to rebuild."""
+    by_unit = {unit: touched for unit, _, touched in committed}
+    for day, p in zip(report.days, report.plans):
+        touched = by_unit.get(p.unit, set())
+        day.partitions = sorted(PartitionKey(*_keys(t.folder)) for t in touched
+                                if t.table == "access_logs")
+        day.files_written = sorted(lake.display(f) for t in touched if t in rebuilt
+                                   for f in rebuilt[t].files)
+    report.duplicates_dropped = sum(c.duplicates_dropped for c in rebuilt.values())
+
+
+def _keys(folder: str) -> tuple[str, str]:
+    dt, bucket = folder.split("/", 1)
+    return dt.removeprefix("dt="), bucket.removeprefix("bucket=")
+

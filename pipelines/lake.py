@@ -1,25 +1,29 @@
-"""The Parquet lake: hive-partitioned records, quarantine and manifests, written atomically.
+"""The Parquet lake: where everything lives, and the ways of writing it safely.
 
-Layout (a stable contract):
+Layout (what readers see is a stable contract):
     LAKE/access_logs/dt=YYYY-MM-DD/bucket=SOURCE_BUCKET/part-00000.parquet
     LAKE/quarantine/dt=YYYY-MM-DD/source=SOURCE_ID/part-00000.parquet
-    LAKE/_manifests/source=SOURCE_ID/day=YYYY-MM-DD.json
+    LAKE/marts/MODEL/dt=YYYY-MM-DD/part-00000.parquet
+and what the writers keep for themselves (pipelines.units, pipelines.compact):
+    LAKE/_manifests/source=SOURCE_ID/day=YYYY-MM-DD/v000001.json      committed versions
+    LAKE/_staging/TABLE/FOLDER/source=SOURCE_ID/day=YYYY-MM-DD/v000001-RUN.parquet
+    LAKE/_compacted/TABLE/FOLDER.json                                   what a file holds
 
-`dt` is the UTC event date of the record and `bucket` its source bucket; both live in the
-path only. A partition is always rewritten whole, as a pure function of the rows it holds:
-rows of the re-ingested objects are replaced, duplicates (same record_id) are kept once
-(the copy with the smallest source_key, line_number), rows are sorted by
-(request_time, record_id), and files are named part-NNNNN. So the same inputs give
-byte-identical files, and a crashed run re-run gives the lake it would have given.
-Each file is written to a hidden temporary name and renamed (locally) or PUT in one request
-(on S3), so readers never see a partial file.
+`dt` is the UTC event date of a record and `bucket` its source bucket; both live in the
+path only. A visible file is a pure function of its rows (deduplicated, sorted, written
+deterministically), so the same rows give the same bytes. Files are written to a hidden
+temporary name and renamed (locally) or PUT in one request (on S3): readers never see a
+partial file. `put_new` creates a file only if it does not exist yet (a hard link locally,
+`If-None-Match: *` on S3): the one atomic step that lets runs commit without locks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -31,7 +35,7 @@ import pyarrow.parquet as pq
 
 from .layout import bucket_name_problem
 from .logformat import RECORD_SCHEMA, REJECT_SCHEMA, field_docs, reject_docs
-from .manifest import Manifest, PartitionKey
+from .manifest import PartitionKey
 from .storage import Location, resolve
 
 LAKE_SCHEMA = RECORD_SCHEMA.remove(RECORD_SCHEMA.get_field_index("bucket"))
@@ -66,14 +70,17 @@ LAKE_TABLES = {t.name: t for t in (
 )}
 MAX_ROWS_PER_FILE = 4_000_000
 ROW_GROUP_ROWS = 128 * 1024
+STALE_TEMPORARY_SECONDS = 3600  # a hidden .tmp this old is left by a killed writer
 
 
-@dataclass
-class PartitionWrite:
-    key: PartitionKey
-    rows: int
-    duplicates_dropped: int
-    files: list[str]
+class LakeWriteError(OSError):
+    """Writing to the lake failed after the storage's own retries; one sentence."""
+
+    def __init__(self, url: str, cause: BaseException) -> None:
+        reason = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        super().__init__(f"could not write {url} ({reason}): check the lake's storage "
+                         "(permissions, endpoint, free space) and run again; what earlier "
+                         "runs committed is intact")
 
 
 class Lake:
@@ -94,77 +101,105 @@ class Lake:
     def path(self, *parts: str) -> str:
         return self.loc.join(*parts)
 
+    def display(self, path: str) -> str:
+        return self.loc.display(path)
+
     def partition_dir(self, key: PartitionKey) -> str:
         problem = bucket_name_problem(key.bucket)
-        if problem:  # callers quarantine such records; this is the last line of defence
+        if problem:  # the parser rejects such records; this is the last line of defence
             raise ValueError(problem)
         return self.path("access_logs", key.path)
 
-    # -- records -------------------------------------------------------------------------
+    # -- writing -------------------------------------------------------------------------
 
-    def rebuild_partition(self, key: PartitionKey, new: list[pa.Table],
-                          replaced: set[str]) -> PartitionWrite:
-        """Rewrite one partition: its current rows minus those of `replaced` objects,
-        plus `new` rows (LAKE_SCHEMA), deduplicated and sorted."""
-        folder = self.partition_dir(key)
-        parts = self._parts(folder)
-        current = self._read(parts, LAKE_SCHEMA)
-        if replaced and current.num_rows:
-            gone = pc.is_in(current["source_key"], value_set=pa.array(sorted(replaced)))
-            current = current.filter(pc.invert(gone))
-        merged = pa.concat_tables([current, *new]) if new else current
-        table = canonical(merged)
-        files = self._replace(folder, parts, table, sort_key="request_time")
-        return PartitionWrite(key, table.num_rows, merged.num_rows - table.num_rows, files)
+    def put(self, path: str, data: bytes) -> None:
+        """Write a whole file, replacing it atomically."""
+        try:
+            self._put(path, data)
+        except (OSError, PermissionError) as e:
+            raise LakeWriteError(self.display(path), e) from e
 
-    # -- quarantine ----------------------------------------------------------------------
+    def put_new(self, path: str, data: bytes) -> bool:
+        """Create a file that must not exist yet; False if it does (someone else wrote it
+        first). The check and the write are one atomic step."""
+        self.loc.count_local("PUT")
+        try:
+            if self.loc.is_s3:
+                self.fs.pipe_file(path, data, mode="create")
+                return True
+            tmp = self._temporary(path, data)
+            try:
+                os.link(tmp, path)
+                return True
+            finally:
+                os.unlink(tmp)
+        except FileExistsError:
+            return False
+        except OSError as e:
+            if self.loc.is_s3 and "precondition" in str(e).lower():
+                return False
+            raise LakeWriteError(self.display(path), e) from e
 
-    def rebuild_quarantine(self, day: str, source_id: str, new: pa.Table,
-                           replaced: set[str]) -> list[str]:
-        folder = self.path("quarantine", f"dt={day}", f"source={source_id}")
-        parts = self._parts(folder)
-        current = self._read(parts, REJECT_SCHEMA)
-        if replaced and current.num_rows:
-            gone = pc.is_in(current["source_key"], value_set=pa.array(sorted(replaced)))
-            current = current.filter(pc.invert(gone))
-        table = pa.concat_tables([current, new.cast(REJECT_SCHEMA)])
-        if table.num_rows:
-            table = table.take(pc.sort_indices(table, [("source_key", "ascending"),
-                                                       ("line_number", "ascending")]))
-        return self._replace(folder, parts, table, sort_key=None)
-
-    # -- model results -------------------------------------------------------------------
-
-    def replace_table_partition(self, parts: list[str], table: pa.Table) -> list[str]:
-        """Replace one partition folder of a derived table (`marts/<model>/dt=...`) with
-        `table`, already in its final order; an empty table removes the partition's files."""
-        folder = self.path(*parts)
-        return self._replace(folder, self._parts(folder), table, sort_key=None)
-
-    # -- manifests -----------------------------------------------------------------------
-
-    def manifest_path(self, source_id: str, day: str) -> str:
-        return self.path("_manifests", f"source={source_id}", f"day={day}.json")
-
-    def read_manifest(self, source_id: str, day: str) -> Manifest | None:
-        found = self.read_json(self.manifest_path(source_id, day))
-        return Manifest.from_json(found) if found else None
-
-    def write_manifest(self, source_id: str, manifest: Manifest) -> None:
-        self.write_json(self.manifest_path(source_id, manifest.day), manifest.as_json())
-
-    def plan_path(self, source_id: str, day: str) -> str:
-        return self.path("_plans", f"source={source_id}", f"day={day}.json")
+    def delete(self, *paths: str) -> None:
+        """Delete files; one already gone is fine."""
+        for path in paths:
+            self.loc.count_local("DELETE")
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.rm(path)
 
     def write_json(self, path: str, value: dict) -> None:
-        self._put(path, json.dumps(value, indent=1, sort_keys=True).encode() + b"\n")
+        self.put(path, json_bytes(value))
 
     def read_json(self, path: str) -> dict | None:
+        data = self.read_bytes(path)
+        return None if data is None else json.loads(data)
+
+    def read_bytes(self, path: str) -> bytes | None:
         try:
             with self.fs.open(path, "rb") as f:
-                return json.load(f)
+                return f.read()
         except FileNotFoundError:
             return None
+
+    def read_table(self, paths: list[str], schema: pa.Schema) -> pa.Table:
+        """The rows of these Parquet files (FileNotFoundError if one is gone)."""
+        tables = []
+        for p in paths:
+            with self.fs.open(p, "rb") as f:
+                tables.append(pq.read_table(f, schema=schema))
+        return pa.concat_tables(tables) if tables else schema.empty_table()
+
+    def write_files(self, folder: str, table: pa.Table, sort_key: str | None) -> list[str]:
+        """`table` as the folder's part-00000.parquet, part-00001.parquet... (its final
+        order given), then the folder's other part files deleted; an empty table leaves
+        the folder without files."""
+        old = self.parts(folder)
+        written = []
+        for i, lo in enumerate(range(0, table.num_rows, self.max_rows_per_file)):
+            path = f"{folder}/part-{i:05d}.parquet"
+            self.put(path, parquet_bytes(table.slice(lo, self.max_rows_per_file), sort_key))
+            written.append(path)
+        self.delete(*sorted(set(old) - set(written)))
+        return written
+
+    def replace_table_partition(self, parts: list[str], table: pa.Table) -> list[str]:
+        """Replace one partition folder of a derived table (`marts/<model>/dt=...`)."""
+        return self.write_files(self.path(*parts), table, sort_key=None)
+
+    def clean_temporary_files(self, folder: str) -> int:
+        """Remove the hidden temporary files a killed writer left in `folder` (local lakes;
+        S3 PUTs leave none). Only old ones: a live writer renames its own in seconds."""
+        if self.loc.is_s3 or not os.path.isdir(folder):
+            return 0
+        cutoff, removed = time.time() - STALE_TEMPORARY_SECONDS, 0
+        for root, _, names in os.walk(folder):
+            for name in names:
+                path = os.path.join(root, name)
+                if name.startswith(".") and name.endswith(".tmp") and \
+                        os.path.getmtime(path) < cutoff:
+                    os.unlink(path)
+                    removed += 1
+        return removed
 
     # -- reading -------------------------------------------------------------------------
 
@@ -174,7 +209,7 @@ class Lake:
         `schema` (partition columns included, as text), no file is opened to find it."""
         root = self.path(table)
         if not self.fs.exists(root):
-            raise FileNotFoundError(f"{self.loc.display(root)} does not exist yet: ingest first")
+            raise FileNotFoundError(f"{self.display(root)} does not exist yet: ingest first")
         partitioning = "hive"
         if schema is not None:
             keys = [f for f in schema if f.name in ("dt", "bucket", "source")]
@@ -183,20 +218,19 @@ class Lake:
                           partitioning=partitioning, exclude_invalid_files=False)
 
     def files(self, table: str = "access_logs") -> list[str]:
-        root = self.path(table)
-        return sorted(p for p in self.fs.find(root) if p.endswith(".parquet")) \
-            if self.fs.exists(root) else []
+        """Every Parquet file under a folder of the lake (recursively)."""
+        return sorted(p for p in self.find(self.path(table)) if p.endswith(".parquet"))
 
-    # -- internals -----------------------------------------------------------------------
+    def find(self, folder: str) -> list[str]:
+        """Every file under `folder`, recursively; none if it does not exist."""
+        self.loc.count_local("LIST")
+        try:
+            return sorted(self.fs.find(folder))
+        except FileNotFoundError:
+            return []
 
-    def _read(self, parts: list[str], schema: pa.Schema) -> pa.Table:
-        tables = []
-        for p in parts:
-            with self.fs.open(p, "rb") as f:
-                tables.append(pq.read_table(f, schema=schema))
-        return pa.concat_tables(tables) if tables else schema.empty_table()
-
-    def _parts(self, folder: str) -> list[str]:
+    def parts(self, folder: str) -> list[str]:
+        """The part-NNNNN.parquet files directly in `folder`."""
         try:
             names = self.fs.ls(folder, detail=False)
         except FileNotFoundError:
@@ -205,25 +239,17 @@ class Lake:
         return sorted(n for n in names if os.path.basename(n).startswith("part-")
                       and n.endswith(".parquet"))
 
-    def _replace(self, folder: str, old: list[str], table: pa.Table,
-                 sort_key: str | None) -> list[str]:
-        """Write `table` as part-00000.parquet, part-00001.parquet... then delete the `old`
-        part files beyond them."""
-        written = []
-        for i, lo in enumerate(range(0, table.num_rows, self.max_rows_per_file)):
-            path = f"{folder}/part-{i:05d}.parquet"
-            self._put(path, parquet_bytes(table.slice(lo, self.max_rows_per_file), sort_key))
-            written.append(path)
-        for stale in sorted(set(old) - set(written)):
-            self.fs.rm(stale)
-            self.loc.count_local("DELETE")
-        return written
+    # -- internals -----------------------------------------------------------------------
 
     def _put(self, path: str, data: bytes) -> None:
         self.loc.count_local("PUT")
         if self.loc.is_s3:
             self.fs.pipe_file(path, data)  # one PUT: visible whole or not at all
             return
+        os.replace(self._temporary(path, data), path)
+
+    @staticmethod
+    def _temporary(path: str, data: bytes) -> str:
         folder = os.path.dirname(path)
         os.makedirs(folder, exist_ok=True)
         tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
@@ -231,7 +257,11 @@ class Lake:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        return tmp
+
+
+def json_bytes(value: dict) -> bytes:
+    return json.dumps(value, indent=1, sort_keys=True).encode() + b"\n"
 
 
 def canonical(table: pa.Table) -> pa.Table:

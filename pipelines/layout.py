@@ -96,6 +96,7 @@ def detect(rests: list[str]) -> KeyLayout:
                      else DELIVERY_TIME)
 
 
+MAX_BUCKET_FOLDER_NAME = 255 - len("bucket=")
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _LEGACY_BUCKET_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]")
 _IP_RE = re.compile(r"\d+\.\d+\.\d+\.\d+")
@@ -105,9 +106,13 @@ def bucket_name_problem(name: str | None) -> str | None:
     """Why `name` cannot be a source bucket (and so a lake folder), or None if it can.
 
     Current S3 naming rules, plus the legacy us-east-1 names (upper case, underscores, up to
-    255 characters) that old buckets still carry. Nothing else reaches a path."""
+    255 characters) that old buckets still carry; those over 248 characters do not fit in a
+    folder name with its `bucket=` (255 bytes at most). Nothing else reaches a path."""
     if not name:
         return "the record has no bucket name"
+    if len(name.encode()) > MAX_BUCKET_FOLDER_NAME:
+        return (f"bucket name of {len(name)} characters ({name[:40]!r}...) is longer than a "
+                f"lake folder name allows ({MAX_BUCKET_FOLDER_NAME})")
     if _BUCKET_RE.fullmatch(name) or _LEGACY_BUCKET_RE.fullmatch(name):
         if ".." in name or _IP_RE.fullmatch(name):
             return f"bucket name {name[:80]!r} breaks S3 naming rules (.. or an IP address)"

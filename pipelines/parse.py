@@ -26,6 +26,9 @@ from .parse_line import LineRejected, parse_line
 from .parse_vector import Origins, parse_regular
 
 CHUNK_BYTES = 4 << 20
+MAX_LINE_BYTES = 4 << 20  # the longest line read whole: log lines are a few kilobytes
+SAMPLE_BYTES = 4096       # what is kept of a longer one
+MAX_EXPANSION, EXPANSION_FLOOR = 100, 1 << 30
 _SOURCE_KEY = RECORD_SCHEMA.get_field_index("source_key")
 _LINE_NUMBER = RECORD_SCHEMA.get_field_index("line_number")
 GZIP_MAGIC = b"\x1f\x8b"
@@ -94,40 +97,102 @@ def open_maybe_gzip(stream: BinaryIO) -> BinaryIO:
     """Wrap `stream` in a gzip reader when it starts with the gzip magic bytes."""
     buffered = stream if hasattr(stream, "peek") else io.BufferedReader(stream)
     if buffered.peek(2)[:2] == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=buffered)
+        return _Gunzip(buffered)
     return buffered
+
+
+class CompressionBomb(OSError):
+    """A gzip stream expands far more than log text does."""
+
+
+class _Gunzip:
+    """A gzip reader that stops a stream expanding past MAX_EXPANSION times what it read
+    once it is past EXPANSION_FLOOR: log text compresses about tenfold, a bomb a
+    thousandfold, and reading it would cost time and disk for nothing."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw, self.taken, self.given = raw, 0, 0
+        self.gzip = gzip.GzipFile(fileobj=self)
+
+    def read(self, size: int = -1) -> bytes:  # what GzipFile reads the compressed data with
+        data = self.raw.read(size)
+        self.taken += len(data)
+        return data
+
+    def read1(self, size: int = -1) -> bytes:
+        data = self.gzip.read1(size)
+        self.given += len(data)
+        if self.given > EXPANSION_FLOOR and self.given > MAX_EXPANSION * max(self.taken, 1):
+            raise CompressionBomb(f"it expands more than {MAX_EXPANSION}-fold "
+                                  f"({self.taken:,} bytes gave {self.given:,}), "
+                                  "a compression bomb?")
+        return data
 
 
 class CorruptInput(Exception):
     """The compressed stream ended early or is damaged; `line_no` is the next line."""
 
     def __init__(self, line_no: int, cause: Exception) -> None:
-        super().__init__(f"gzip data is truncated or corrupt ({cause}); "
-                         "the lines before it were parsed")
+        what = str(cause) if isinstance(cause, CompressionBomb) else \
+            f"gzip data is truncated or corrupt ({cause})"
+        super().__init__(f"{what}; the lines before it were parsed, the rest not read")
         self.line_no = line_no
 
 
-def iter_chunks(stream: BinaryIO, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[bytes, int]]:
-    """(whole lines ending in a newline, 1-based number of the first line) per chunk.
+@dataclass(frozen=True)
+class LongLine:
+    """A line longer than MAX_LINE_BYTES: not a log record (they are a few kilobytes).
+    Read past in bounded memory; its first bytes are kept as evidence."""
+
+    line_no: int
+    sample: bytes
+    size: int
+
+    @property
+    def reason(self) -> str:
+        return (f"a line of {self.size:,} bytes, longer than any log record: only its first "
+                f"{len(self.sample):,} bytes are kept")
+
+
+def iter_chunks(stream: BinaryIO, chunk_bytes: int = CHUNK_BYTES
+                ) -> Iterator[tuple[bytes, int] | LongLine]:
+    """(whole lines ending in a newline, 1-based number of the first line) per chunk, and
+    a LongLine for each line longer than MAX_LINE_BYTES: memory stays bounded.
 
     Raises CorruptInput after the last good chunk when decompression fails."""
     line_no, carry = 1, b""
+    long_line: list | None = None  # [line_no, sample, size] while reading past one
     while True:
         block, error = _read_block(stream, chunk_bytes)
         if not block and error is None:
             break
+        if long_line is not None:
+            end = block.find(b"\n")
+            long_line[2] += len(block) if end < 0 else end
+            if end < 0 and error is None:
+                continue
+            yield LongLine(*long_line)
+            line_no, long_line = line_no + 1, None
+            block = block[end + 1:] if end >= 0 else b""
         data = carry + block if carry else block
         cut = data.rfind(b"\n") + 1
         chunk, carry = data[:cut], data[cut:]
         if chunk:
             yield chunk, line_no
             line_no += chunk.count(b"\n")
+        if len(carry) > MAX_LINE_BYTES:
+            long_line, carry = [line_no, carry[:SAMPLE_BYTES], len(carry)], b""
         if error is not None:
-            if carry:
+            if long_line is not None:
+                yield LongLine(*long_line)
+                line_no += 1
+            elif carry:
                 yield carry + b"\n", line_no
                 line_no += 1
             raise CorruptInput(line_no, error) from error
-    if carry:
+    if long_line is not None:
+        yield LongLine(*long_line)
+    elif carry:
         yield carry + b"\n", line_no  # a last line without its newline
 
 
@@ -148,9 +213,9 @@ def _read_block(stream: BinaryIO, size: int) -> tuple[bytes, Exception | None]:
     return b"".join(pieces), None
 
 
-def _corrupt_result(source_key: str, err: CorruptInput) -> ParseResult:
-    rejects = pa.table({"source_key": [source_key], "line_number": [err.line_no],
-                        "raw_line": [b""], "reason": [str(err)]}, schema=REJECT_SCHEMA)
+def _one_reject(source_key: str, line_no: int, raw: bytes, reason: str) -> ParseResult:
+    rejects = pa.table({"source_key": [source_key], "line_number": [line_no],
+                        "raw_line": [raw], "reason": [reason]}, schema=REJECT_SCHEMA)
     return ParseResult(RECORD_SCHEMA.empty_table(), rejects, lines_read=1)
 
 
@@ -177,7 +242,13 @@ def _jobs(objects: Iterable[tuple[str, BinaryIO | bytes]], chunk_bytes: int) -> 
         if isinstance(source, (bytes, bytearray, memoryview)):
             source = io.BytesIO(source)
         try:
-            for buf, first in iter_chunks(open_maybe_gzip(source), chunk_bytes):
+            for item in iter_chunks(open_maybe_gzip(source), chunk_bytes):
+                if isinstance(item, LongLine):
+                    if pack:
+                        yield flush()
+                    yield _one_reject(key, item.line_no, item.sample, item.reason)
+                    continue
+                buf, first = item
                 pack.append(buf), keys.append(key), starts.append(lines), firsts.append(first)
                 size += len(buf)
                 lines += buf.count(b"\n")
@@ -186,7 +257,7 @@ def _jobs(objects: Iterable[tuple[str, BinaryIO | bytes]], chunk_bytes: int) -> 
         except CorruptInput as e:
             if pack:
                 yield flush()
-            yield _corrupt_result(key, e)
+            yield _one_reject(key, e.line_no, b"", str(e))
     if pack:
         yield flush()
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from xxhash import xxh3_128_digest as record_id
 
+from .layout import bucket_name_problem
 from .logformat import (
     FIELDS,
     INT_FIELDS,
@@ -45,6 +46,7 @@ _INT_POS = {name: i for i, name in enumerate(f.name for f in FIELDS) if name in 
 _BOUNDARY = re.compile(r'" (?:"|-(?: |$))')
 _MAX_REQUESTER_WORDS = 12  # CloudFront OAI requesters have 5; anything longer is not a requester
 _MAX_PLACEMENTS = 64
+_BUCKET = POS["bucket"]
 
 
 class LineRejected(ValueError):
@@ -156,6 +158,9 @@ def validate(fields: list[str]) -> None:
     for i, name, shape in _SHAPES:
         if i < n and fields[i] != "-" and not shape.fullmatch(fields[i]):
             raise LineRejected(f"{name} {fields[i][:60]!r} is not a valid {name}")
+    problem = bucket_name_problem(None if fields[_BUCKET] == "-" else fields[_BUCKET])
+    if problem:  # it would become a lake folder: never a path unchecked
+        raise LineRejected(problem)
     parse_time(fields[POS["request_time"]])
 
 

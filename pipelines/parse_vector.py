@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .layout import bucket_name_problem
 from .logformat import (
     FIELDS,
     INT_FIELDS,
@@ -153,6 +154,15 @@ def _shape_ok(col: pa.Array, pattern: str) -> np.ndarray:
     return pc.fill_null(pc.take(ok, enc.indices), True).to_numpy(zero_copy_only=False)
 
 
+def _valid_buckets(col: pa.Array) -> np.ndarray:
+    """Bucket names that can be lake folders (pipelines.layout), checked once per distinct
+    name; the exact parser rejects the others, with their reason."""
+    enc = col.dictionary_encode()
+    ok = pa.array([bucket_name_problem(v) is None for v in enc.dictionary.to_pylist()],
+                  pa.bool_())
+    return pc.fill_null(pc.take(ok, enc.indices), False).to_numpy(zero_copy_only=False)
+
+
 def _record_ids(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
     view = memoryview(buf)
     digests = b"".join([record_id(view[s:e]) for s, e in zip(starts.tolist(), ends.tolist())])
@@ -270,7 +280,7 @@ def parse_regular(buf: bytes, origins: Origins) -> VectorResult:
     np.cumsum(nfi[:-1], out=row_base[1:])
 
     cols = _gather_columns(values, row_base, present, dash)
-    checks = np.ones(n, dtype=bool)
+    checks = _valid_buckets(cols[POS["bucket"]])
     for f, pattern in _DICT_SHAPES:
         checks &= _shape_ok(cols[f], pattern)
     shifted = s > 0
