@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo demo-s3 test fuzz bench lint clean chromium
+.PHONY: demo demo-s3 test fuzz stress bench lint clean chromium
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,14 @@ test: $(STAMP) chromium
 # Property tests with fresh random draws (FUZZ_EXAMPLES each, default 20000).
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q tests/test_parse_properties.py
+
+# Concurrent ingestions killed at random, many rounds and seeds, on a local lake and on a
+# local S3 server: the lake must end identical to one sequential run (make test runs a few).
+STRESS_ROUNDS ?= 20
+STRESS_REPEATS ?= 3
+stress: $(STAMP)
+	$(BIN)/python -m tests.stress --rounds $(STRESS_ROUNDS) --repeats $(STRESS_REPEATS)
+	$(BIN)/python -m tests.stress --rounds $(STRESS_ROUNDS) --repeats 1 --lake s3
 
 # The same demo against S3: a local S3 server (moto), the sample logs uploaded to a log
 # bucket, the lake written to another bucket. For AWS itself, set the same variables with

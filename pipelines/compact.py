@@ -54,7 +54,6 @@ def compact(lake: Lake, target: Target) -> Compaction:
             continue  # a newer commit collected one of them: read the inputs again
         kept = _final(target, rows)
         folder = lake.path(target.table, target.folder)
-        lake.clean_temporary_files(folder)
         files = lake.write_files(folder, kept, "request_time" if target.table ==
                                  "access_logs" else None)
         lake.write_json(record, {"inputs": inputs})

@@ -1,6 +1,6 @@
 """Fetch many small log objects concurrently, in batches bounded by bytes.
 
-s3fs's bulk `cat` runs the GETs of a batch concurrently on its event loop; botocore retries
+s3fs's `cat_ranges` runs the GETs of a batch concurrently on its event loop; botocore retries
 throttling and server errors (3 attempts, with backoff), s3fs retries throttling and broken
 connections, and this module tries what still failed once more after a pause. An object
 that keeps failing does not stop the run: it is reported as failed (so the next run tries
@@ -65,12 +65,13 @@ def fetch(loc: Location, objects: list[ObjectInfo], *, batch_bytes: int = BATCH_
         got: dict[str, bytes] = {}
         pending = batch
         for attempt in range(1, attempts + 1):
-            results = loc.fs.cat([o.path for o in pending], on_error="return",
-                                 batch_size=concurrency)
+            # cat_ranges, not cat: cat would take a path holding [ or * for a glob
+            concurrent = {"batch_size": concurrency} if loc.is_s3 else {}
+            results = loc.fs.cat_ranges([o.path for o in pending], None, None,
+                                        on_error="return", **concurrent)
             loc.count_local("GET", len(pending))
             failed = []
-            for o in pending:
-                value = results.get(o.path, KeyError(o.path))
+            for o, value in zip(pending, results):
                 if isinstance(value, bytes):
                     got[o.path] = value
                 elif isinstance(value, FileNotFoundError):

@@ -134,6 +134,7 @@ def ingest(sources: Sequence[LogSource], lake: Lake, days: Iterable[date] = (), 
     started = time.perf_counter()
     before = [s.counts.as_dict() for s in sources], lake.counts.as_dict()
     report = RunReport(run=new_run_id())
+    lake.clean_temporary_files(lake.path())  # what writers killed mid-write left (local)
     by_url = {s.url: s for s in sources}
     targets: set[Target] = set()
     committed: list[tuple[Unit, Manifest, set[Target]]] = []

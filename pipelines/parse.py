@@ -62,6 +62,9 @@ class ParseResult:
 
 def parse_chunk(buf: bytes, origins: Origins) -> ParseResult:
     """Parse a run of whole lines (`buf` ends with a newline) from the objects in `origins`."""
+    if not buf.strip():  # nothing but blank lines: counted, not tokenised
+        return ParseResult(RECORD_SCHEMA.empty_table(), REJECT_SCHEMA.empty_table(),
+                           blank_lines=buf.count(b"\n"), bytes_read=len(buf))
     fast = parse_regular(buf, origins)
     rows: list[list] = []
     rejects: dict[str, list] = {name: [] for name in REJECT_SCHEMA.names}

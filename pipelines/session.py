@@ -72,6 +72,12 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def glob_literal(path: str) -> str:
+    """`path` as a glob that matches only itself: a lake folder named `lake[1]` must not
+    read `lake1`. Each glob character becomes a one-character class: [ is [[], * is [*]."""
+    return re.sub(r"[\[\]*?]", lambda m: f"[{m.group()}]", path)
+
+
 def comment(con: duckdb.DuckDBPyConnection, kind: str, name: str, text: str,
             column: str | None = None) -> None:
     """COMMENT ON kind name[.column] IS 'text' (kind: TABLE, VIEW, MACRO, MACRO TABLE)."""
@@ -152,7 +158,7 @@ def _lake_folder(con, lake: Lake | None, folder: str, name: str, schema: pa.Sche
     """`name` over the lake folder's Parquet files (hive partitions as text), or an empty
     table of `schema` when the folder holds no file yet. False if neither can be made."""
     if lake is not None and persistent and lake.files(folder):
-        glob = f"{lake.loc.display(lake.path(folder))}/**/*.parquet"
+        glob = f"{glob_literal(lake.display(lake.path(folder)))}/**/*.parquet"
         con.sql(session_sql("read_lake_folder"), params={"glob": glob}).create_view(
             name, replace=True)
         return True

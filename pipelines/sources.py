@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from functools import cached_property
 
 from . import layout as L
-from .storage import Location, resolve
+from .storage import Location, canonical_url, resolve
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class LogSource:
 
     def __init__(self, url: str, layout: str = "auto", partition_date_source: str | None = None,
                  endpoint: str | None = None) -> None:
-        self.url = url
+        self.url = canonical_url(url)  # one source, however it is spelled
         self.loc: Location = resolve(url, endpoint)
         self._layout = None if layout == "auto" else layout
         self._date_source = partition_date_source
@@ -153,7 +153,7 @@ class LogSource:
         if not os.path.isdir(base):
             return []
         return sorted(base + e.name + "/" for e in os.scandir(base)
-                      if e.is_dir() and (base + e.name).startswith(prefix))
+                      if e.is_dir(follow_symlinks=False) and (base + e.name).startswith(prefix))
 
     def _list(self, prefix: str, max_keys: int | None = None, start_after: str | None = None
               ) -> Iterator[tuple[str, int, str, str]]:
@@ -195,6 +195,8 @@ def _split(path: str) -> tuple[str, str]:
 
 def _walk_local(prefix: str, loc: Location, max_keys: int | None,
                 start_after: str | None = None) -> Iterator[tuple[str, int, str, str]]:
+    """Files under `prefix` in key order, as S3 would list them; links to folders are not
+    followed, so a loop cannot trap the listing."""
     base = prefix if prefix.endswith("/") else os.path.dirname(prefix) + "/"
     found = 0
     stack = [base]
@@ -208,11 +210,13 @@ def _walk_local(prefix: str, loc: Location, max_keys: int | None,
         files = []
         for e in entries:
             path = folder + e.name
-            if e.is_dir():
+            if e.is_dir(follow_symlinks=False):
                 if (path + "/").startswith(prefix) or prefix.startswith(path + "/"):
                     stack.append(path + "/")
-            elif (path.startswith(prefix) and not e.name.startswith(".")
+            elif (e.is_file() and path.startswith(prefix) and not e.name.startswith(".")
                   and (start_after is None or path > start_after)):
+                # a link to a file is read; a link to a folder is not followed (a loop
+                # would never end), nor anything that is not a regular file (a FIFO blocks)
                 files.append((path, e.stat()))
         for path, st in reversed(files):
             modified = datetime.fromtimestamp(st.st_mtime, UTC).isoformat()

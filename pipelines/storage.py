@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import fsspec
 from fsspec.asyn import sync
@@ -95,11 +94,20 @@ def resolve(url: str, endpoint: str | None = None) -> Location:
         return Location(url, s3_filesystem(endpoint, counts), url[len("s3://"):], counts)
     if "://" in url and not url.startswith("file://"):
         raise ValueError(f"{url}: only s3:// URLs and local paths are supported")
+    return Location(url, LocalFileSystem(), canonical_url(url), counts)
+
+
+def canonical_url(url: str) -> str:
+    """One spelling per place: a local path made absolute, `..` and links resolved, with a
+    trailing slash when it is a folder (so `logs/`, `/abs/logs` and `x/../logs` are one
+    source). An s3:// URL is kept as given: there `logs` and `logs/` are other prefixes."""
+    if url.startswith("s3://"):
+        return url
     path = url[len("file://"):] if url.startswith("file://") else url
-    absolute = str(Path(path).expanduser().absolute())
+    absolute = os.path.realpath(os.path.expanduser(path))
     if (path.endswith("/") or os.path.isdir(absolute)) and not absolute.endswith("/"):
         absolute += "/"  # a folder, even when named without its slash
-    return Location(url, LocalFileSystem(), absolute, counts)
+    return absolute
 
 
 def aws_clients(endpoint: str | None = None):

@@ -3,8 +3,14 @@
 It is the model session made permanent: the lake's tables, the seeds, macros and views, and
 a view per model over its results in the lake, each with the comments its header gives
 (`SELECT * FROM duckdb_columns()` shows them). It is built under a temporary name and
-renamed over the old one, so analysts never open a half-built warehouse; analysts open it
-read-only (`open_warehouse`).
+renamed over the old one, so analysts never open a half-built warehouse, and the file is
+left read-only on disk.
+
+Analysts read; they cannot write. `open_warehouse` opens the file read-only, lets DuckDB
+touch no file but the lake's (no COPY elsewhere, no other file read, no extension), locks
+that configuration, and `check_read_only` refuses every statement but reads: a COPY into
+the lake itself is refused too. Keeping results is `s3logs query --out FILE`, written by
+the command line, not by SQL.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import duckdb
 
 from .catalog import Catalog, Kind, load
 from .lake import LAKE_TABLES, Lake
-from .session import Column, columns, comment, compiled, connect, install
+from .session import Column, columns, comment, compiled, connect, install, literal
 
 STALE = "Not produced by the current model (results of an older version): recompute " \
         "those days to drop it."
@@ -33,13 +39,34 @@ def listing(catalog: Catalog | None = None) -> list[tuple[str, str, str]]:
     return rows
 
 
-def open_warehouse(path: str, lake: Lake | None = None) -> duckdb.DuckDBPyConnection:
-    """The warehouse, read-only; for a lake on S3 the s3fs filesystem is registered so its
-    views can read it."""
+READ_STATEMENTS = ("SELECT", "EXPLAIN", "PRAGMA", "CALL")
+
+
+class ReadOnlyError(PermissionError):
+    """An analyst entry point was asked to change something; one sentence."""
+
+
+def open_warehouse(path: str, lake: Lake) -> duckdb.DuckDBPyConnection:
+    """The warehouse for reading: the file opened read-only, the lake the one place DuckDB
+    may touch (for a lake on S3, through the registered s3fs), the settings locked."""
     if not Path(path).exists():
         raise FileNotFoundError(f"the warehouse {path} does not exist yet: run `make demo`, "
                                 "or materialize analyst_warehouse in Dagster")
-    return connect(lake, path, read_only=True)
+    con = connect(lake, path, read_only=True)
+    con.execute(f"SET allowed_directories = [{literal(lake.display(lake.path()) + '/')}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Refuse anything but reading (COPY, EXPORT, ATTACH, CREATE, INSERT, SET, ...)."""
+    for statement in con.extract_statements(sql):
+        kind = str(statement.type).rsplit(".", 1)[-1]
+        if kind not in READ_STATEMENTS:
+            raise ReadOnlyError(f"{kind} statements are not allowed here: the warehouse is "
+                                "for reading; to keep results, add --format csv|json|parquet "
+                                "--out FILE")
 
 
 def build(lake: Lake, path: str, catalog: Catalog | None = None) -> dict[str, int]:
@@ -58,6 +85,7 @@ def build(lake: Lake, path: str, catalog: Catalog | None = None) -> dict[str, in
                   for name in sorted(_relations(con))}
     finally:
         con.close()
+    os.chmod(tmp, 0o444)  # read-only for whoever opens it (duckdb -readonly)
     os.replace(tmp, target)
     return counts
 

@@ -78,3 +78,11 @@ def test_a_run_that_writes_last_with_stale_data_loses_nothing(tmp_path, paused):
     again = ingest([LogSource(str(logs), layout="simple")], lake, [D1, D2], progress=False)
     assert again.requests["GET"] == 0 and data_files(lake) == data_files(reference)
 
+
+
+def test_concurrent_runs_killed_at_random_end_as_one_sequential_run(tmp_path):
+    """`make stress` runs this for many rounds and seeds (and with the lake on S3)."""
+    from tests import stress
+
+    out = stress.run(tmp_path, str(tmp_path / "lake"), rounds=3, processes=3, seed=7)
+    assert out.killed and out.identical, out.differences

@@ -10,7 +10,9 @@ import duckdb
 
 from ..catalog import CatalogError
 from ..fetch import FetchError
+from ..lake import LakeWriteError
 from ..models import ModelError
+from ..warehouse import ReadOnlyError
 from . import demo, ingest, logging_setup, models, parse, query, report, retention
 from .common import UserError, parent_parser
 
@@ -32,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (UserError, ValueError, FetchError, FileNotFoundError, CatalogError,
-            ModelError) as e:
+            ModelError, ReadOnlyError, LakeWriteError) as e:
         print(f"s3logs: {e}", file=sys.stderr)
         return 2
     except duckdb.Error as e:

@@ -11,8 +11,9 @@ import duckdb
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from ..export import spreadsheet_safe
 from ..lake import Lake
-from ..warehouse import listing, open_warehouse
+from ..warehouse import ReadOnlyError, check_read_only, listing, open_warehouse
 from .common import UserError, format_table, where
 
 
@@ -36,6 +37,7 @@ def register(sub, parent: argparse.ArgumentParser) -> None:
 
 
 def connection(args: argparse.Namespace) -> duckdb.DuckDBPyConnection:
+    """The warehouse, for reading only (pipelines.warehouse.open_warehouse)."""
     w = where(args)
     try:
         return open_warehouse(w.warehouse, Lake(w.lake, endpoint=w.endpoint))
@@ -52,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
                         "LIMIT 10\", or --list to see what there is")
     con = connection(args)
     try:
+        check_read_only(con, args.sql)
         rel = con.sql(args.sql)
     except duckdb.Error as e:
         raise UserError(f"the query failed: {str(e).splitlines()[0]}") from None
@@ -60,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "table":
         print(format_table(rel.columns, rel.limit(args.limit).fetchall()))
     elif args.format == "csv":
-        pacsv.write_csv(rel.to_arrow_table(), args.out or sys.stdout.buffer)
+        pacsv.write_csv(spreadsheet_safe(rel.to_arrow_table()), args.out or sys.stdout.buffer)
     elif args.format == "json":
         lines = "".join(json.dumps(row, default=str) + "\n"
                         for row in rel.to_arrow_table().to_pylist())
@@ -88,9 +91,10 @@ def shell(args: argparse.Namespace) -> int:
             return 0
         if buffer.strip().endswith(";"):
             try:
+                check_read_only(con, buffer)
                 rel = con.sql(buffer)
                 if rel is not None:
                     print(format_table(rel.columns, rel.limit(args.limit).fetchall()))
-            except duckdb.Error as e:
+            except (duckdb.Error, ReadOnlyError) as e:
                 print(f"error: {str(e).splitlines()[0]}")
             buffer = ""
