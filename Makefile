@@ -34,8 +34,9 @@ chromium:
 		|| { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium \
 		>/dev/null) || echo "note: install chromium to run the report's browser test"; }
 
+# Tests run on every core (pytest-xdist); each worker starts its own local S3 server.
 test: $(STAMP) chromium
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
 
 # Property tests with fresh random draws (FUZZ_EXAMPLES each, default 20000).
 fuzz: $(STAMP)

@@ -4,11 +4,12 @@ A records partition (or a unit's quarantine) is a pure function of the committed
 files of the units that feed it: their rows, deduplicated on record_id (the copy with the
 smallest source_key, line_number kept), sorted, written deterministically. Any run may
 rebuild any folder at any time, concurrently with others: each rebuild records the inputs
-it used (`_compacted/TARGET.json`) and, after writing, checks that they are still the
-current ones; if a unit committed meanwhile it rebuilds again. The last writer of a folder
-therefore always wrote it from the current inputs, so concurrent runs converge to exactly
-what one sequential run writes. A folder already built from the current inputs is left
-alone (no write), which is what makes a re-run with nothing new cost no PUT.
+it used (`_compacted/TARGET.json`), and once a pass has written its folders, a second
+pass reads the units' manifests afresh and rebuilds again any folder whose inputs changed
+meanwhile. Every write is thus followed by a fresh check, so the last writer of a folder
+always wrote it from the current inputs, and concurrent runs converge to exactly what one
+sequential run writes. A folder already built from the current inputs is left alone (no
+write), which is what makes a re-run with nothing new cost no PUT.
 """
 
 from __future__ import annotations
@@ -20,50 +21,64 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .lake import Lake, canonical
-from .manifest import Target, Unit
+from .manifest import Manifest, Target, Unit
 from .units import STAGING, current, schema_of, staging_path
 
 COMPACTED = "_compacted"
-MAX_ROUNDS = 50
+MAX_PASSES = 50
 _UNIT = re.compile(r"/source=([0-9a-f]+)/day=([0-9-]{10})/")
 
 
 class CompactionError(RuntimeError):
-    """A folder kept changing under its rebuild; the next run finishes it."""
+    """Folders kept changing under their rebuild; the next run finishes them."""
 
 
 @dataclass(frozen=True)
 class Compaction:
     target: Target
-    files: list[str]          # written now (none if it was already current)
+    files: list[str]          # written (none if it was already current)
     rows: int
     duplicates_dropped: int
 
 
-def compact(lake: Lake, target: Target) -> Compaction:
-    """Bring `target` in line with the staging its units committed."""
+def compact(lake: Lake, targets: list[Target]) -> dict[Target, Compaction]:
+    """Bring each target in line with the staging its units committed."""
+    done: dict[Target, Compaction] = {}
+    pending = sorted(set(targets))
+    for _ in range(MAX_PASSES):
+        manifests: dict[Unit, Manifest | None] = {}  # read once per pass
+        written = {}
+        for target in pending:
+            result, inputs = _rebuild(lake, target, manifests)
+            if result is not None:
+                done[target] = result
+                written[target] = inputs
+        fresh: dict[Unit, Manifest | None] = {}  # after every write of the pass
+        pending = [t for t, inputs in written.items() if _inputs(lake, t, fresh) != inputs]
+        if not pending:
+            return done
+    raise CompactionError(f"{len(pending)} lake folders kept changing while they were "
+                          f"rebuilt {MAX_PASSES} times (e.g. {pending[0].path}): run again")
+
+
+def _rebuild(lake: Lake, target: Target, manifests: dict) -> tuple[Compaction | None, list]:
     record = lake.path(COMPACTED, f"{target.path}.json")
-    for _ in range(MAX_ROUNDS):
-        inputs = _inputs(lake, target)
-        if (lake.read_json(record) or {}).get("inputs") == inputs:
-            return Compaction(target, [], -1, 0)
-        try:
-            rows = lake.read_table([lake.path(STAGING, target.table, target.folder, i)
-                                    for i in inputs], schema_of(target))
-        except FileNotFoundError:
-            continue  # a newer commit collected one of them: read the inputs again
-        kept = _final(target, rows)
-        folder = lake.path(target.table, target.folder)
-        files = lake.write_files(folder, kept, "request_time" if target.table ==
-                                 "access_logs" else None)
-        lake.write_json(record, {"inputs": inputs})
-        if _inputs(lake, target) == inputs:
-            return Compaction(target, files, kept.num_rows, rows.num_rows - kept.num_rows)
-    raise CompactionError(f"{lake.display(lake.path(target.table, target.folder))} kept "
-                          f"changing while it was rebuilt {MAX_ROUNDS} times: run again")
+    inputs = _inputs(lake, target, manifests)
+    if (lake.read_json(record) or {}).get("inputs") == inputs:
+        return None, inputs
+    try:
+        rows = lake.read_table([lake.path(STAGING, target.table, target.folder, i)
+                                for i in inputs], schema_of(target))
+    except FileNotFoundError:  # a newer commit collected one: the next pass reads again
+        return Compaction(target, [], 0, 0), []
+    kept = _final(target, rows)
+    files = lake.write_files(lake.path(target.table, target.folder), kept,
+                             "request_time" if target.table == "access_logs" else None)
+    lake.write_json(record, {"inputs": inputs})
+    return Compaction(target, files, kept.num_rows, rows.num_rows - kept.num_rows), inputs
 
 
-def _inputs(lake: Lake, target: Target) -> list[str]:
+def _inputs(lake: Lake, target: Target, manifests: dict) -> list[str]:
     """The committed staging files of the units that feed `target`, as paths under its
     staging folder: for each unit with staging there, the file its current manifest
     names (a unit whose current version no longer feeds the target has none)."""
@@ -71,7 +86,9 @@ def _inputs(lake: Lake, target: Target) -> list[str]:
     units = {Unit(*m.groups()) for p in lake.find(base) if (m := _UNIT.search(p[len(base):]))}
     inputs = []
     for unit in sorted(units):
-        manifest = current(lake, unit)
+        if unit not in manifests:
+            manifests[unit] = current(lake, unit)
+        manifest = manifests[unit]
         name = manifest.staging.get(target.path) if manifest else None
         if name:
             inputs.append(staging_path(lake, target, unit, name)[len(base) + 1:])

@@ -149,7 +149,7 @@ def ingest(sources: Sequence[LogSource], lake: Lake, days: Iterable[date] = (), 
                 targets |= touched
             elif (manifest := current(lake, p.unit)) is not None:
                 targets |= manifest.targets()  # a run killed after its commit: finish it
-    rebuilt = {c.target: c for c in (compact(lake, t) for t in sorted(targets))}
+    rebuilt = compact(lake, sorted(targets))
     for unit, manifest, touched in committed:
         collect_garbage(lake, unit, manifest, touched | manifest.targets())
     _describe(lake, report, committed, rebuilt)

@@ -6,6 +6,7 @@ import logging
 import os
 import urllib.request
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
@@ -68,8 +69,9 @@ def fault_proxy(s3_endpoint):
 
 
 def upload(client, bucket: str, objects: Iterable[tuple[str, bytes]]) -> list[str]:
-    keys = []
-    for key, body in objects:
-        client.put_object(Bucket=bucket, Key=key, Body=body)
-        keys.append(key)
-    return keys
+    """Put the objects (8 at a time: the server answers requests in parallel)."""
+    objects = list(objects)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda kb: client.put_object(Bucket=bucket, Key=kb[0], Body=kb[1]),
+                      objects))
+    return [key for key, _ in objects]

@@ -70,11 +70,16 @@ class FaultProxy:
                     if self.command != "HEAD":
                         self.wfile.write(payload)
                     return
-                conn = http.client.HTTPConnection(*proxy.target, timeout=60)
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() not in ("connection", "transfer-encoding")}
-                conn.request(self.command, self.path, body=body, headers=headers)
-                resp = conn.getresponse()
+                try:  # one upstream connection per client connection, kept alive
+                    conn = self.upstream
+                    conn.request(self.command, self.path, body=body, headers=headers)
+                    resp = conn.getresponse()
+                except (AttributeError, OSError, http.client.HTTPException):
+                    self.upstream = conn = http.client.HTTPConnection(*proxy.target, timeout=60)
+                    conn.request(self.command, self.path, body=body, headers=headers)
+                    resp = conn.getresponse()
                 data = resp.read()
                 self.send_response(resp.status)
                 for k, v in resp.getheaders():
@@ -85,7 +90,6 @@ class FaultProxy:
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
-                conn.close()
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
