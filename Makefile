@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo demo-s3 test fuzz stress bench lint clean chromium
+.PHONY: demo demo-s3 test fuzz stress bench lint clean chromium postgres
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,14 @@ chromium:
 		|| { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium \
 		>/dev/null) || echo "note: install chromium to run the report's browser test"; }
 
+# The deployment test starts a PostgreSQL server of its own (Debian's package).
+postgres:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+		|| { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq postgresql \
+		>/dev/null) || echo "note: install postgresql to run the deployment test"; }
+
 # Tests run on every core (pytest-xdist); each worker starts its own local S3 server.
-test: $(STAMP) chromium
+test: $(STAMP) chromium postgres
 	$(BIN)/pytest -q -n auto
 
 # Property tests with fresh random draws (FUZZ_EXAMPLES each, default 20000).

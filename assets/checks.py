@@ -11,14 +11,14 @@ def spec(check: CheckSpec, asset: str) -> dg.AssetCheckSpec:
                              description=check.description)
 
 
-def result(check: CheckResult) -> dg.AssetCheckResult:
+def result(check: CheckResult, asset: str | None = None) -> dg.AssetCheckResult:
     metadata = {k: dg.MetadataValue.json(v) if isinstance(v, (list, dict)) else v
                 for k, v in check.metadata.items()}
     metadata["summary"] = check.summary
     if check.offending is not None and check.offending.num_rows:
         metadata["offending_rows"] = dg.MetadataValue.md(markdown(check.offending.slice(0, 20)))
     return dg.AssetCheckResult(
-        check_name=check.name, passed=check.passed, metadata=metadata,
+        check_name=check.name, passed=check.passed, metadata=metadata, asset_key=asset,
         severity=dg.AssetCheckSeverity.ERROR if check.severity == ERROR
         else dg.AssetCheckSeverity.WARN)
 

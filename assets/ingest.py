@@ -1,7 +1,9 @@
 """Ingestion assets: the day's log objects (listing), then the lake records of the day."""
 
 
+import time
 from datetime import date
+from typing import Any
 
 import dagster as dg
 
@@ -10,16 +12,16 @@ from assets.partitions import DAILY, SINGLE_RUN
 from assets.resources import LakeResource, LogSourcesResource
 from pipelines import checks, retention
 from pipelines.config import settings
-from pipelines.ingest import RunReport, ingest, plan
+from pipelines.ingest import RunReport, ingest_unit, plan, rebuild
 
 CHECKS = [dagster_checks.spec(c, "access_logs") for c in checks.INGEST_CHECKS]
 
 
-def _days(context: dg.AssetExecutionContext) -> list[date]:
+def _days(context: dg.OpExecutionContext) -> list[date]:
     return [date.fromisoformat(k) for k in context.partition_keys]
 
 
-@dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, group_name="ingest", pool="lake",
+@dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, group_name="ingest",
           kinds={"s3", "json"})
 def log_objects(context: dg.AssetExecutionContext, log_sources: LogSourcesResource,
                 lake: LakeResource) -> dg.MaterializeResult:
@@ -44,26 +46,59 @@ def log_objects(context: dg.AssetExecutionContext, log_sources: LogSourcesResour
     })
 
 
-@dg.asset(deps=[log_objects], partitions_def=DAILY, backfill_policy=SINGLE_RUN,
-          group_name="ingest", pool="lake", check_specs=CHECKS, kinds={"parquet"})
-def access_logs(context: dg.AssetExecutionContext, log_sources: LogSourcesResource,
-                lake: LakeResource) -> dg.MaterializeResult:
-    """Parsed access log records in the lake, partitioned by event date and source bucket:
-    fetches what `log_objects` planned, parses, quarantines what does not parse, rewrites
-    the touched partitions once, deduplicated."""
-    sources, lk = log_sources.sources(), lake.lake()
-    days = _days(context)
-    report = ingest(sources, lk, days, progress=False)
+@dg.op(ins={"after": dg.In(dg.Nothing)}, out=dg.DynamicOut())
+def access_logs_units(context: dg.OpExecutionContext, log_sources: LogSourcesResource):
+    """One unit per source and day of the run: each ingests and commits on its own."""
+    for day in _days(context):
+        for source in log_sources.sources():
+            yield dg.DynamicOutput((source.url, day), mapping_key=f"{source.id}_"
+                                   f"{day:%Y_%m_%d}")
+
+
+@dg.op
+def access_logs_unit(context: dg.OpExecutionContext, unit: tuple, log_sources: LogSourcesResource,
+                     lake: LakeResource) -> Any:
+    """Fetch, parse and commit one source's day (it writes only what the unit owns)."""
+    url, day = unit
+    source = next(s for s in log_sources.sources() if s.url == url)
+    outcome = ingest_unit(source, lake.lake(), day, progress=False)
+    context.log.info(f"{url} {day}: {outcome.report.objects_ingested:,} objects ingested, "
+                     f"{outcome.report.lines_read:,} lines")
+    return outcome
+
+
+CHECK_OUTPUTS = [spec.get_python_identifier() for spec in CHECKS]
+
+
+@dg.op(out={"result": dg.Out(dg.Nothing), **{name: dg.Out() for name in CHECK_OUTPUTS}})
+def access_logs_rebuild(context: dg.OpExecutionContext, outcomes: list, lake: LakeResource):
+    """Rebuild the partitions the units changed, check the run, and report it."""
+    lk, days = lake.lake(), _days(context)
+    report = rebuild(lk, outcomes, time.perf_counter())
     keep = settings().lake_retention_days
     if keep:  # the lake's own retention (S3LOGS_LAKE_RETENTION_DAYS)
         pruned = retention.prune_lake(lk, keep, max(days))
         context.log.info(f"lake retention: removed {len(pruned):,} files older than {keep} days")
     context.log.info(f"ingested {report.total('objects_ingested'):,} objects, "
-                     f"{report.total('lines_read'):,} lines in {report.seconds:.1f}s")
+                     f"{report.total('lines_read'):,} lines")
     checked = checks.ingestion(report, lk, days)
-    return dg.MaterializeResult(
-        metadata=_metadata(report, checked.records, lk),
-        check_results=[dagster_checks.result(c) for c in checked.results])
+    yield dg.Output(None, "result", metadata=_metadata(report, checked.records, lk))
+    for c in checked.results:
+        yield dagster_checks.result(c, asset="access_logs")
+
+
+@dg.graph_asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, group_name="ingest",
+                ins={"log_objects": dg.AssetIn(dagster_type=dg.Nothing)}, check_specs=CHECKS,
+                kinds={"parquet"})
+def access_logs(log_objects):
+    """Parsed access log records in the lake, partitioned by event date and source bucket.
+    Each source's day is a unit of its own step: the steps run at once (the multiprocess
+    executor here, one pod each under the Kubernetes executor), each committing only what
+    it owns; the last step rebuilds the partitions they changed, deduplicated, and checks
+    the run."""
+    outputs = access_logs_rebuild(access_logs_units(after=log_objects).map(access_logs_unit)
+                                  .collect())
+    return {"result": outputs.result, **{n: getattr(outputs, n) for n in CHECK_OUTPUTS}}
 
 
 def _metadata(report: RunReport, records, lk) -> dict:

@@ -10,7 +10,10 @@ RANGE_END = "dagster/asset_partition_range_end"
 # end_offset=1: today is a partition too, since logs for it arrive all day (the sensor).
 DAILY = dg.DailyPartitionsDefinition(start_date=settings().start_date.isoformat(),
                                      timezone="UTC", end_offset=1)
-SINGLE_RUN = dg.BackfillPolicy.single_run()  # a range of days is one run, not one per day
+# A range of days is one run (the CLI's --partition-range needs it). Within it, ingestion
+# fans out into one step per source and day (assets/ingest.py), and runs of overlapping
+# days may go at once: they are safe together by construction (pipelines.units).
+SINGLE_RUN = dg.BackfillPolicy.single_run()
 
 
 def range_tags(start: str, end: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ from pipelines import warehouse as wh
 
 
 @dg.asset(deps=[access_logs, *model_assets], partitions_def=DAILY, backfill_policy=SINGLE_RUN,
-          group_name="warehouse", pool="warehouse", kinds={"duckdb"})
+          group_name="warehouse", kinds={"duckdb"})
 def analyst_warehouse(lake: LakeResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """A DuckDB file of documented views (access_logs with derived columns, quarantine, one
     per model), seeded tables and macros; open it with `s3logs query` or `s3logs shell`."""

@@ -79,6 +79,8 @@ class DayPlan:
 
 @dataclass
 class RunReport:
+    """What a run did: per source and day, and over all."""
+
     days: list[DayReport] = field(default_factory=list)
     plans: list[DayPlan] = field(default_factory=list)           # what the run set out to do
     run: str = ""
@@ -129,33 +131,60 @@ def trailing_days(today: date, n: int) -> list[date]:
 def ingest(sources: Sequence[LogSource], lake: Lake, days: Iterable[date] = (), *,
            force: bool = False, progress: bool = True,
            fetch_attempts: int = ATTEMPTS) -> RunReport:
-    """Ingest every (source, day). `force` re-ingests unchanged objects too (the lake
-    comes out byte-identical when nothing changed)."""
+    """Ingest every (source, day), one unit after the other, then rebuild what they
+    touched. `force` re-ingests unchanged objects too (the lake comes out byte-identical
+    when nothing changed). Dagster runs the same two steps, the units concurrently."""
     started = time.perf_counter()
-    before = [s.counts.as_dict() for s in sources], lake.counts.as_dict()
-    report = RunReport(run=new_run_id())
     lake.clean_temporary_files(lake.path())  # what writers killed mid-write left (local)
-    by_url = {s.url: s for s in sources}
-    targets: set[Target] = set()
-    committed: list[tuple[Unit, Manifest, set[Target]]] = []
+    outcomes = [ingest_unit(source, lake, day, force=force, progress=progress,
+                            fetch_attempts=fetch_attempts)
+                for day in days for source in sources]
+    return rebuild(lake, outcomes, started)
+
+
+@dataclass
+class UnitOutcome:
+    """What ingesting one source's day did: its plan, report, and the lake folders whose
+    rows it changed (to rebuild), with the requests it made."""
+
+    plan: DayPlan
+    report: DayReport
+    touched: set[Target]      # its commit changed their rows
+    verify: set[Target]       # unchanged now, checked in case a killed run left them stale
+    requests: dict[str, int]
+    lake_requests: dict[str, int]
+
+
+def ingest_unit(source: LogSource, lake: Lake, day: date, *, force: bool = False,
+                progress: bool = True, fetch_attempts: int = ATTEMPTS) -> UnitOutcome:
+    """List, fetch, parse and commit one source's day: it writes only what the unit owns
+    (its staging files and manifest), so any number of them can run at once, anywhere."""
+    before = source.counts.as_dict(), lake.counts.as_dict()
+    day_plan = plan([source], lake, [day], force=force)[0]
     with Spill() as spill:
-        report.plans = plan(sources, lake, days, force=force)
-        for p in report.plans:
-            work = _collect(by_url[p.source], p, spill, progress, fetch_attempts)
-            report.days.append(work.report)
-            if work.entries:
-                manifest, touched = _commit(lake, work, report.run, spill)
-                committed.append((p.unit, manifest, touched))
-                targets |= touched
-            elif (manifest := current(lake, p.unit)) is not None:
-                targets |= manifest.targets()  # a run killed after its commit: finish it
-    rebuilt = compact(lake, sorted(targets))
-    for unit, manifest, touched in committed:
-        collect_garbage(lake, unit, manifest, touched | manifest.targets())
-    _describe(lake, report, committed, rebuilt)
-    report.requests = {k: sum(s.counts[k] - b[k] for s, b in zip(sources, before[0]))
-                       for k in ("LIST", "GET")}
-    report.lake_requests = {k: lake.counts[k] - before[1][k] for k in ("LIST", "PUT", "DELETE")}
+        work = _collect(source, day_plan, spill, progress, fetch_attempts)
+        touched: set[Target] = set()
+        if work.entries:
+            manifest, touched = _commit(lake, work, new_run_id(), spill)
+            collect_garbage(lake, work.unit, manifest, touched | manifest.targets())
+        else:
+            manifest = current(lake, work.unit)
+    verify = manifest.targets() - touched if manifest else set()
+    return UnitOutcome(day_plan, work.report, touched, verify,
+                       {k: source.counts[k] - before[0][k] for k in ("LIST", "GET")},
+                       {k: lake.counts[k] - before[1][k] for k in ("LIST", "PUT", "DELETE")})
+
+
+def rebuild(lake: Lake, outcomes: Sequence[UnitOutcome], started: float) -> RunReport:
+    """Rebuild every folder the units touched (pipelines.compact), and report the run."""
+    before = lake.counts.as_dict()
+    rebuilt = compact(lake, sorted({t for o in outcomes for t in o.touched | o.verify}))
+    report = RunReport(days=[o.report for o in outcomes], plans=[o.plan for o in outcomes],
+                       run=new_run_id())
+    _describe(lake, report, outcomes, rebuilt)
+    report.requests = {k: sum(o.requests[k] for o in outcomes) for k in ("LIST", "GET")}
+    report.lake_requests = {k: sum(o.lake_requests[k] for o in outcomes) + lake.counts[k]
+                            - before[k] for k in ("LIST", "PUT", "DELETE")}
     report.seconds = time.perf_counter() - started
     return report
 
@@ -306,15 +335,13 @@ def _commit(lake: Lake, work: _Work, run: str, spill: Spill) -> tuple[Manifest, 
                       f"{COMMIT_ATTEMPTS} times first; run again")
 
 
-def _describe(lake: Lake, report: RunReport, committed: list,
+def _describe(lake: Lake, report: RunReport, outcomes: Sequence[UnitOutcome],
               rebuilt: dict[Target, Compaction]) -> None:
     """Which partitions and files each day's commit led to rebuild."""
-    by_unit = {unit: touched for unit, _, touched in committed}
-    for day, p in zip(report.days, report.plans):
-        touched = by_unit.get(p.unit, set())
-        day.partitions = sorted(PartitionKey(*_keys(t.folder)) for t in touched
+    for day, outcome in zip(report.days, outcomes):
+        day.partitions = sorted(PartitionKey(*_keys(t.folder)) for t in outcome.touched
                                 if t.table == "access_logs")
-        day.files_written = sorted(lake.display(f) for t in touched if t in rebuilt
+        day.files_written = sorted(lake.display(f) for t in outcome.touched if t in rebuilt
                                    for f in rebuilt[t].files)
     report.duplicates_dropped = sum(c.duplicates_dropped for c in rebuilt.values())
 

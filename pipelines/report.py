@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import os
+import uuid
 from datetime import date
 from pathlib import Path
 
@@ -151,7 +152,7 @@ def _by_day(t: pa.Table, days: list[str], key: str, value: str) -> dict[str, lis
 def write(page: str, path: Path) -> None:
     """Write the page atomically: a reader never opens half a report."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")  # runs at once
     tmp.write_text(page)
     os.replace(tmp, path)
 

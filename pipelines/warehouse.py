@@ -16,6 +16,7 @@ the command line, not by SQL.
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -75,8 +76,7 @@ def build(lake: Lake, path: str, catalog: Catalog | None = None) -> dict[str, in
     done = compiled(catalog)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.building")
-    tmp.unlink(missing_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.building")  # runs at once
     con = connect(lake, str(tmp))
     try:
         install(con, lake, catalog, done.empty, persistent=True)

@@ -182,3 +182,34 @@ def test_dagster_cli_as_the_readme_says(tmp_path):
                 "--format", "csv").stdout.splitlines()
     assert total == ['"n"', str(rows)]
     assert "<svg" in (tmp_path / "report.html").read_text()
+
+
+def test_two_runs_at_once_over_overlapping_days_converge(tmp_path):
+    """No pool holds them back, and they are not even in one Dagster instance (as two
+    deployments, a cron job and a person would be): the lake ends as one run writes it."""
+    from tests.test_concurrency import data_files
+
+    logs = tmp_path / "logs"
+    write_objects(replace(CFG, days=4, late_fraction=0.5, records_per_day=400), logs)
+    days = [(CFG.start + timedelta(days=i)).isoformat() for i in range(5)]
+    reference = Lake(str(tmp_path / "reference"))
+    ingest_all = subprocess.run(
+        [str(Path(sys.executable).parent / "s3logs"), "ingest", "--source", str(logs / "logs"),
+         "--lake", reference.url, "--days", f"{days[0]}..{days[-1]}", "--quiet"],
+        capture_output=True, text=True, timeout=300)
+    assert ingest_all.returncode == 0, ingest_all.stderr
+    runs = []
+    for i, (first, last) in enumerate([(days[0], days[3]), (days[1], days[4])]):
+        home = tmp_path / f"home{i}"
+        home.mkdir()
+        env = {**os.environ, "S3LOGS_SOURCES": str(logs / "logs"),
+               "S3LOGS_LAKE": str(tmp_path / "lake"), "DAGSTER_HOME": str(home)}
+        env.pop("AWS_ENDPOINT_URL_S3", None)
+        runs.append(subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m",
+             "assets.definitions", "--select", "log_objects,access_logs",
+             "--partition-range", f"{first}...{last}"], cwd=ROOT, env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+    for run in runs:
+        assert run.wait(timeout=300) == 0, run.stderr.read()[-3000:]
+    assert data_files(Lake(str(tmp_path / "lake"))) == data_files(reference)

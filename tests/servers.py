@@ -1,0 +1,132 @@
+"""Servers a deployment runs, started for real on 127.0.0.1 for one test: PostgreSQL (Debian's
+package) and the Dagster processes (gRPC code server, webserver, daemon)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_bin(name: str) -> str:
+    found = shutil.which(name) or next(iter(sorted(Path("/usr/lib/postgresql").glob(
+        f"*/bin/{name}"), reverse=True)), None)
+    if not found:
+        raise RuntimeError(f"{name} not found: install Debian's postgresql (make test does)")
+    return str(found)
+
+
+def postgres_available() -> bool:
+    try:
+        _pg_bin("initdb")
+        return True
+    except RuntimeError:
+        return False
+
+
+@contextmanager
+def postgres():
+    """A PostgreSQL server of its own on 127.0.0.1 (trust authentication, a database
+    named dagster); yields (host, port). As root, it runs as the `postgres` user."""
+    folder = Path(tempfile.mkdtemp(prefix="s3logs-pg-", dir="/tmp"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port, data = free_port(), folder / "data"
+    subprocess.run([*as_user, _pg_bin("initdb"), "-D", str(data), "-A", "trust", "-U",
+                    "postgres", "--no-instructions"], check=True, capture_output=True)
+    subprocess.run([*as_user, _pg_bin("pg_ctl"), "-D", str(data), "-w", "-l",
+                    str(folder / "log"), "-o", f"-p {port} -c listen_addresses=127.0.0.1 "
+                    f"-k {folder}", "start"], check=True, capture_output=True)
+    try:
+        subprocess.run([*as_user, _pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(port),
+                        "-U", "postgres", "dagster"], check=True, capture_output=True)
+        yield "127.0.0.1", port
+    finally:
+        subprocess.run([*as_user, _pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
+                       capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def instance_yaml(pg_port: int) -> str:
+    """The instance settings of a production deployment: run and event storage in
+    PostgreSQL, queued runs launched by the daemon."""
+    return f"""storage:
+  postgres:
+    postgres_db:
+      hostname: 127.0.0.1
+      port: {pg_port}
+      username: postgres
+      password: ""
+      db_name: dagster
+      scheme: postgresql+psycopg2   # SQLAlchemy 2.1 would pick psycopg 3 for postgresql://
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    max_concurrent_runs: 2
+run_launcher:
+  module: dagster
+  class: DefaultRunLauncher
+telemetry:
+  enabled: false
+"""
+
+
+@contextmanager
+def processes(commands: dict[str, list[str]], env: dict, logs: Path):
+    """Start long-running processes, each logging to a file; stop them all at the end."""
+    started = {}
+    try:
+        for name, cmd in commands.items():
+            out = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - closed below
+            started[name] = (subprocess.Popen(cmd, env=env, stdout=out, stderr=out,
+                                              cwd=logs), out)
+        yield started
+    finally:
+        for proc, _ in started.values():
+            proc.terminate()
+        for proc, out in started.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            out.close()
+
+
+def wait_for(condition, timeout: float, what: str, every: float = 0.5):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise TimeoutError(f"waited {timeout:.0f} s for {what}")
+
+
+def graphql(url: str, query: str, variables: dict | None = None) -> dict:
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    req = urllib.request.Request(f"{url}/graphql", data=body,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        answer = json.loads(r.read())
+    if answer.get("errors"):
+        raise RuntimeError(answer["errors"])
+    return answer["data"]
