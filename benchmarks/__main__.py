@@ -3,10 +3,10 @@
 
 import sys
 
-from benchmarks import ingest_bench, models_bench, parse_bench
+from benchmarks import backfill_bench, ingest_bench, models_bench, parse_bench
 
 BENCHMARKS = {"parse": parse_bench.main, "ingest": ingest_bench.main,
-              "models": models_bench.main}
+              "models": models_bench.main, "backfill": backfill_bench.main}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or list(BENCHMARKS):

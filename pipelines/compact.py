@@ -15,7 +15,9 @@ write), which is what makes a re-run with nothing new cost no PUT.
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,6 +28,7 @@ from .units import STAGING, current, schema_of, staging_path
 
 COMPACTED = "_compacted"
 MAX_PASSES = 50
+THREADS = 8
 _UNIT = re.compile(r"/source=([0-9a-f]+)/day=([0-9-]{10})/")
 
 
@@ -41,29 +44,35 @@ class Compaction:
     duplicates_dropped: int
 
 
-def compact(lake: Lake, targets: list[Target]) -> dict[Target, Compaction]:
-    """Bring each target in line with the staging its units committed."""
+def compact(lake: Lake, targets: list[Target], threads: int = THREADS
+            ) -> dict[Target, Compaction]:
+    """Bring each target in line with the staging its units committed. Folders are
+    independent, so `threads` rebuild them at once (mostly waiting on storage, or in
+    Arrow, which releases the GIL)."""
     done: dict[Target, Compaction] = {}
     pending = sorted(set(targets))
-    for _ in range(MAX_PASSES):
-        manifests: dict[Unit, Manifest | None] = {}  # read once per pass
-        written = {}
-        for target in pending:
-            result, inputs = _rebuild(lake, target, manifests)
-            if result is not None:
-                done[target] = result
-                written[target] = inputs
-        fresh: dict[Unit, Manifest | None] = {}  # after every write of the pass
-        pending = [t for t, inputs in written.items() if _inputs(lake, t, fresh) != inputs]
-        if not pending:
-            return done
+    with ThreadPoolExecutor(threads, thread_name_prefix="compact") as pool:
+        for _ in range(MAX_PASSES):
+            manifests: dict[Unit, Manifest | None] = {}  # read once per pass
+            written = {}
+            rebuilt = pool.map(partial(_rebuild, lake, manifests=manifests), pending)
+            for target, (result, inputs) in zip(pending, rebuilt):
+                if result is not None:
+                    done[target] = result
+                    written[target] = inputs
+            fresh: dict[Unit, Manifest | None] = {}  # after every write of the pass
+            now = pool.map(partial(_inputs, lake, manifests=fresh), written)
+            pending = [t for t, inputs in zip(written, now) if inputs != written[t]]
+            if not pending:
+                return done
     raise CompactionError(f"{len(pending)} lake folders kept changing while they were "
                           f"rebuilt {MAX_PASSES} times (e.g. {pending[0].path}): run again")
 
 
-def _rebuild(lake: Lake, target: Target, manifests: dict) -> tuple[Compaction | None, list]:
+def _rebuild(lake: Lake, target: Target, *, manifests: dict
+             ) -> tuple[Compaction | None, list]:
     record = lake.path(COMPACTED, f"{target.path}.json")
-    inputs = _inputs(lake, target, manifests)
+    inputs = _inputs(lake, target, manifests=manifests)
     if (lake.read_json(record) or {}).get("inputs") == inputs:
         return None, inputs
     try:
@@ -78,7 +87,7 @@ def _rebuild(lake: Lake, target: Target, manifests: dict) -> tuple[Compaction | 
     return Compaction(target, files, kept.num_rows, rows.num_rows - kept.num_rows), inputs
 
 
-def _inputs(lake: Lake, target: Target, manifests: dict) -> list[str]:
+def _inputs(lake: Lake, target: Target, *, manifests: dict) -> list[str]:
     """The committed staging files of the units that feed `target`, as paths under its
     staging folder: for each unit with staging there, the file its current manifest
     names (a unit whose current version no longer feeds the target has none)."""
