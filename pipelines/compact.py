@@ -4,12 +4,15 @@ A records partition (or a unit's quarantine) is a pure function of the committed
 files of the units that feed it: their rows, deduplicated on record_id (the copy with the
 smallest source_key, line_number kept), sorted, written deterministically. Any run may
 rebuild any folder at any time, concurrently with others: each rebuild records the inputs
-it used (`_compacted/TARGET.json`), and once a pass has written its folders, a second
-pass reads the units' manifests afresh and rebuilds again any folder whose inputs changed
-meanwhile. Every write is thus followed by a fresh check, so the last writer of a folder
-always wrote it from the current inputs, and concurrent runs converge to exactly what one
-sequential run writes. A folder already built from the current inputs is left alone (no
-write), which is what makes a re-run with nothing new cost no PUT.
+it used (`_compacted/TARGET.json`) with the fingerprint of each file it wrote (ETag, or
+size, mtime and inode), and once a pass has written its folders, a second pass reads the
+units' manifests afresh and rebuilds again any folder whose inputs changed meanwhile.
+Every write is thus followed by a fresh check, so the last writer of a folder always wrote
+it from the current inputs, and concurrent runs converge to exactly what one sequential run
+writes. A folder counts as current only if its record names the current inputs and the
+storage still holds exactly the files the record names: a writer killed between its file
+and its record, with stale rows, is caught by the next run. A current folder is left alone
+(no write), which is what makes a re-run with nothing new cost no PUT.
 """
 
 from __future__ import annotations
@@ -72,8 +75,9 @@ def compact(lake: Lake, targets: list[Target], threads: int = THREADS
 def _rebuild(lake: Lake, target: Target, *, manifests: dict
              ) -> tuple[Compaction | None, list]:
     record = lake.path(COMPACTED, f"{target.path}.json")
+    folder = lake.path(target.table, target.folder)
     inputs = _inputs(lake, target, manifests=manifests)
-    if (lake.read_json(record) or {}).get("inputs") == inputs:
+    if (lake.read_json(record) or {}) == _record(folder, inputs, lake.fingerprints(folder)):
         return None, inputs
     try:
         rows = lake.read_table([lake.path(STAGING, target.table, target.folder, i)
@@ -81,10 +85,16 @@ def _rebuild(lake: Lake, target: Target, *, manifests: dict
     except FileNotFoundError:  # a newer commit collected one: the next pass reads again
         return Compaction(target, [], 0, 0), []
     kept = _final(target, rows)
-    files = lake.write_files(lake.path(target.table, target.folder), kept,
+    files = lake.write_files(folder, kept,
                              "request_time" if target.table == "access_logs" else None)
-    lake.write_json(record, {"inputs": inputs})
-    return Compaction(target, files, kept.num_rows, rows.num_rows - kept.num_rows), inputs
+    lake.write_json(record, _record(folder, inputs, files))
+    return Compaction(target, list(files), kept.num_rows, rows.num_rows - kept.num_rows), \
+        inputs
+
+
+def _record(folder: str, inputs: list[str], files: dict[str, str]) -> dict:
+    return {"inputs": inputs,
+            "files": {path[len(folder) + 1:]: stamp for path, stamp in sorted(files.items())}}
 
 
 def _inputs(lake: Lake, target: Target, *, manifests: dict) -> list[str]:

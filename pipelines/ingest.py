@@ -326,7 +326,7 @@ def _commit(lake: Lake, work: _Work, run: str, spill: Spill) -> tuple[Manifest, 
             else:
                 staging.pop(target.path, None)
         manifest = Manifest(source.url, unit.day, source.layout, objects, version, run,
-                            staging)
+                            staging, sorted(set(base.staging) - set(staging)) if base else [])
         if commit(lake, unit, manifest):
             return manifest, targets
         lake.delete(*(lake.path("_staging", t.table, t.folder, unit.path,

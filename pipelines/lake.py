@@ -112,10 +112,11 @@ class Lake:
 
     # -- writing -------------------------------------------------------------------------
 
-    def put(self, path: str, data: bytes) -> None:
-        """Write a whole file, replacing it atomically."""
+    def put(self, path: str, data: bytes) -> str:
+        """Write a whole file, replacing it atomically; the fingerprint of what was written
+        (as `fingerprints` will see it while no one else replaces it)."""
         try:
-            self._put(path, data)
+            return self._put(path, data)
         except (OSError, PermissionError) as e:
             raise LakeWriteError(self.display(path), e) from e
 
@@ -172,22 +173,23 @@ class Lake:
             tables.append(pq.read_table(io.BytesIO(data), schema=schema))
         return pa.concat_tables(tables) if tables else schema.empty_table()
 
-    def write_files(self, folder: str, table: pa.Table, sort_key: str | None) -> list[str]:
+    def write_files(self, folder: str, table: pa.Table, sort_key: str | None
+                    ) -> dict[str, str]:
         """`table` as the folder's part-00000.parquet, part-00001.parquet... (its final
         order given), then the folder's other part files deleted; an empty table leaves
-        the folder without files."""
+        the folder without files. Returns each file written with its fingerprint."""
         old = self.parts(folder)
-        written = []
+        written = {}
         for i, lo in enumerate(range(0, table.num_rows, self.max_rows_per_file)):
             path = f"{folder}/part-{i:05d}.parquet"
-            self.put(path, parquet_bytes(table.slice(lo, self.max_rows_per_file), sort_key))
-            written.append(path)
+            written[path] = self.put(path, parquet_bytes(
+                table.slice(lo, self.max_rows_per_file), sort_key))
         self.delete(*sorted(set(old) - set(written)))
         return written
 
     def replace_table_partition(self, parts: list[str], table: pa.Table) -> list[str]:
         """Replace one partition folder of a derived table (`marts/<model>/dt=...`)."""
-        return self.write_files(self.path(*parts), table, sort_key=None)
+        return list(self.write_files(self.path(*parts), table, sort_key=None))
 
     def clean_temporary_files(self, folder: str) -> int:
         """Remove the hidden temporary files a killed writer left in `folder` (local lakes;
@@ -234,22 +236,35 @@ class Lake:
 
     def parts(self, folder: str) -> list[str]:
         """The part-NNNNN.parquet files directly in `folder`."""
-        try:
-            names = self.fs.ls(folder, detail=False)
-        except FileNotFoundError:
-            return []
+        return sorted(self.fingerprints(folder))
+
+    def fingerprints(self, folder: str) -> dict[str, str]:
+        """The part-NNNNN.parquet files directly in `folder`, each with what identifies the
+        bytes it holds now: its ETag on S3; locally its size, mtime and inode, which the
+        rename that made it visible kept."""
         self.loc.count_local("LIST")
-        return sorted(n for n in names if os.path.basename(n).startswith("part-")
-                      and n.endswith(".parquet"))
+        try:
+            entries = self.fs.ls(folder, detail=True)
+        except FileNotFoundError:
+            return {}
+        found = {}
+        for e in entries:
+            name = e["name"]
+            if os.path.basename(name).startswith("part-") and name.endswith(".parquet"):
+                found[name] = e["ETag"].strip('"') if self.loc.is_s3 else _stamp(os.stat(name))
+        return found
 
     # -- internals -----------------------------------------------------------------------
 
-    def _put(self, path: str, data: bytes) -> None:
+    def _put(self, path: str, data: bytes) -> str:
         self.loc.count_local("PUT")
         if self.loc.is_s3:
-            self.fs.pipe_file(path, data)  # one PUT: visible whole or not at all
-            return
-        os.replace(self._temporary(path, data), path)
+            answer = self.fs.pipe_file(path, data)  # one PUT: visible whole or not at all
+            return (answer or {}).get("ETag", "").strip('"')
+        tmp = self._temporary(path, data)
+        stamp = _stamp(os.stat(tmp))
+        os.replace(tmp, path)
+        return stamp
 
     @staticmethod
     def _temporary(path: str, data: bytes) -> str:
@@ -261,6 +276,10 @@ class Lake:
             f.flush()
             os.fsync(f.fileno())
         return tmp
+
+
+def _stamp(st: os.stat_result) -> str:
+    return f"{st.st_size}-{st.st_mtime_ns}-{st.st_ino}"
 
 
 def json_bytes(value: dict) -> bytes:

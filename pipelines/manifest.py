@@ -97,6 +97,7 @@ class Manifest:
     version: int = 0           # 0: nothing committed yet
     run: str = ""              # the run that committed this version
     staging: dict[str, str] = field(default_factory=dict)  # Target.path -> staging file
+    dropped: list[str] = field(default_factory=list)  # targets the previous version fed
 
     @property
     def totals(self) -> dict[str, int]:
@@ -111,16 +112,20 @@ class Manifest:
         return all(e.lines == e.records + e.rejects for e in self.objects.values())
 
     def targets(self) -> set[Target]:
-        return {Target(*t.split("/", 1)) for t in self.staging}
+        """The folders it feeds, and those its previous version fed but it no longer does
+        (a run killed before rebuilding them leaves them for the next run to check)."""
+        return {Target(*t.split("/", 1)) for t in [*self.staging, *self.dropped]}
 
     def as_json(self) -> dict:
         return {"source": self.source, "day": self.day, "version": self.version,
                 "run": self.run, "layout": [self.layout.kind, self.layout.date_source],
                 "objects": {u: e.as_json() for u, e in sorted(self.objects.items())},
-                "staging": dict(sorted(self.staging.items())), "totals": self.totals}
+                "staging": dict(sorted(self.staging.items())), "dropped": self.dropped,
+                "totals": self.totals}
 
     @staticmethod
     def from_json(d: dict) -> Manifest:
         return Manifest(d["source"], d["day"], KeyLayout(*d["layout"]),
                         {u: ManifestEntry.from_json(e) for u, e in d["objects"].items()},
-                        d.get("version", 0), d.get("run", ""), d.get("staging", {}))
+                        d.get("version", 0), d.get("run", ""), d.get("staging", {}),
+                        d.get("dropped", []))

@@ -62,7 +62,7 @@ class ParseResult:
 
 def parse_chunk(buf: bytes, origins: Origins) -> ParseResult:
     """Parse a run of whole lines (`buf` ends with a newline) from the objects in `origins`."""
-    if not buf.strip():  # nothing but blank lines: counted, not tokenised
+    if buf.isspace():  # nothing but blank lines: counted, not tokenised (stops at a byte)
         return ParseResult(RECORD_SCHEMA.empty_table(), REJECT_SCHEMA.empty_table(),
                            blank_lines=buf.count(b"\n"), bytes_read=len(buf))
     fast = parse_regular(buf, origins)
