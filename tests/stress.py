@@ -119,9 +119,12 @@ def _deliver(folder: Path, batch: list[tuple[str, bytes]]) -> None:
 @contextlib.contextmanager
 def _s3_lake():
     """A moto S3 server on 127.0.0.1 with an empty lake bucket, for this process only."""
+    import logging
+
     import boto3
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -130,10 +133,17 @@ def _s3_lake():
     boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL_S3"], region_name="us-east-1",
                  aws_access_key_id="stress", aws_secret_access_key="stress").create_bucket(
         Bucket="stress-lake")
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # this process reads the lake too, to compare it
     try:
         yield "s3://stress-lake/s3logs", env
     finally:
         server.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def main() -> int:
