@@ -62,6 +62,8 @@ def access_logs_unit(context: dg.OpExecutionContext, unit: tuple, log_sources: L
     url, day = unit
     source = next(s for s in log_sources.sources() if s.url == url)
     outcome = ingest_unit(source, lake.lake(), day, progress=False)
+    if outcome.report.error:  # the other units go on; the rebuild step fails the run
+        context.log.error(f"{url} {day}: {outcome.report.error}")
     context.log.info(f"{url} {day}: {outcome.report.objects_ingested:,} objects ingested, "
                      f"{outcome.report.lines_read:,} lines")
     return outcome
@@ -85,6 +87,11 @@ def access_logs_rebuild(context: dg.OpExecutionContext, outcomes: list, lake: La
     yield dg.Output(None, "result", metadata=_metadata(report, checked.records, lk))
     for c in checked.results:
         yield dagster_checks.result(c, asset="access_logs")
+    failed = [f"{d.source} {d.day}" for d in report.days if d.error]
+    if failed:  # what the other units committed is rebuilt and kept
+        raise dg.Failure(f"{len(failed)} of {len(report.days)} source days could not be "
+                         f"ingested (first: {failed[0]}; see the objects_read check): "
+                         "fix the cause and run the partitions again")
 
 
 @dg.graph_asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, group_name="ingest",

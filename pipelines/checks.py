@@ -55,9 +55,10 @@ INGEST_CHECKS = (
                                          "ones (AWS added a field: extend "
                                          "pipelines/logformat.py).", blocking=False),
     CheckSpec("unique_record_ids", "No record_id twice within a (dt, bucket) partition."),
-    CheckSpec("objects_read", "Every listed log object was read: fails when one could not be "
-                              "(the next run tries it again), warns when the store refused one "
-                              "for good (it is quarantined as an object).", blocking=False),
+    CheckSpec("objects_read", "Every listed log object was read: fails when one, or a "
+                              "whole source's day, could not be (the next run tries again), "
+                              "warns when the store refused one for good (it is quarantined "
+                              "as an object).", blocking=False),
 )
 LAKE_CHECK_COLUMNS = ["dt", "bucket", "record_id", "extra_fields", "request_time", "operation",
                       "key", "http_status", "requester"]
@@ -122,7 +123,8 @@ def _listing(report, manifests: dict) -> CheckResult:
 
 
 def _objects_read(report) -> CheckResult:
-    failed = [f for d in report.days for f in d.objects_failed]
+    failed = [f"{d.source} {d.day}: {d.error}" for d in report.days if d.error]
+    failed += [f for d in report.days for f in d.objects_failed]
     refused = [f for d in report.days for f in d.objects_refused]
     summary = "every listed object was read" if not failed + refused else "; ".join(
         ([f"{len(failed)} could not be read, retried next run: {failed[0]}"] if failed else [])

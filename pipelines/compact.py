@@ -31,7 +31,7 @@ from .units import STAGING, current, schema_of, staging_path
 
 COMPACTED = "_compacted"
 MAX_PASSES = 50
-THREADS = 8
+THREADS = 4  # each holds one folder's rows
 _UNIT = re.compile(r"/source=([0-9a-f]+)/day=([0-9-]{10})/")
 
 
@@ -73,7 +73,7 @@ def compact(lake: Lake, targets: list[Target], threads: int = THREADS
 
 
 def _rebuild(lake: Lake, target: Target, *, manifests: dict
-             ) -> tuple[Compaction | None, list]:
+             ) -> tuple[Compaction | None, list | None]:
     record = lake.path(COMPACTED, f"{target.path}.json")
     folder = lake.path(target.table, target.folder)
     inputs = _inputs(lake, target, manifests=manifests)
@@ -83,7 +83,7 @@ def _rebuild(lake: Lake, target: Target, *, manifests: dict
         rows = lake.read_table([lake.path(STAGING, target.table, target.folder, i)
                                 for i in inputs], schema_of(target))
     except FileNotFoundError:  # a newer commit collected one: the next pass reads again
-        return Compaction(target, [], 0, 0), []
+        return Compaction(target, [], 0, 0), None
     kept = _final(target, rows)
     files = lake.write_files(folder, kept,
                              "request_time" if target.table == "access_logs" else None)

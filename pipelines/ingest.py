@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .compact import Compaction, compact
-from .fetch import ATTEMPTS, describe, fetch
+from .fetch import ATTEMPTS, describe, fetch, refused
 from .lake import LAKE_SCHEMA, Lake
 from .logformat import REJECT_SCHEMA
 from .manifest import Manifest, ManifestEntry, PartitionKey, Target, Unit
@@ -32,7 +32,16 @@ from .parse import parse_objects
 from .progress import Progress
 from .sources import LogSource, ObjectInfo, source_id
 from .spill import Spill
-from .units import CommitError, collect_garbage, commit, current, new_run_id, stage, staged_rows
+from .units import (
+    CommitError,
+    collect_garbage,
+    commit,
+    current,
+    migrate,
+    new_run_id,
+    stage,
+    staged_rows,
+)
 
 COMMIT_ATTEMPTS = 20
 
@@ -54,6 +63,7 @@ class DayReport:
     rows_quarantined: int = 0
     partitions: list[PartitionKey] = field(default_factory=list)   # rebuilt for this day
     files_written: list[str] = field(default_factory=list)
+    error: str | None = None          # the unit failed as a whole: why (the run fails)
 
 
 @dataclass
@@ -158,19 +168,26 @@ class UnitOutcome:
 def ingest_unit(source: LogSource, lake: Lake, day: date, *, force: bool = False,
                 progress: bool = True, fetch_attempts: int = ATTEMPTS) -> UnitOutcome:
     """List, fetch, parse and commit one source's day: it writes only what the unit owns
-    (its staging files and manifest), so any number of them can run at once, anywhere."""
+    (its staging files and manifest), so any number of them can run at once, anywhere.
+    A unit that fails says why in its report (`error`); the other units go on."""
     before = source.counts.as_dict(), lake.counts.as_dict()
-    day_plan = plan([source], lake, [day], force=force)[0]
-    with Spill() as spill:
-        work = _collect(source, day_plan, spill, progress, fetch_attempts)
-        touched: set[Target] = set()
-        if work.entries:
-            manifest, touched = _commit(lake, work, new_run_id(), spill)
-            collect_garbage(lake, work.unit, manifest, touched | manifest.targets())
-        else:
-            manifest = current(lake, work.unit)
+    day_plan = DayPlan(source.url, day.isoformat(), [], [], 0, [])
+    report, touched, manifest = DayReport(source.url, day.isoformat()), set(), None
+    try:
+        migrate(lake)
+        day_plan = plan([source], lake, [day], force=force)[0]
+        with Spill() as spill:
+            work = _collect(source, day_plan, spill, progress, fetch_attempts)
+            report = work.report
+            if work.entries:
+                manifest, touched = _commit(lake, work, new_run_id(), spill)
+                collect_garbage(lake, work.unit, manifest, touched | manifest.targets())
+            else:
+                manifest = current(lake, work.unit)
+    except (OSError, CommitError) as e:  # storage: reported, the run fails at its end
+        report.error = describe(e)
     verify = manifest.targets() - touched if manifest else set()
-    return UnitOutcome(day_plan, work.report, touched, verify,
+    return UnitOutcome(day_plan, report, touched, verify,
                        {k: source.counts[k] - before[0][k] for k in ("LIST", "GET")},
                        {k: lake.counts[k] - before[1][k] for k in ("LIST", "PUT", "DELETE")})
 
@@ -178,6 +195,7 @@ def ingest_unit(source: LogSource, lake: Lake, day: date, *, force: bool = False
 def rebuild(lake: Lake, outcomes: Sequence[UnitOutcome], started: float) -> RunReport:
     """Rebuild every folder the units touched (pipelines.compact), and report the run."""
     before = lake.counts.as_dict()
+    migrate(lake)
     rebuilt = compact(lake, sorted({t for o in outcomes for t in o.touched | o.verify}))
     report = RunReport(days=[o.report for o in outcomes], plans=[o.plan for o in outcomes],
                        run=new_run_id())
@@ -237,7 +255,12 @@ def _collect(source: LogSource, day_plan: DayPlan, spill: Spill, progress: bool,
                 report.bytes_fetched += o.size
             except OSError as e:  # its rows so far are dropped at commit with it
                 del work.entries[o.url]
-                report.objects_failed.append(f"{o.url}: {describe(e)}")
+                if isinstance(e, FileNotFoundError):
+                    report.objects_vanished.append(o.url)
+                elif refused(e):  # asked for at open, before any row
+                    _refuse(work, spill, o, describe(e))
+                else:
+                    report.objects_failed.append(f"{o.url}: {describe(e)}")
             bar.advance(o.size)
     bar.done()
     for e in work.entries.values():
@@ -299,38 +322,39 @@ def _count_by_key(table: pa.Table) -> list[tuple[str, int]]:
 def _commit(lake: Lake, work: _Work, run: str, spill: Spill) -> tuple[Manifest, set[Target]]:
     """Commit the unit: its new staging, then the next manifest version. Another run that
     committed the unit first is folded in (its objects kept, ours added) and the next
-    version tried. Returns the committed manifest and the folders whose rows changed."""
+    version tried; what we staged for the lost version is collected by a later commit.
+    Returns the committed manifest and the folders whose rows changed."""
     unit, source = work.unit, work.source
+    ours = pa.array(sorted(work.entries))
     for _ in range(COMMIT_ATTEMPTS):
         base = current(lake, unit)
         objects = dict(base.objects) if base else {}
-        replaced = set(work.entries)
-        old = [objects[u] for u in replaced if u in objects]
+        old = [objects[u] for u in work.entries if u in objects]
         objects.update(work.entries)
         targets = spill.targets(unit) | {Target.records(p) for e in old for p in e.partitions}
         if old or any(e.rejects for e in work.entries.values()):
             targets.add(Target.quarantine(unit))
         version = (base.version if base else 0) + 1
-        staging, written = dict(base.staging) if base else {}, []
+        staging = dict(base.staging) if base else {}
         try:
-            earlier = {t: staged_rows(lake, base, unit, t, replaced) for t in targets}
+            for target in sorted(targets):  # one folder's rows in memory at a time
+                rows = pa.concat_tables([
+                    staged_rows(lake, base, unit, target, without=set(work.entries)),
+                    # not the rows of an object that failed half-read
+                    *(t.filter(pc.is_in(t["source_key"], value_set=ours))
+                      for t in spill.tables(unit, target))])
+                if rows.num_rows:
+                    staging[target.path] = stage(lake, target, unit, version, run, rows)
+                else:
+                    staging.pop(target.path, None)
         except FileNotFoundError:
             continue  # a newer commit collected the version we read: read it again
-        for target in sorted(targets):
-            rows = pa.concat_tables([earlier[target], *spill.tables(unit, target)])
-            keep = pc.is_in(rows["source_key"], value_set=pa.array(sorted(objects)))
-            rows = rows.filter(keep)  # not the rows of an object that failed half-read
-            if rows.num_rows:
-                staging[target.path] = stage(lake, target, unit, version, run, rows)
-                written.append(target)
-            else:
-                staging.pop(target.path, None)
+        # every folder it ever fed and no longer does: each run checks them again
+        dropped = ({*base.staging, *base.dropped} - set(staging)) if base else set()
         manifest = Manifest(source.url, unit.day, source.layout, objects, version, run,
-                            staging, sorted(set(base.staging) - set(staging)) if base else [])
+                            staging, sorted(dropped))
         if commit(lake, unit, manifest):
             return manifest, targets
-        lake.delete(*(lake.path("_staging", t.table, t.folder, unit.path,
-                                staging[t.path]) for t in written))
     raise CommitError(f"{source.url} {unit.day}: other runs committed it "
                       f"{COMMIT_ATTEMPTS} times first; run again")
 

@@ -89,6 +89,7 @@ class Lake:
         self.url = url
         self.loc: Location = resolve(url.rstrip("/") + "/", endpoint)
         self.max_rows_per_file = max_rows_per_file
+        self._conditional_writes_checked = False
 
     @property
     def fs(self):
@@ -122,7 +123,13 @@ class Lake:
 
     def put_new(self, path: str, data: bytes) -> bool:
         """Create a file that must not exist yet; False if it does (someone else wrote it
-        first). The check and the write are one atomic step."""
+        first, or our own retried request did: callers read it back). The check and the
+        write are one atomic step."""
+        if self.loc.is_s3 and not self._conditional_writes_checked:
+            self._check_conditional_writes()
+        return self._put_new(path, data)
+
+    def _put_new(self, path: str, data: bytes) -> bool:
         self.loc.count_local("PUT")
         try:
             if self.loc.is_s3:
@@ -137,9 +144,24 @@ class Lake:
         except FileExistsError:
             return False
         except OSError as e:
-            if self.loc.is_s3 and "precondition" in str(e).lower():
-                return False
+            code = getattr(e.__cause__, "response", {}).get("Error", {}).get("Code")
+            if code in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return False  # 412, or 409: a concurrent conditional write of the same key
             raise LakeWriteError(self.display(path), e) from e
+
+    def _check_conditional_writes(self) -> None:
+        """Runs commit without locks only because the store refuses a second create of
+        the same key (If-None-Match: *); one that ignores it would let them overwrite
+        each other, so it is checked once, before the first commit."""
+        probe = self.path("_probe", f"{uuid.uuid4().hex}.json")
+        try:
+            if self._put_new(probe, b"{}") and self._put_new(probe, b"{}"):
+                raise LakeWriteError(self.display(probe), RuntimeError(
+                    "the store ignores If-None-Match, which concurrent runs rely on; "
+                    "use AWS S3 or a store that supports conditional writes"))
+        finally:
+            self.delete(probe)
+        self._conditional_writes_checked = True
 
     def delete(self, *paths: str) -> None:
         """Delete files; one already gone is fine."""
@@ -250,8 +272,12 @@ class Lake:
         found = {}
         for e in entries:
             name = e["name"]
-            if os.path.basename(name).startswith("part-") and name.endswith(".parquet"):
+            if not (os.path.basename(name).startswith("part-") and name.endswith(".parquet")):
+                continue
+            try:
                 found[name] = e["ETag"].strip('"') if self.loc.is_s3 else _stamp(os.stat(name))
+            except FileNotFoundError:
+                continue  # deleted since the listing: not there
         return found
 
     # -- internals -----------------------------------------------------------------------
@@ -260,7 +286,8 @@ class Lake:
         self.loc.count_local("PUT")
         if self.loc.is_s3:
             answer = self.fs.pipe_file(path, data)  # one PUT: visible whole or not at all
-            return (answer or {}).get("ETag", "").strip('"')
+            etag = (answer or {}).get("ETag") or self.fs.info(path)["ETag"]  # multipart: ask
+            return etag.strip('"')
         tmp = self._temporary(path, data)
         stamp = _stamp(os.stat(tmp))
         os.replace(tmp, path)

@@ -104,8 +104,20 @@ def open_maybe_gzip(stream: BinaryIO) -> BinaryIO:
     return buffered
 
 
-class CompressionBomb(OSError):
+class CompressionBomb(Exception):
     """A gzip stream expands far more than log text does."""
+
+
+class _Counted:
+    """A binary stream that counts the bytes read from it."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw, self.taken = raw, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.taken += len(data)
+        return data
 
 
 class _Gunzip:
@@ -114,21 +126,17 @@ class _Gunzip:
     thousandfold, and reading it would cost time and disk for nothing."""
 
     def __init__(self, raw: BinaryIO) -> None:
-        self.raw, self.taken, self.given = raw, 0, 0
-        self.gzip = gzip.GzipFile(fileobj=self)
-
-    def read(self, size: int = -1) -> bytes:  # what GzipFile reads the compressed data with
-        data = self.raw.read(size)
-        self.taken += len(data)
-        return data
+        self.compressed, self.given = _Counted(raw), 0
+        self.gzip = gzip.GzipFile(fileobj=self.compressed)
 
     def read1(self, size: int = -1) -> bytes:
         data = self.gzip.read1(size)
         self.given += len(data)
-        if self.given > EXPANSION_FLOOR and self.given > MAX_EXPANSION * max(self.taken, 1):
-            raise CompressionBomb(f"it expands more than {MAX_EXPANSION}-fold "
-                                  f"({self.taken:,} bytes gave {self.given:,}), "
-                                  "a compression bomb?")
+        taken = max(self.compressed.taken, 1)
+        if self.given > EXPANSION_FLOOR and self.given > MAX_EXPANSION * taken:
+            raise CompressionBomb(f"the gzip data expands more than {MAX_EXPANSION}-fold "
+                                  f"({taken:,} bytes gave {self.given:,}), which log text "
+                                  "never does")
         return data
 
 
@@ -207,8 +215,8 @@ def _read_block(stream: BinaryIO, size: int) -> tuple[bytes, Exception | None]:
     while got < size:
         try:
             piece = stream.read1(size - got)
-        except (EOFError, OSError, zlib.error) as e:
-            return b"".join(pieces), e
+        except (EOFError, zlib.error, gzip.BadGzipFile, CompressionBomb) as e:
+            return b"".join(pieces), e  # the store's own errors propagate: retried later
         if not piece:
             break
         pieces.append(piece)

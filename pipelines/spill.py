@@ -64,20 +64,38 @@ class Spill:
 
 
 def clean_stale(root: Path = ROOT) -> list[Path]:
-    """Remove the spill folders of runs that are gone; the folders removed."""
+    """Remove the spill folders of runs that are gone; the folders removed. A folder is
+    gone when its lock is free and its process (the folder name's prefix) is dead, or,
+    without a lock yet, when it is old: another run may be creating it right now."""
     removed = []
     for folder in root.iterdir() if root.exists() else ():
-        lock = folder / LOCK
-        if not lock.exists():
-            if time.time() - folder.stat().st_mtime > YOUNG_SECONDS:
+        try:
+            if _gone(folder):
                 shutil.rmtree(folder, ignore_errors=True)
                 removed.append(folder)
-            continue
-        with open(lock) as f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # a live run holds it
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder)
+        except FileNotFoundError:
+            continue  # another run removed it first
     return removed
+
+
+def _gone(folder: Path) -> bool:
+    lock = folder / LOCK
+    if not lock.exists():
+        return time.time() - folder.stat().st_mtime > YOUNG_SECONDS
+    with open(lock) as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # a live run holds it
+    pid = folder.name.split("-", 1)[0]
+    return not (pid.isdigit() and _alive(int(pid)))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True

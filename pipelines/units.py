@@ -19,11 +19,13 @@ import pyarrow.compute as pc
 
 from .lake import LAKE_SCHEMA, Lake, json_bytes, parquet_bytes
 from .logformat import REJECT_SCHEMA
-from .manifest import Manifest, PartitionKey, Target, Unit
+from .manifest import Manifest, Target, Unit
 
 MANIFESTS, STAGING = "_manifests", "_staging"
 _VERSION = re.compile(r"v(\d{6})\.json$")
 _STAGED = re.compile(r"v(\d{6})-([0-9a-f]+)\.parquet$")
+_LEGACY = re.compile(r"/source=([0-9a-f]+)/day=([0-9-]{10})\.json$")
+MARKER, LAKE_FORMAT = "_lake.json", {"format": 2}
 
 
 class CommitError(RuntimeError):
@@ -39,27 +41,22 @@ def schema_of(target: Target) -> pa.Schema:
 
 
 def current(lake: Lake, unit: Unit) -> Manifest | None:
-    """The unit's latest committed manifest (None if nothing was ever committed). A
-    manifest from before versions is adopted on first sight (`adopt`)."""
-    versions = sorted((int(m.group(1)), path) for path in lake.find(
-        lake.path(MANIFESTS, unit.path)) if (m := _VERSION.search(path)))
-    if versions:
-        found = lake.read_json(versions[-1][1])
-        if found is not None:
-            return Manifest.from_json(found)
-        return current(lake, unit)  # collected while we listed: look again
-    legacy = lake.read_json(lake.path(MANIFESTS, f"source={unit.source_id}",
-                                      f"day={unit.day}.json"))
-    return adopt(lake, unit, Manifest.from_json(legacy)) if legacy else None
+    """The unit's latest committed manifest (None if nothing was ever committed)."""
+    versions = _versions(lake, unit)  # never deleted: the last one listed is there
+    return Manifest.from_json(lake.read_json(versions[-1])) if versions else None
+
+
+def _versions(lake: Lake, unit: Unit) -> list[str]:
+    return sorted(p for p in lake.find(lake.path(MANIFESTS, unit.path)) if _VERSION.search(p))
 
 
 def commit(lake: Lake, unit: Unit, manifest: Manifest) -> bool:
     """Create the manifest's version; False if another run created it first."""
     path = lake.path(MANIFESTS, unit.path, f"v{manifest.version:06d}.json")
-    if not lake.put_new(path, json_bytes(manifest.as_json())):
-        return False
-    # S3-compatible stores that check If-None-Match apart from the write can let two
-    # writers through: the version read back says whose it is.
+    lake.put_new(path, json_bytes(manifest.as_json()))
+    # Whose version it is, the file says: our own PUT, retried after a lost answer, is
+    # refused as if another run had won, and some S3-compatible stores check
+    # If-None-Match apart from the write.
     return (lake.read_json(path) or {}).get("run") == manifest.run
 
 
@@ -90,13 +87,10 @@ def staged_rows(lake: Lake, manifest: Manifest | None, unit: Unit, target: Targe
 
 
 def collect_garbage(lake: Lake, unit: Unit, kept: Manifest, targets: set[Target]) -> None:
-    """After a commit: remove the unit's older manifests, and its staging files in
-    `targets` that the kept version does not name and that no later run can commit
-    (version at most the kept one: what a killed or beaten run left)."""
-    for path in lake.find(lake.path(MANIFESTS, unit.path)):
-        m = _VERSION.search(path)
-        if m and int(m.group(1)) < kept.version:
-            lake.delete(path)
+    """After a commit: remove the unit's staging files in `targets` that the kept version
+    does not name and that no later run can commit (version at most the kept one: what a
+    killed or beaten run left). Manifest versions stay: they are small, they are the
+    unit's history, and a version number is never used twice."""
     named = {staging_path(lake, Target(*t.split("/", 1)), unit, name)
              for t, name in kept.staging.items()}
     for target in targets:
@@ -106,36 +100,38 @@ def collect_garbage(lake: Lake, unit: Unit, kept: Manifest, targets: set[Target]
                 lake.delete(path)
 
 
-def adopt(lake: Lake, unit: Unit, legacy: Manifest) -> Manifest:
-    """Give a unit ingested before staging existed its version 1, from the rows the lake
-    shows for its objects, so the next rebuild of its folders keeps them."""
-    run, objects = new_run_id(), set(legacy.objects)
-    legacy.version, legacy.run, legacy.staging = 1, run, {}
-    partitions = {p for e in legacy.objects.values() for p in e.partitions}
-    for target in [*map(Target.records, sorted(partitions)), Target.quarantine(unit)]:
-        rows = _visible_rows(lake, target, objects)
-        if rows.num_rows:
-            legacy.staging[target.path] = stage(lake, target, unit, 1, run, rows)
-    if commit(lake, unit, legacy):
-        lake.delete(lake.path(MANIFESTS, f"source={unit.source_id}", f"day={unit.day}.json"))
-        return legacy
-    return current(lake, unit)  # another run adopted it first
-
-
-def _visible_rows(lake: Lake, target: Target, objects: set[str]) -> pa.Table:
-    schema = schema_of(target)
-    rows = lake.read_table(lake.parts(lake.path(target.table, target.folder)), schema)
-    return rows.filter(pc.is_in(rows["source_key"], value_set=pa.array(sorted(objects)))) \
-        if rows.num_rows else rows
-
-
-def partition_of(path: str) -> PartitionKey | None:
-    """The records partition a path lies in, if any."""
-    m = re.search(r"/dt=([0-9-]{10})/bucket=([^/]+)/", path)
-    return PartitionKey(*m.groups()) if m else None
-
-
-def unit_of(path: str) -> Unit | None:
-    m = re.search(r"/source=([0-9a-f]+)/day=([0-9-]{10})/", path)
-    return Unit(*m.groups()) if m else None
-
+def migrate(lake: Lake) -> int:
+    """Give every unit ingested before staging existed its version 1, at once, before any
+    rebuild: a rebuild keeps only committed staging, so a folder fed by one migrated unit
+    and one that is not yet would lose the latter's rows. Each visible folder is read
+    once and its rows split by the unit whose object they came from. Safe to run twice
+    at once or after a kill (a unit with a version is left alone; the legacy manifests go
+    only once all are committed). Returns how many units it migrated."""
+    marker = lake.path(MARKER)
+    if lake.read_json(marker) == LAKE_FORMAT:
+        return 0
+    found = lake.find(lake.path(MANIFESTS))
+    if not found:
+        return 0  # a new lake: nothing to migrate, and nothing written by a run that fails
+    legacy = {Unit(*m.groups()): path for path in found if (m := _LEGACY.search(path))}
+    manifests = {unit: Manifest.from_json(lake.read_json(path))
+                 for unit, path in sorted(legacy.items()) if not _versions(lake, unit)}
+    run, owner = new_run_id(), {url: u for u, m in manifests.items() for url in m.objects}
+    targets = sorted({Target.records(p) for m in manifests.values()
+                      for e in m.objects.values() for p in e.partitions}
+                     | set(map(Target.quarantine, manifests)))
+    for target in targets:
+        rows = lake.read_table(lake.parts(lake.path(target.table, target.folder)),
+                               schema_of(target))
+        keys = pc.unique(rows["source_key"]).to_pylist() if rows.num_rows else []
+        for unit in sorted({owner[k] for k in keys if k in owner}):
+            mine = [k for k in keys if owner.get(k) == unit]
+            manifests[unit].staging[target.path] = stage(
+                lake, target, unit, 1, run,
+                rows.filter(pc.is_in(rows["source_key"], value_set=pa.array(mine))))
+    for unit, manifest in manifests.items():
+        manifest.version, manifest.run = 1, run
+        commit(lake, unit, manifest)  # or another migration did: both are the same rows
+    lake.delete(*legacy.values())
+    lake.put_new(marker, json_bytes(LAKE_FORMAT))
+    return len(manifests)

@@ -94,7 +94,9 @@ def test_concurrent_runs_killed_at_random_end_as_one_sequential_run(tmp_path):
 
 def test_a_lake_written_before_staging_is_adopted_without_losing_a_row(tmp_path):
     """Lakes written by earlier versions have one manifest file per unit and no staging:
-    the first run that meets a unit takes its staging from the rows the lake shows."""
+    the first run migrates every unit from the rows the lake shows before it rebuilds
+    anything. Migrating only the units a run meets lost the rows that units of other days
+    (here day 1, not in the run) had in a folder the run rebuilt."""
     import json
     import shutil
 
@@ -106,6 +108,7 @@ def test_a_lake_written_before_staging_is_adopted_without_losing_a_row(tmp_path)
     ingest([LogSource(str(logs), layout="simple")], lake, [D1, D2], progress=False)
     for table in ("_staging", "_compacted"):  # back to how an earlier version left it
         shutil.rmtree(tmp_path / "lake" / table)
+    (tmp_path / "lake" / "_lake.json").unlink()
     for folder in (tmp_path / "lake" / "_manifests").glob("source=*/day=*"):
         (version,) = folder.glob("v*.json")
         old = json.loads(version.read_text())
@@ -115,7 +118,7 @@ def test_a_lake_written_before_staging_is_adopted_without_losing_a_row(tmp_path)
         shutil.rmtree(folder)
     (logs / f"{D2}-09-00-00-{0xABC:016X}").write_bytes(
         line(bucket="shared-bucket", time=f"[{D1:%d/%b/%Y}:23:00:00 +0000]", key="new") + b"\n")
-    again = ingest([LogSource(str(logs), layout="simple")], lake, [D1, D2], progress=False)
+    again = ingest([LogSource(str(logs), layout="simple")], lake, [D2], progress=False)
     assert again.requests["GET"] == 1
     assert not list((tmp_path / "lake" / "_manifests").glob("source=*/day=*.json"))
     reference = Lake(str(tmp_path / "reference"))
@@ -145,3 +148,37 @@ def test_a_stale_file_left_by_a_killed_writer_is_rebuilt_by_the_next_run(tmp_pat
     assert data_files(lake) != good
     again = ingest([LogSource(str(logs), layout="simple")], lake, [D1, D2], progress=False)
     assert again.requests["GET"] == 0 and data_files(lake) == good
+
+
+def test_a_commit_whose_answer_was_lost_is_still_ours(tmp_path, monkeypatch):
+    """A retried create of the manifest version is refused (the first attempt had landed):
+    the run used to take that as a lost race, delete its own staging and commit again."""
+    logs = tmp_path / "logs"
+    late_logs(logs)
+    lake = Lake(str(tmp_path / "lake"))
+    real = Lake.put_new
+
+    def answer_lost(self, path, data):
+        real(self, path, data)
+        return False  # as when the answer to the first PUT was lost and the retry refused
+
+    monkeypatch.setattr(Lake, "put_new", answer_lost)
+    ingest([LogSource(str(logs), layout="simple")], lake, [D1, D2], progress=False)
+    monkeypatch.undo()
+    reference = Lake(str(tmp_path / "reference"))
+    ingest([LogSource(str(logs), layout="simple")], reference, [D1, D2], progress=False)
+    assert data_files(lake) == data_files(reference)
+    versions = sorted(p.name for p in (tmp_path / "lake" / "_manifests").rglob("v*.json"))
+    assert versions == ["v000001.json"] * 2  # committed once per unit, not again
+
+
+def test_manifest_versions_are_kept_so_a_number_is_never_used_twice(tmp_path):
+    logs = tmp_path / "logs"
+    late_logs(logs)
+    lake = Lake(str(tmp_path / "lake"))
+    source = LogSource(str(logs), layout="simple")
+    ingest([source], lake, [D2], progress=False)
+    (logs / f"{D2}-09-00-00-{0xABC:016X}").write_bytes(line(key="late") + b"\n")
+    ingest([source], lake, [D2], progress=False)
+    unit = next((tmp_path / "lake" / "_manifests").glob("source=*/day=*"))
+    assert sorted(p.name for p in unit.iterdir()) == ["v000001.json", "v000002.json"]

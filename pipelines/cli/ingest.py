@@ -61,6 +61,8 @@ def format_report(report: RunReport) -> str:
                      f"{d.source}")
         for key in d.unrecognized_keys[:5]:
             lines.append(f"  ! not a log object key in either layout: {key}")
+        if d.error:
+            lines.append(f"  ! could not be ingested, run again: {d.error}")
         for key in d.objects_vanished[:5]:
             lines.append(f"  ! deleted between listing and reading: {key}")
     r = report.requests
