@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo demo-s3 test fuzz stress bench lint clean chromium postgres
+.PHONY: demo demo-s3 test fuzz stress bench eval lint clean chromium postgres
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 # The demo's own settings (see pipelines/config.py): generated logs in a local folder.
+POLICY_ENV := S3LOGS_POLICIES=examples/policies.yaml S3LOGS_THREAT_LIST=examples/threat_list.csv
 DEMO_ENV := S3LOGS_SOURCES=data/demo/logs/logs/ S3LOGS_LAKE=data/lake \
-	S3LOGS_WAREHOUSE=data/warehouse.duckdb DAGSTER_HOME=$(CURDIR)/data/dagster_home
+	S3LOGS_WAREHOUSE=data/warehouse.duckdb DAGSTER_HOME=$(CURDIR)/data/dagster_home $(POLICY_ENV)
 
 demo: $(STAMP)
 	@$(DEMO_ENV) $(BIN)/s3logs demo prepare
@@ -64,7 +65,7 @@ S3_DEMO_ENV := AWS_ENDPOINT_URL_S3=http://127.0.0.1:$(S3_PORT) AWS_ACCESS_KEY_ID
 	AWS_SECRET_ACCESS_KEY=demo AWS_DEFAULT_REGION=us-east-1 \
 	S3LOGS_SOURCES=s3://demo-logs/logs/ S3LOGS_LAKE=s3://demo-lake/s3logs \
 	S3LOGS_WAREHOUSE=data/warehouse-s3.duckdb S3LOGS_REPORT=data/report-s3.html \
-	DAGSTER_HOME=$(CURDIR)/data/dagster_home
+	DAGSTER_HOME=$(CURDIR)/data/dagster_home $(POLICY_ENV)
 
 demo-s3: $(STAMP)
 	@$(DEMO_ENV) $(BIN)/s3logs demo prepare
@@ -82,6 +83,12 @@ demo-s3: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# Each incident planted into three weeks of realistic traffic: found or missed, and the
+# findings on a benign week per million requests (EVAL_SCALE multiplies the traffic).
+EVAL_SCALE ?= 1.0
+eval: $(STAMP)
+	$(BIN)/python -m benchmarks.eval_detections $(EVAL_SCALE)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

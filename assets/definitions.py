@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets.alerts import security_alerts
 from assets.automation import daily_job, daily_schedule, new_log_objects
 from assets.ingest import access_logs, log_objects
 from assets.models import model_assets
@@ -16,7 +17,8 @@ EXECUTOR = dg.multiprocess_executor.configured(
     {"start_method": {"forkserver": {"preload_modules": ["assets.definitions"]}}})
 
 defs = dg.Definitions(
-    assets=[log_objects, access_logs, *model_assets, analyst_warehouse, activity_report],
+    assets=[log_objects, access_logs, *model_assets, analyst_warehouse, activity_report,
+            security_alerts],
     jobs=[daily_job],
     schedules=[daily_schedule],
     sensors=[new_log_objects],

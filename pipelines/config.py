@@ -11,6 +11,12 @@ S3LOGS_REPORT_DAYS days the daily report covers                   (default 14)
 S3LOGS_LAKE_RETENTION_DAYS  lake partitions older than this are deleted by the daily
                    run (default 0: keep everything)
 S3LOGS_SQL_DIR     a folder of SQL models instead of the package's (read by pipelines.catalog)
+S3LOGS_POLICIES    the access policy YAML file (pipelines.policy)  (default: none)
+S3LOGS_THREAT_LIST a CSV of addresses or CIDRs to flag, e.g. Tor exit nodes (default: none)
+S3LOGS_ALERT_WEBHOOK  where new findings are posted (Slack-compatible JSON; default: none)
+S3LOGS_ALERT_SEVERITY lowest severity alerted: low, medium or high (default medium)
+S3LOGS_ALERT_MAX_AGE_DAYS  findings older than this many days before today are not alerted
+                   (default 3: a backfill of history pages nobody)
 AWS_ENDPOINT_URL_S3 and the usual AWS credential variables reach s3fs and boto3 directly.
 """
 
@@ -40,6 +46,11 @@ class Settings:
     report_days: int = 14
     lake_retention_days: int = 0
     sql_dir: str | None = None
+    policies: str | None = None
+    threat_list: str | None = None
+    alert_webhook: str | None = None
+    alert_severity: str = "medium"
+    alert_max_age_days: int = 3
 
 
 def parse_size(text: str) -> int:
@@ -82,7 +93,21 @@ def settings(env: dict[str, str] | None = None) -> Settings:
     if not raw_keep.isdigit():
         raise ConfigError(f"S3LOGS_LAKE_RETENTION_DAYS={raw_keep!r}: use a number of days "
                           "(0 keeps everything)")
-    return Settings(sources=sources, lake=env.get("S3LOGS_LAKE", "data/lake"),
+    alert_severity = env.get("S3LOGS_ALERT_SEVERITY", "medium")
+    if alert_severity not in ("info", "low", "medium", "high"):
+        raise ConfigError(f"S3LOGS_ALERT_SEVERITY={alert_severity!r}: use info, low, medium "
+                          "or high")
+    raw_age = env.get("S3LOGS_ALERT_MAX_AGE_DAYS", "3")
+    if not raw_age.isdigit():
+        raise ConfigError(f"S3LOGS_ALERT_MAX_AGE_DAYS={raw_age!r}: use a number of days")
+    webhook = env.get("S3LOGS_ALERT_WEBHOOK") or None
+    if webhook and not webhook.startswith(("https://", "http://")):
+        raise ConfigError("S3LOGS_ALERT_WEBHOOK must be an http(s) URL")
+    return Settings(sources=sources, policies=env.get("S3LOGS_POLICIES") or None,
+                    threat_list=env.get("S3LOGS_THREAT_LIST") or None,
+                    alert_webhook=webhook, alert_severity=alert_severity,
+                    alert_max_age_days=int(raw_age),
+                    lake=env.get("S3LOGS_LAKE", "data/lake"),
                     lake_retention_days=int(raw_keep),
                     report=env.get("S3LOGS_REPORT", "data/report.html"),
                     report_days=int(raw_report_days),

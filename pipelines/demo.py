@@ -7,13 +7,19 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from .synth import SynthConfig
+from .estate import EstateConfig
+from .incidents import Planted
 
-DEMO = SynthConfig()
+# Two weeks of an estate's traffic (the first week is what baselines learn from), with two
+# incidents in the second: someone's credentials used from abroad, and the payments
+# bucket's policy and public access block changed.
+DEMO = EstateConfig(start=date(2026, 11, 9), days=14, scale=0.4,
+                    incidents=(Planted("credential_misuse", date(2026, 11, 20)),
+                               Planted("config_change", date(2026, 11, 21))))
 
 
 def demo_days() -> tuple[date, date]:
-    """The demo's partition range: the generated week plus the days late objects reach."""
+    """The demo's partition range: the generated days plus the day late objects reach."""
     return DEMO.start, DEMO.start + timedelta(days=DEMO.days + 1)
 
 

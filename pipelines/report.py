@@ -4,7 +4,9 @@ offline and anywhere) and the top tables, computed from the SQL models over the 
 from __future__ import annotations
 
 import html
+import math
 import os
+import re
 import uuid
 from datetime import date
 from pathlib import Path
@@ -13,6 +15,7 @@ import pyarrow as pa
 
 from . import models
 from .catalog import load
+from .config import settings
 from .lake import Lake
 from .session import session
 
@@ -33,10 +36,44 @@ def _fmt(v: float) -> str:
     return f"{v:,.2f}".rstrip("0").rstrip(".") if isinstance(v, float) else f"{v:,}"
 
 
+def money(v: float) -> str:
+    return f"${v:,.2f}" if abs(v) >= 0.01 or v == 0 else f"${v:,.4f}"
+
+
+def nice_ticks(top: float) -> list[float]:
+    """0 and round steps (1, 2, 2.5 or 5 times a power of ten) up to at least `top`."""
+    if top <= 0:
+        return [0.0, 1.0]
+    raw = top / 4
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    return [step * k for k in range(math.ceil(top / step - 1e-9) + 1)]
+
+
+def principal_label(name: str, width: int = 38) -> str:
+    """A principal short enough for a chart label, cut at its own boundaries, never in the
+    middle of a name: roles and users by name and account, others kept from the end."""
+    m = re.match(r"arn:aws[a-z-]*:(?:sts|iam)::(\d{12}|cloudfront):(assumed-role|user|role)/"
+                 r"([^/]+)(?:/(.+))?$", name)
+    if m:
+        account, kind, who, session = m.groups()
+        kind = kind.replace("assumed-", "")
+        tries = [f"{who}/{session} ({kind}, {account})", f"{who}/{session}"] if session else []
+        for label in [*tries, f"{who} ({kind}, {account})"]:
+            if len(label) <= width:
+                return label
+        name = f"{who}/{session}" if session else who
+    if len(name) <= width:
+        return name
+    cut = [i for i, c in enumerate(name) if c in "/:@ " and len(name) - i - 1 <= width - 1]
+    return "…" + name[cut[0] + 1:] if cut else name[: width - 1] + "…"
+
+
 def line_chart(chart_id: str, title: str, days: list[str], series: dict[str, list[float]],
                unit: str = "") -> str:
     """One polyline per series over the days, with axes, a legend and hover titles."""
-    top = max([v for vals in series.values() for v in vals] + [1])
+    ticks = nice_ticks(max([v for vals in series.values() for v in vals] + [0]))
+    top = ticks[-1]
     plot_w, plot_h = W - PAD_L - PAD_R, H - PAD_T - PAD_B
 
     def x(i: int) -> float:
@@ -47,8 +84,7 @@ def line_chart(chart_id: str, title: str, days: list[str], series: dict[str, lis
 
     parts = [f'<svg id="{chart_id}" class="chart" viewBox="0 0 {W} {H}" role="img" '
              f'aria-label="{_esc(title)}">']
-    for k in range(5):
-        v = top * k / 4
+    for v in ticks:
         parts.append(f'<line x1="{PAD_L}" x2="{W - PAD_R}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
                      f'class="grid"/><text x="{PAD_L - 6}" y="{y(v) + 4:.1f}" '
                      f'class="tick" text-anchor="end">{_fmt(v)}{unit}</text>')
@@ -72,24 +108,25 @@ def line_chart(chart_id: str, title: str, days: list[str], series: dict[str, lis
     return _figure(title, "".join(parts))
 
 
-def bar_chart(chart_id: str, title: str, bars: list[tuple[str, float]], unit: str = "") -> str:
-    """Horizontal bars, largest first."""
+def bar_chart(chart_id: str, title: str, bars: list[tuple[str, float]],
+              show=_fmt, label=principal_label) -> str:
+    """Horizontal bars, largest first; `show` formats a value, `label` a bar's name."""
     bars = bars[:12]
     top = max([v for _, v in bars] + [1e-12])
     row_h, label_w = 26, 260
     height = PAD_T + row_h * max(len(bars), 1) + 10
     parts = [f'<svg id="{chart_id}" class="chart" viewBox="0 0 {W} {height}" role="img" '
              f'aria-label="{_esc(title)}">']
-    for i, (label, v) in enumerate(bars):
+    for i, (name, v) in enumerate(bars):
         y0 = PAD_T + i * row_h
         width = (W - label_w - 110) * v / top
         parts.append(f'<text x="{label_w - 8}" y="{y0 + 16}" class="tick" text-anchor="end">'
-                     f'{_esc(label[-38:])}</text><rect class="series bar" '
-                     f'data-series="{_esc(label)}" x="{label_w}" y="{y0 + 4}" '
+                     f'{_esc(label(name))}</text><rect class="series bar" '
+                     f'data-series="{_esc(name)}" x="{label_w}" y="{y0 + 4}" '
                      f'width="{max(width, 1):.1f}" height="{row_h - 8}" fill="{PALETTE[0]}">'
-                     f'<title>{_esc(label)}: {_fmt(v)}{unit}</title></rect>'
+                     f'<title>{_esc(name)}: {show(v)}</title></rect>'
                      f'<text x="{label_w + width + 6:.1f}" y="{y0 + 16}" class="tick">'
-                     f'{_fmt(v)}{unit}</text>')
+                     f'{show(v)}</text>')
     parts.append("</svg>")
     return _figure(title, "".join(parts))
 
@@ -98,13 +135,13 @@ def stacked_chart(chart_id: str, title: str, days: list[str],
                   stacks: dict[str, list[float]], colors: dict[str, str]) -> str:
     """Stacked columns per day (e.g. findings by severity)."""
     totals = [sum(vals[i] for vals in stacks.values()) for i in range(len(days))]
-    top = max(totals + [1])
+    ticks = nice_ticks(max(totals + [0]))
+    top = ticks[-1]
     plot_w, plot_h = W - PAD_L - PAD_R, H - PAD_T - PAD_B
     col = plot_w / max(len(days), 1)
     parts = [f'<svg id="{chart_id}" class="chart" viewBox="0 0 {W} {H}" role="img" '
              f'aria-label="{_esc(title)}">']
-    for k in range(5):
-        v = top * k / 4
+    for v in ticks:
         yv = PAD_T + plot_h * (1 - v / top)
         parts.append(f'<line x1="{PAD_L}" x2="{W - PAD_R}" y1="{yv:.1f}" y2="{yv:.1f}" '
                      f'class="grid"/><text x="{PAD_L - 6}" y="{yv + 4:.1f}" class="tick" '
@@ -119,8 +156,9 @@ def stacked_chart(chart_id: str, title: str, days: list[str],
                          f'width="{col * 0.7:.1f}" height="{h:.1f}" fill="{colors[name]}">'
                          f'<title>{_esc(name)} {_esc(d)}: {vals[i]:,.0f}</title></rect>')
             base += h
-        parts.append(f'<text x="{PAD_L + i * col + col / 2:.1f}" y="{H - PAD_B + 16}" '
-                     f'class="tick" text-anchor="middle">{_esc(d[5:])}</text>')
+        if i % max(1, len(days) // 8) == 0:
+            parts.append(f'<text x="{PAD_L + i * col + col / 2:.1f}" y="{H - PAD_B + 16}" '
+                         f'class="tick" text-anchor="middle">{_esc(d[5:])}</text>')
     for n, name in enumerate(stacks):
         parts.append(f'<rect x="{W - PAD_R + 12}" y="{PAD_T + 18 * n}" width="12" height="12" '
                      f'fill="{colors[name]}"/><text x="{W - PAD_R + 30}" '
@@ -136,6 +174,29 @@ def table(title: str, rows: list[dict], columns: list[str]) -> str:
         f'{_esc(_fmt(r[c]) if isinstance(r.get(c), (int, float)) else r.get(c))}</td>'
         for c in columns) + "</tr>" for r in rows)
     return f"<section><h2>{_esc(title)}</h2><table><tr>{head}</tr>{body}</table></section>"
+
+
+def _ongoing(found: list[dict]) -> list[dict]:
+    """One row per finding (finding_id) seen on more than one day of the report."""
+    by_id: dict[str, dict] = {}
+    for r in sorted(found, key=lambda r: r["dt"]):
+        row = by_id.setdefault(r["finding_id"], {**r, "days": 0})
+        row["days"] += 1
+    return sorted((r for r in by_id.values() if r["days"] > 1 or r["status"] == "ongoing"),
+                  key=lambda r: (-r["days"], r["detection"]))
+
+
+def _policy_section(policy: list[dict]) -> str:
+    if not settings().policies:
+        return ("<section><h2>Access policy</h2><p>No access policy file is set "
+                "(S3LOGS_POLICIES): declare who may access each bucket, from where, to "
+                "audit against it.</p></section>")
+    if not policy:
+        return (f"<section><h2>Access policy</h2><p>No request broke the access policy "
+                f"({_esc(settings().policies)}).</p></section>")
+    return table(f"Access policy violations ({settings().policies})", policy[:40],
+                 ["dt", "bucket", "detection", "principal", "remote_ip", "request_count",
+                  "rule", "status"])
 
 
 def _figure(title: str, svg: str) -> str:
@@ -168,6 +229,9 @@ def build(lake: Lake, start: date, end: date) -> str:
                 "usage_top_n"))
     finally:
         con.close()
+    seen = sorted(set(daily["dt"].to_pylist()))
+    if seen:  # no empty days before the data starts
+        start = max(start, date.fromisoformat(seen[0]))
     days = models.days_between(start, end)
     s, e = str(start), str(end)
 
@@ -192,13 +256,23 @@ def build(lake: Lake, start: date, end: date) -> str:
         if r["dimension"] == "key":
             keys_top[f"{r['bucket']}/{r['value']}"] = keys_top.get(
                 f"{r['bucket']}/{r['value']}", 0) + r["requests"]
-    high = [r for r in findings.to_pylist() if r["severity"] == "high"][:25]
+    found = findings.to_pylist()
+    rank = {"high": 0, "medium": 1, "low": 2, "info": 3}
+    worth = sorted((r for r in found if r["severity"] in ("high", "medium")
+                    and r["status"] == "new" and not r["detection"].startswith("policy_")),
+                   key=lambda r: (rank[r["severity"]], r["dt"], r["bucket"]))
+    ongoing = _ongoing(found)
+    policy = sorted((r for r in found if r["detection"].startswith("policy_")),
+                    key=lambda r: (r["bucket"], r["detection"], r["dt"]))
+    counts = {k: sum(1 for r in found if r["status"] == k) for k in ("new", "ongoing")}
+    suppressed = sum(1 for r in found if r["suppressed"])
 
     body = [
         f"<header><h1>S3 access logs: {s} to {e}</h1><p>{sum(daily['requests'].to_pylist()):,}"
         f" requests, {len(set(daily['bucket'].to_pylist()))} buckets, estimated cost "
-        f"${sum(cost_bucket.values()):,.2f}, {findings.num_rows:,} security findings.</p>"
-        "</header>",
+        f"{money(sum(cost_bucket.values()))}, {findings.num_rows:,} security findings "
+        f"({counts['new']:,} new, {counts['ongoing']:,} ongoing, {suppressed:,} suppressed)."
+        "</p></header>",
         line_chart("requests", "Requests per day by bucket", days,
                    _by_day(daily, days, "bucket", "requests")),
         line_chart("errors", "Errors (4xx and 5xx) per day by bucket", days,
@@ -207,18 +281,23 @@ def build(lake: Lake, start: date, end: date) -> str:
                    _by_day(daily, days, "bucket", "bytes_sent"), "B"),
         line_chart("latency", "Total time percentiles per day (ms)", lat_days or days,
                    latency_series, " ms"),
-        bar_chart("cost-bucket", "Estimated cost by bucket (USD)",
-                  sorted(cost_bucket.items(), key=lambda kv: -kv[1]), " $"),
-        bar_chart("cost-requester", "Estimated cost by requester (USD)",
-                  sorted(cost_requester.items(), key=lambda kv: -kv[1]), " $"),
+        bar_chart("cost-bucket", "Estimated cost by bucket",
+                  sorted(cost_bucket.items(), key=lambda kv: -kv[1]), money),
+        bar_chart("cost-requester", "Estimated cost by requester",
+                  sorted(cost_requester.items(), key=lambda kv: -kv[1]), money),
         stacked_chart("findings", "Security findings by severity per day", days, severity,
                       SEVERITY_COLORS),
         table("Top requesters", [{"requester": k, "requests": v} for k, v in sorted(
             requesters_top.items(), key=lambda kv: -kv[1])[:10]], ["requester", "requests"]),
         table("Top keys", [{"key": k, "requests": v} for k, v in sorted(
             keys_top.items(), key=lambda kv: -kv[1])[:10]], ["key", "requests"]),
-        table("High-severity findings", high, ["dt", "bucket", "detection", "principal",
-                                               "remote_ip", "request_count"]),
+        table("New findings, high and medium", worth[:40],
+              ["dt", "severity", "bucket", "detection", "principal", "remote_ip",
+               "request_count", "rule"]),
+        table("Ongoing findings (found on several days; alerted once)", ongoing[:25],
+              ["detection", "bucket", "principal", "remote_ip", "severity", "first_detected",
+               "days", "suppressed"]),
+        _policy_section(policy),
     ]
     return PAGE.format(title=_esc(f"S3 access logs {s} to {e}"), body="\n".join(body))
 

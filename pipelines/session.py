@@ -24,7 +24,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from . import policy
 from .catalog import Catalog, CatalogError, Kind, Model, load, session_sql
+from .config import settings
 from .lake import LAKE_TABLES, Lake
 
 _TYPES = {"VARCHAR": pa.string(), "TEXT": pa.string(), "DOUBLE": pa.float64(),
@@ -55,6 +57,10 @@ def connect(lake: Lake | None = None, database: str = ":memory:",
     con = duckdb.connect(database, read_only=read_only)
     if lake is not None and lake.loc.is_s3:
         con.register_filesystem(lake.fs)
+    # ip_key(address): IPv4 and IPv6 as comparable text, for CIDR ranges (pipelines.policy)
+    con.create_function("ip_key", policy.ip_keys, [duckdb.sqltype("VARCHAR")],
+                        duckdb.sqltype("VARCHAR"), type="arrow", side_effects=False,
+                        null_handling="special")
     return con
 
 
@@ -112,6 +118,9 @@ def install(con: duckdb.DuckDBPyConnection, lake: Lake | None, catalog: Catalog,
     is a database file, so lake folders become read_parquet views."""
     for table in LAKE_TABLES.values():
         _lake_folder(con, lake, table.folder, table.name, table.schema, persistent)
+    config = settings()
+    for name, table in policy.tables(config.policies, config.threat_list).items():
+        con.from_arrow(table).create(name)
     for model in catalog.of(Kind.SEED):
         con.from_arrow(seed_table(catalog, model)).create(model.name)
     pending = catalog.ordered(Kind.MACRO, Kind.VIEW, Kind.MODEL)

@@ -333,8 +333,13 @@ def generate_objects(cfg: SynthConfig) -> Iterator[tuple[str, bytes]]:
 
 def write_objects(cfg: SynthConfig, root: str | os.PathLike) -> list[str]:
     """Write the generated objects under a local folder; returns the keys written."""
+    return write_keyed(generate_objects(cfg), root)
+
+
+def write_keyed(objects: Iterator[tuple[str, bytes]], root: str | os.PathLike) -> list[str]:
+    """Write (key, content) pairs under a local folder; returns the keys written."""
     keys = []
-    for key, body in generate_objects(cfg):
+    for key, body in objects:
         path = Path(root, key)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(body)

@@ -23,6 +23,7 @@ import duckdb
 
 from .catalog import Catalog, Kind, load
 from .lake import LAKE_TABLES, Lake
+from .policy import CONFIG_TABLES
 from .session import Column, columns, comment, compiled, connect, install, literal
 
 STALE = "Not produced by the current model (results of an older version): recompute " \
@@ -34,6 +35,7 @@ def listing(catalog: Catalog | None = None) -> list[tuple[str, str, str]]:
     catalog = catalog or load()
     columns(catalog)  # compiling checks every header against its SQL
     rows = [(t.name, "lake table", t.doc) for t in LAKE_TABLES.values()]
+    rows += [(t.name, "policy table", t.doc) for t in CONFIG_TABLES.values()]
     for kind, label in ((Kind.VIEW, "view"), (Kind.MODEL, "model"), (Kind.SEED, "seed"),
                         (Kind.MACRO, "macro")):
         rows += [(m.name, label, m.description) for m in catalog.of(kind)]
@@ -104,7 +106,7 @@ def _comment_everything(con, catalog: Catalog, documented: dict[str, list[Column
                                      "WHERE schema_name = 'main' ORDER BY column_index"
                                      ).fetchall():
         names.setdefault(table, []).append(column)
-    for table in LAKE_TABLES.values():
+    for table in [*LAKE_TABLES.values(), *CONFIG_TABLES.values()]:
         _comment_relation(con, relations[table.name], table.name, names[table.name],
                           table.doc, table.docs)
     for model in catalog.of(Kind.SEED, Kind.VIEW, Kind.MODEL):

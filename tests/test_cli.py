@@ -19,7 +19,7 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 
 def test_synth_then_parse_reconciles(tmp_path):
     logs = tmp_path / "logs"
-    out = run("synth", str(logs), "--days", "2", "--records-per-day", "400")
+    out = run("synth", str(logs), "--mixed", "--days", "2", "--records-per-day", "400")
     assert out.returncode == 0, out.stderr
     assert "log objects" in out.stdout
     (logs / "logs" / "broken").write_bytes(b"not a log line\n\n")

@@ -53,6 +53,7 @@ def test_definitions_load():
     dg.Definitions.validate_loadable(defs)
     names = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert names == {"log_objects", "access_logs", "analyst_warehouse", "activity_report",
+                     "security_alerts",
                      *model_names()}
     assert defs.resolve_job_def("daily_logs")
     assert defs.resolve_schedule_def("daily_schedule")

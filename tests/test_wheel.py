@@ -57,7 +57,9 @@ def test_the_wheel_runs_the_pipeline_without_the_source_tree(tmp_path):
     assert all(path.startswith(str(venv)) for path in where), where
 
     s3logs = venv / "bin" / "s3logs"
-    _run([s3logs, "synth", "logs", "--days", "2", "--records-per-day", "300"], cwd=work, env=env)
+    _run([s3logs, "synth", "logs", "--mixed", "--start", DAY, "--days", "2",
+          "--records-per-day", "300"],
+         cwd=work, env=env)
     report = json.loads(_run([s3logs, "ingest", "--source", "logs/logs/", "--lake", "lake",
                               "--days", f"{DAY}..{NEXT}", "--json", "--quiet"],
                              cwd=work, env=env))

@@ -8,15 +8,16 @@ import sys
 
 import duckdb
 
+from ..alerts import AlertError
 from ..catalog import CatalogError
 from ..fetch import FetchError
 from ..lake import LakeWriteError
 from ..models import ModelError
 from ..warehouse import ReadOnlyError
-from . import demo, ingest, logging_setup, models, parse, query, report, retention
+from . import demo, ingest, logging_setup, models, parse, query, report, retention, security
 from .common import UserError, parent_parser
 
-GROUPS = (parse, demo, ingest, models, query, logging_setup, retention, report)
+GROUPS = (parse, demo, ingest, models, query, security, logging_setup, retention, report)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (UserError, ValueError, FetchError, FileNotFoundError, CatalogError,
-            ModelError, ReadOnlyError, LakeWriteError) as e:
+            ModelError, ReadOnlyError, LakeWriteError, AlertError) as e:
         print(f"s3logs: {e}", file=sys.stderr)
         return 2
     except duckdb.Error as e:

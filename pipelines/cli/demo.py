@@ -10,10 +10,13 @@ from pathlib import Path
 from ..catalog import load
 from ..config import DEMO_SOURCE, parse_size, settings
 from ..demo import DEMO, demo_days, upload
+from ..estate import BUCKETS, EstateConfig
+from ..estate import write_objects as write_estate
+from ..incidents import INCIDENTS, Planted
 from ..session import query
 from ..storage import aws_clients
 from ..synth import SynthConfig, write_big_file, write_objects
-from .common import format_table
+from .common import UserError, format_table
 from .query import connection
 
 # The summaries `make demo` prints, in this order (queries under sql/demo/).
@@ -22,12 +25,23 @@ SUMMARIES = ("demo_usage_by_bucket", "demo_cost_by_bucket", "demo_top_requesters
 
 
 def register(sub, parent: argparse.ArgumentParser) -> None:
-    sp = sub.add_parser("synth", help="generate realistic log objects")
+    sp = sub.add_parser("synth", help="generate realistic log objects",
+                        description="An estate of buckets and its principals' traffic "
+                        "(pipelines.estate), with incidents planted on it; --mixed for "
+                        "random traffic of every line format (parser and lake tests), "
+                        "--single-file for one big file (benchmarks).")
     sp.add_argument("out", help="folder for log objects (or the file with --single-file)")
-    sp.add_argument("--start", default="2026-11-16", help="first day, YYYY-MM-DD")
-    sp.add_argument("--days", type=int, default=7)
-    sp.add_argument("--buckets", default="shop-assets,data-lake-raw,partner-exchange")
-    sp.add_argument("--records-per-day", type=int, default=3000)
+    sp.add_argument("--start", default="2026-11-09", help="first day, YYYY-MM-DD")
+    sp.add_argument("--days", type=int, default=14)
+    sp.add_argument("--scale", type=float, default=1.0,
+                    help="multiplies every principal's requests (1.0: about 25,000 a day)")
+    sp.add_argument("--incident", action="append", default=[], metavar="NAME@DAY",
+                    help=f"plant an incident ({', '.join(INCIDENTS)}) on a day, repeatable")
+    sp.add_argument("--mixed", action="store_true",
+                    help="random traffic of every line format instead of the estate")
+    sp.add_argument("--buckets", default="shop-assets,data-lake-raw,partner-exchange",
+                    help="with --mixed")
+    sp.add_argument("--records-per-day", type=int, default=3000, help="with --mixed")
     sp.add_argument("--layout", choices=["simple", "partitioned"], default="simple")
     sp.add_argument("--partition-date-source", choices=["EventTime", "DeliveryTime"],
                     default="EventTime")
@@ -52,6 +66,15 @@ def synth(args: argparse.Namespace) -> int:
         n = write_big_file(args.out, size, seed=args.seed)
         print(f"wrote {n:,} lines ({size / 2**20:,.0f} MiB) to {args.out}")
         return 0
+    if not args.mixed:
+        cfg = EstateConfig(start=date.fromisoformat(args.start), days=args.days,
+                           scale=args.scale, seed=args.seed,
+                           incidents=tuple(_planted(text) for text in args.incident))
+        keys = write_estate(cfg, args.out)
+        print(f"wrote {len(keys):,} log objects for {len(BUCKETS)} buckets x {cfg.days} days"
+              f" under {args.out}" + "".join(f"; {p.incident} on {p.day}"
+                                             for p in cfg.incidents))
+        return 0
     cfg = SynthConfig(start=date.fromisoformat(args.start), days=args.days,
                       buckets=tuple(args.buckets.split(",")), records_per_day=args.records_per_day,
                       layout=args.layout, partition_date_source=args.partition_date_source,
@@ -62,14 +85,26 @@ def synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _planted(text: str) -> Planted:
+    name, _, day = text.partition("@")
+    if name not in INCIDENTS:
+        raise UserError(f"--incident {text}: no incident {name!r} (there are "
+                        f"{', '.join(INCIDENTS)})")
+    try:
+        return Planted(name, date.fromisoformat(day))
+    except ValueError:
+        raise UserError(f"--incident {text}: write NAME@YYYY-MM-DD") from None
+
+
 def demo(args: argparse.Namespace) -> int:
     cfg = settings()
     logs = Path(cfg.sources[0])
     if args.step == "prepare":
         if not logs.exists():
-            print(f"Generating {DEMO.days} days of logs for {', '.join(DEMO.buckets)} "
-                  f"in {logs} ...")
-            write_objects(DEMO, logs.parent)
+            print(f"Generating {DEMO.days} days of logs for {', '.join(BUCKETS)} in {logs}"
+                  " (incidents planted: " + ", ".join(f"{p.incident} on {p.day}"
+                                                      for p in DEMO.incidents) + ") ...")
+            write_estate(DEMO, logs.parent)
         print(f"{sum(1 for p in logs.rglob('*') if p.is_file()):,} log objects in {logs}")
     elif args.step == "range":
         first, last = demo_days()
@@ -90,13 +125,14 @@ def summaries(args: argparse.Namespace, cfg) -> None:
     first, last = demo_days()
     for name in SUMMARIES:
         rel = query(con, catalog[name], first.isoformat(), last.isoformat())
-        print(f"\n{catalog[name].description}\n" + format_table(rel.columns, rel.fetchall()))
+        print(f"\n{catalog[name].description}\n"
+              + format_table(rel.columns, rel.fetchall(), width=70))
     print(f"""
 Where to look next:
   the report       {cfg.report}   (open it in a browser; it works offline)
   the lake         {cfg.lake}/access_logs/dt=YYYY-MM-DD/bucket=NAME/part-00000.parquet
   ad hoc SQL       .venv/bin/s3logs query \\
-                     "SELECT * FROM top_requesters('shop-assets', '{first}', '{last}')"
+                     "SELECT * FROM top_requesters('shop-website', '{first}', '{last}')"
                    .venv/bin/s3logs query --list    (what the warehouse holds)
                    .venv/bin/s3logs shell
   the Dagster UI   DAGSTER_HOME=$PWD/data/dagster_home .venv/bin/dagster dev -w workspace.yaml

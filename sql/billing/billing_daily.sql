@@ -37,7 +37,8 @@ WITH requests AS (
                  AND (l.requester_type = 'anonymous'
                       OR (l.requester_account IS NOT NULL AND a.account_id IS NOT NULL
                           AND l.requester_account <> a.account_id)))) AS billed,
-        l.requester_type <> 'aws_service' AND l.remote_ip IS NOT NULL AS to_internet
+        l.requester_type <> 'aws_service' AND l.remote_ip IS NOT NULL
+            AND NOT coalesce(is_private_address(l.remote_ip), false) AS to_internet
     FROM access_logs AS l
     LEFT JOIN bucket_accounts AS a ON a.bucket = l.bucket
     WHERE l.dt BETWEEN strftime(date_trunc('month', CAST($start_date AS DATE)), '%Y-%m-%d')

@@ -1,16 +1,23 @@
 MODEL (
   name demo_findings,
   kind QUERY,
-  description 'Security findings',
+  description 'Security findings at medium or above (the low and info ones are in security_findings)',
   column_descriptions (
+    dt = 'UTC day.',
+    severity = 'medium or high.',
+    bucket = 'Source bucket.',
     detection = 'Which detection fired.',
-    severity = 'info, low, medium or high.',
-    findings = 'Number of findings.',
-    requests = 'Requests in those findings.'
+    principal = 'Who, if the finding is about a principal.',
+    remote_ip = 'From where: an address or network, if the finding is about one.',
+    requests = 'Requests in the finding.',
+    rule = 'What was broken or seen.',
+    status = 'new or ongoing.'
   )
 );
-SELECT detection, severity, count(*) AS findings, sum(request_count) AS requests
+SELECT dt, severity, bucket, detection,
+       principal, remote_ip,
+       request_count AS requests, rule, status
 FROM security_findings
-WHERE dt BETWEEN $start_date AND $end_date
-GROUP BY detection, severity
-ORDER BY list_position(['high', 'medium', 'low', 'info'], severity), findings DESC
+WHERE dt BETWEEN $start_date AND $end_date AND severity IN ('medium', 'high')
+  AND NOT suppressed
+ORDER BY dt, list_position(['high', 'medium'], severity), bucket, detection

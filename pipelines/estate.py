@@ -1,0 +1,329 @@
+"""A realistic estate of buckets and the traffic its principals make, for the demo, the
+tests and the detection evaluation.
+
+Detections are only as good as the benign traffic they are measured on. Random requesters
+from random addresses make every finding look like noise and every noise look like a
+finding; real estates are the opposite: a fixed population of principals, each with its
+own few networks and rhythm (a service all day, analysts on weekdays, a nightly ETL, a
+Sunday backup), a public website whose anonymous visitors come from everywhere, and AWS's
+own services. Incidents (pipelines.incidents) are named overlays on that traffic.
+
+Records are built column-wise (numpy and Arrow compute) as in pipelines.synth.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .synth import _fmt_int, _pick, _random_tokens, write_keyed
+
+PROD, PARTNER = "111122223333", "444455556666"
+OWNER = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"
+OFFICE = [f"203.0.113.{i}" for i in (10, 11, 12, 25, 40)]          # office NAT
+OFFICE_V6 = ["2001:db8:4f1e::a1", "2001:db8:4f1e::a2"]
+PAYMENTS_NAT = ["10.20.1.11", "10.20.1.12", "10.20.2.11"]           # VPC endpoint traffic
+ETL_HOSTS = [f"10.30.1.{i}" for i in range(20, 28)]
+BACKUP_HOSTS = ["10.30.9.5"]
+PARTNER_NAT = ["198.51.100.10", "198.51.100.11"]
+CLOUDFRONT = [f"130.176.{a}.{b}" for a in (12, 48, 137) for b in (3, 77, 140, 201)]
+MONITOR = ["10.40.0.9"]
+SDK = ("Boto3/1.35.2 md/Botocore#1.35.2 ua/2.0 os/linux#6.1.0 md/arch#x86_64 "
+       "lang/python#3.11.9 md/pyimpl#CPython cfg/retry-mode#standard Botocore/1.35.2")
+JAVA = ("aws-sdk-java/2.28.1 Linux/6.1 OpenJDK_64-Bit_Server_VM/21.0.4+7-LTS Java/21.0.4 "
+        "vendor/Amazon.com_Inc. exec-env/AWS_ECS_FARGATE io/sync http/Apache "
+        "cfg/retry-mode/standard")
+CLI = ("aws-cli/2.17.40 md/awscrt#0.21.2 ua/2.0 os/macos#23.6.0 md/arch#arm64 "
+       "lang/python#3.12.6 md/pyimpl#CPython cfg/retry-mode#standard md/installer#source "
+       "md/prompt#off md/command#s3.cp")
+BROWSERS = ["Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/130.0.0.0 Safari/537.36",
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_7) AppleWebKit/605.1.15 (KHTML, like "
+            "Gecko) Version/18.0 Safari/605.1.15"]
+BUSINESS = tuple(range(8, 19))
+NIGHT = (1, 2, 3, 4)
+WEEKDAYS = (0, 1, 2, 3, 4)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A principal's habit on one bucket: who, from where, what, when and how much."""
+
+    bucket: str
+    requester: str                      # as logged: ARN, "AmazonS3", or "-" (anonymous)
+    networks: tuple[str, ...]           # addresses it uses; () for AWS's internal traffic
+    per_day: int                        # requests on an active day (about)
+    ops: tuple[tuple[str, int], ...]    # operation weights
+    prefix: str = "data/"
+    hours: tuple[int, ...] = tuple(range(24))
+    weekdays: tuple[int, ...] = tuple(range(7))
+    size: tuple[float, float] = (10.0, 1.5)   # log-normal object size (mu, sigma), bytes
+    user_agents: tuple[str, ...] = (SDK,)
+    sessions: tuple[str, ...] = ()      # assumed-role session names, rotating
+    rotating_pool: int = 0              # draw addresses from a pool this large instead
+    errors: tuple[tuple[int, str, int], ...] = ((404, "NoSuchKey", 3),)  # per mille
+
+
+@dataclass(frozen=True)
+class Requests:
+    """Columns of requests before rendering; any column may be a scalar."""
+
+    bucket: object
+    secs: np.ndarray
+    requester: object
+    remote_ip: object
+    operation: object
+    key: object
+    status: object
+    error: object
+    bytes_sent: np.ndarray
+    object_size: np.ndarray
+    user_agent: object
+    tls: object = "TLSv1.3"
+    auth: object = "AuthHeader"
+
+    def __len__(self) -> int:
+        return len(self.secs)
+
+
+def role(account: str, name: str) -> str:
+    return f"arn:aws:sts::{account}:assumed-role/{name}"
+
+
+READ = (("REST.GET.OBJECT", 80), ("REST.HEAD.OBJECT", 15), ("REST.GET.BUCKET", 5))
+WRITE = (("REST.PUT.OBJECT", 85), ("REST.HEAD.OBJECT", 10), ("REST.GET.BUCKET", 5))
+APP = (("REST.GET.OBJECT", 55), ("REST.PUT.OBJECT", 30), ("REST.HEAD.OBJECT", 15))
+
+ACTORS: tuple[Actor, ...] = (
+    # a public website: browsers from everywhere, and CloudFront in front of it
+    Actor("shop-website", "-", (), 6000, (("WEBSITE.GET.OBJECT", 70),
+                                          ("REST.GET.OBJECT", 30)), "assets/",
+          size=(11.5, 1.6), user_agents=tuple(BROWSERS), rotating_pool=1 << 22,
+          errors=((404, "NoSuchKey", 15), (403, "AccessDenied", 4))),
+    Actor("shop-website", "arn:aws:iam::cloudfront:user/CloudFront Origin Access Identity "
+          "E2QWRUHAPOMQZL", tuple(CLOUDFRONT), 5000, (("REST.GET.OBJECT", 100),), "assets/",
+          size=(10.0, 1.5), user_agents=("Amazon CloudFront",)),
+    Actor("shop-website", role(PROD, "WebDeployRole"), (OFFICE[0],), 40, WRITE, "assets/",
+          hours=BUSINESS, weekdays=WEEKDAYS, user_agents=(CLI,), sessions=("deploy",)),
+    # payments: an application all day, a nightly ETL
+    Actor("payments-prod", role(PROD, "PaymentsApp"), tuple(PAYMENTS_NAT), 4000, APP,
+          "ledger/", size=(9.0, 1.0), user_agents=(JAVA,),
+          sessions=("i-0a1b2c3d4e5f60718", "i-0b2c3d4e5f6071829")),
+    Actor("payments-prod", role(PROD, "PaymentsETL"), (PAYMENTS_NAT[2],), 1500, READ,
+          "ledger/", hours=NIGHT, size=(12.0, 1.0), sessions=("etl-nightly",)),
+    # the data lake: ETL writes at night, analysts read on weekdays, a Sunday backup
+    Actor("data-lake-raw", role(PROD, "DataPipelineRole"), tuple(ETL_HOSTS), 3000, WRITE,
+          "raw/events/", hours=NIGHT, size=(14.0, 1.0), sessions=("glue-job-events",)),
+    Actor("data-lake-raw", role(PROD, "AnalyticsRole"), tuple(OFFICE + OFFICE_V6), 1500,
+          READ, "raw/events/", hours=BUSINESS, weekdays=WEEKDAYS, size=(16.5, 1.2),
+          user_agents=(CLI, SDK), sessions=("alice@example.com", "bob@example.com",
+                                            "carol@example.com"),
+          errors=((404, "NoSuchKey", 5), (403, "AccessDenied", 6))),  # people mistype
+    Actor("data-lake-raw", role(PROD, "BackupRole"), tuple(BACKUP_HOSTS), 2500, READ,
+          "raw/events/", hours=(3, 4), weekdays=(6,), size=(16.0, 0.8),
+          sessions=("weekly-backup",)),
+    # a partner exchanges files every hour; an engineer looks in on weekdays
+    Actor("partner-exchange", role(PARTNER, "PartnerSync"), tuple(PARTNER_NAT), 1200,
+          (("REST.PUT.OBJECT", 50), ("REST.GET.OBJECT", 35), ("REST.GET.BUCKET", 15)),
+          "inbound/", size=(11.0, 1.2), sessions=("sync",)),
+    Actor("partner-exchange", f"arn:aws:iam::{PROD}:user/alice", (OFFICE[1],), 60, READ,
+          "inbound/", hours=BUSINESS, weekdays=WEEKDAYS, user_agents=(CLI,)),
+    # AWS's own traffic: lifecycle, and Config reading bucket settings
+    *(Actor(b, "AmazonS3", (), 300, (("S3.EXPIRE.OBJECT", 70), ("S3.TRANSITION_SIA.OBJECT", 30)),
+            p, hours=(0, 1)) for b, p in (("data-lake-raw", "raw/events/"),
+                                          ("payments-prod", "ledger/"))),
+    *(Actor(b, role(PROD, "AWSServiceRoleForConfig"), ("-",), 12,
+            (("REST.GET.BUCKETPOLICY", 40), ("REST.GET.ACL", 30), ("REST.GET.LOCATION", 30)),
+            user_agents=("AWSConfig",), sessions=("AWSConfig-Describe",))
+      for b in ("shop-website", "payments-prod", "data-lake-raw", "partner-exchange")),
+    # synthetic monitoring: a HEAD every few minutes on every bucket
+    *(Actor(b, role(PROD, "MonitoringRole"), tuple(MONITOR), 288, (("REST.HEAD.OBJECT", 100),),
+            "health/", sessions=("probe",)) for b in ("shop-website", "payments-prod",
+                                                      "data-lake-raw", "partner-exchange")),
+)
+BUCKETS = tuple(dict.fromkeys(a.bucket for a in ACTORS))
+
+
+def day_requests(rng: np.random.Generator, actor: Actor, day: date,
+                 scale: float = 1.0) -> Requests | None:
+    """One actor's requests of one day (None when it rests that day)."""
+    if day.weekday() not in actor.weekdays:
+        return None
+    n = max(1, int(actor.per_day * scale * rng.uniform(0.8, 1.2)))
+    start = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+    hours = np.array(actor.hours)[rng.integers(0, len(actor.hours), size=n)]
+    secs = np.sort(start + hours * 3600 + rng.integers(0, 3600, size=n))
+    ops = np.array([o for o, _ in actor.ops], dtype=object)[_choice(rng, actor.ops, n)]
+    return _shape(rng, actor, secs, ops)
+
+
+def _choice(rng: np.random.Generator, weighted, n: int) -> np.ndarray:
+    w = np.array([x[-1] for x in weighted], dtype=float)
+    return rng.choice(len(w), size=n, p=w / w.sum())
+
+
+def _shape(rng: np.random.Generator, actor: Actor, secs: np.ndarray,
+           ops: np.ndarray) -> Requests:
+    n = len(secs)
+    requester: object = actor.requester
+    if actor.sessions:
+        requester = _pick([f"{actor.requester}/{s}" for s in actor.sessions],
+                          rng.integers(0, len(actor.sessions), size=n))
+    if actor.rotating_pool:
+        ip = _addresses(rng.zipf(1.2, size=n) % actor.rotating_pool, seed=len(actor.bucket))
+    elif actor.networks:
+        ip = _pick(list(actor.networks), rng.integers(0, len(actor.networks), size=n))
+    else:
+        ip = "-"
+    key_n = rng.zipf(1.25, size=n) % 20_000
+    keys = pc.binary_join_element_wise(actor.prefix, _fmt_int(key_n), ".bin", "")
+    bucket_level = np.isin(ops, ["REST.GET.BUCKET", "REST.GET.BUCKETPOLICY", "REST.GET.ACL",
+                                 "REST.GET.LOCATION"])
+    keys = pc.if_else(pa.array(bucket_level), "-", keys)
+    size = np.exp(rng.normal(*actor.size, size=n)).astype(np.int64) + 100
+    status = np.full(n, 200)
+    error = np.full(n, "-", dtype=object)
+    draw = rng.integers(0, 1000, size=n)
+    floor = 0
+    for code, name, per_mille in actor.errors:
+        hit = (draw >= floor) & (draw < floor + per_mille) & ~bucket_level
+        status[hit], error[hit] = code, name
+        floor += per_mille
+    reads = np.isin(ops, ["REST.GET.OBJECT", "WEBSITE.GET.OBJECT"]) & (status == 200)
+    sent = np.where(reads, size, np.where(status >= 400, 243, 0))
+    sent = np.where(bucket_level, rng.integers(400, 4000, size=n), sent)
+    lifecycle = np.char.startswith(ops.astype(str), "S3.")
+    ua = _pick(list(actor.user_agents), rng.integers(0, len(actor.user_agents), size=n))
+    website = np.char.startswith(ops.astype(str), "WEBSITE.")
+    return Requests(actor.bucket, secs, requester, ip, pa.array(ops.tolist(), pa.string()),
+                    keys, pa.array(np.where(lifecycle, 0, status)), pa.array(error.tolist()),
+                    sent, np.where(bucket_level, 0, size),
+                    pc.if_else(pa.array(lifecycle), "-", ua),
+                    tls=pc.if_else(pa.array(website | lifecycle), "-", "TLSv1.3"),
+                    auth=pc.if_else(pa.array(lifecycle | (actor.requester == "-")), "-",
+                                    "AuthHeader"))
+
+
+def _addresses(ids: np.ndarray, seed: int) -> pa.Array:
+    """Stable public IPv4 addresses for integer ids (a large pool of visitors)."""
+    mixed = (ids.astype(np.uint64) * np.uint64(2654435761) + np.uint64(seed)) & np.uint64(
+        0xFFFFFFFF)
+    first = np.array([24, 37, 45, 62, 73, 81, 92, 109, 151, 176, 188, 212])[mixed % 12]
+    parts = [first, (mixed >> 8) & 255, (mixed >> 16) & 255, ((mixed >> 24) % 253) + 1]
+    return pc.binary_join_element_wise(*[_fmt_int(p.astype(np.int64)) for p in parts], ".")
+
+
+def render(rng: np.random.Generator, r: Requests) -> tuple[pa.Array, np.ndarray]:
+    """The log lines (27 fields) of the requests, and their epoch seconds."""
+    n = len(r)
+    time_str = pc.strftime(pa.array(r.secs.astype("datetime64[s]")),
+                           format="[%d/%b/%Y:%H:%M:%S +0000]")
+    ops = pa.array([r.operation] * n) if isinstance(r.operation, str) else r.operation
+    method = pc.utf8_upper(pc.list_element(pc.split_pattern(ops, "."), 1))
+    lifecycle = pc.starts_with(ops, "S3.")
+    key = pa.array([r.key] * n) if isinstance(r.key, str) else r.key
+    path = pc.if_else(pc.equal(key, "-"), pc.binary_join_element_wise("/", r.bucket, "", ""),
+                      pc.binary_join_element_wise("/", r.bucket, "/", key, ""))
+    uri = pc.if_else(lifecycle, "-", pc.binary_join_element_wise(
+        '"', method, " ", path, ' HTTP/1.1"', ""))
+    status = pc.cast(r.status if isinstance(r.status, pa.Array) else
+                     pa.array(np.full(n, r.status)), pa.string())
+    status = pc.if_else(pc.equal(status, "0"), "-", status)
+
+    def num(v: np.ndarray) -> pa.Array:
+        return pc.if_else(pa.array(v == 0), "-", _fmt_int(v))
+
+    total = (np.exp(rng.normal(2.5, 0.8, size=n)) + r.bytes_sent / 5e6).astype(np.int64) + 1
+    tls = r.tls
+    quoted_ua = pc.binary_join_element_wise('"', r.user_agent, '"', "")
+    cols = [OWNER, r.bucket, time_str, r.remote_ip, r.requester,
+            _random_tokens(rng, n, 16, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"), ops, key, uri,
+            status, r.error, num(r.bytes_sent), num(r.object_size),
+            pc.if_else(lifecycle, "-", _fmt_int(total)),
+            pc.if_else(lifecycle, "-", _fmt_int(np.maximum(total // 3, 1))), '"-"',
+            pc.if_else(lifecycle, "-", quoted_ua), "-",
+            _random_tokens(rng, n, 56, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                       b"0123456789+/"),
+            pc.if_else(pc.equal(r.auth, "-") if isinstance(r.auth, pa.Array) else
+                       pa.array(np.full(n, r.auth == "-")), "-", "SigV4"),
+            pc.if_else(pc.equal(tls, "-") if isinstance(tls, pa.Array) else
+                       pa.array(np.full(n, tls == "-")), "-", "TLS_AES_128_GCM_SHA256"),
+            r.auth, pc.binary_join_element_wise(r.bucket, ".s3.us-east-1.amazonaws.com", ""),
+            tls, "-", "-", "-"]
+    cols = [pa.array(np.full(n, c, dtype=object).tolist(), pa.string())
+            if isinstance(c, str) else c for c in cols]
+    return pc.binary_join_element_wise(*cols, " "), r.secs
+
+
+@dataclass(frozen=True)
+class EstateConfig:
+    start: date = date(2026, 11, 16)
+    days: int = 7
+    scale: float = 1.0                 # multiplies every actor's requests per day
+    records_per_object: int = 400      # delivery batches
+    late_fraction: float = 0.02
+    seed: int = 11
+    incidents: tuple = field(default_factory=tuple)   # pipelines.incidents.Planted
+
+
+def estate_lines(cfg: EstateConfig) -> Iterator[tuple[date, str, pa.Array, np.ndarray]]:
+    """(day, bucket, lines, epoch seconds) of the benign traffic with incidents overlaid."""
+    from .incidents import overlay  # incidents build on this module's actors
+
+    rng = np.random.default_rng(cfg.seed)
+    for d in range(cfg.days):
+        day = cfg.start + timedelta(days=d)
+        by_bucket: dict[str, list[Requests]] = {b: [] for b in BUCKETS}
+        for actor in ACTORS:
+            requests = day_requests(rng, actor, day, cfg.scale)
+            if requests is not None:
+                by_bucket[actor.bucket].append(requests)
+        for bucket, parts in by_bucket.items():
+            rendered = [render(rng, r) for r in parts]
+            rendered += [render(rng, r) for r in overlay(rng, cfg.incidents, day, bucket)]
+            lines = pa.concat_arrays([x for x, _ in rendered])
+            secs = np.concatenate([s for _, s in rendered])
+            keep = overlay_filter(cfg.incidents, day, bucket, secs)
+            order = np.argsort(secs[keep], kind="stable")
+            yield day, bucket, pc.take(lines.filter(pa.array(keep)), pa.array(order)), \
+                secs[keep][order]
+
+
+def overlay_filter(incidents, day: date, bucket: str, secs: np.ndarray) -> np.ndarray:
+    from .incidents import silenced
+
+    keep = np.ones(len(secs), dtype=bool)
+    for start, end in silenced(incidents, day, bucket):
+        keep &= ~((secs >= start) & (secs < end))
+    return keep
+
+
+def generate_objects(cfg: EstateConfig, prefix: str = "logs/"
+                     ) -> Iterator[tuple[str, bytes]]:
+    """(key, content) of the estate's log objects, simple layout, delivered in batches
+    within hours of the records, a few days late now and then."""
+    rng = np.random.default_rng(cfg.seed + 1)
+    for _, _, lines, secs in estate_lines(cfg):
+        for lo in range(0, len(lines), cfg.records_per_object):
+            chunk = lines[lo:lo + cfg.records_per_object]
+            delay = int(rng.integers(300, 3600))
+            if rng.random() < cfg.late_fraction:
+                delay += 86400
+            last = int(secs[min(lo + cfg.records_per_object, len(lines)) - 1])
+            stamp = datetime.fromtimestamp(last + delay, tz=UTC).strftime("%Y-%m-%d-%H-%M-%S")
+            body = pc.binary_join(pa.array([chunk.cast(pa.binary())], pa.list_(pa.binary())),
+                                  b"\n")[0].as_py() + b"\n"
+            yield f"{prefix}{stamp}-{rng.bytes(8).hex().upper()}", body
+
+
+def write_objects(cfg: EstateConfig, root: str | os.PathLike) -> list[str]:
+    """Write the estate's log objects under a local folder; returns the keys written."""
+    return write_keyed(generate_objects(cfg), root)

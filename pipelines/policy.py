@@ -1,0 +1,299 @@
+"""Access policies as code: what access each bucket expects, in a YAML file.
+
+```yaml
+buckets:
+  payments-prod:                 # a bucket name or a glob; the first entry that matches wins
+    anonymous: deny              # allow | deny (default deny); allow = a public website
+    principals: ["arn:aws:sts::111122223333:assumed-role/PaymentsApp/*"]  # ARN globs
+    read_only: ["arn:aws:sts::111122223333:assumed-role/PaymentsETL/*"]   # may only read
+    networks: ["10.0.0.0/8", "2001:db8::/32"]                             # CIDRs
+    min_tls: "1.2"
+suppressions:                    # findings kept visible, marked, never alerted
+  - detection: new_network
+    bucket: "data-*"             # globs; an absent key matches anything
+    principal: "arn:aws:sts::111122223333:assumed-role/BackupRole"
+    network: "10.30.0.0/16"
+    reason: "backup hosts move between subnets"
+    expires: 2027-03-31
+severities:                      # a detection's severity, instead of detection_settings
+  policy_network: high
+```
+
+The file becomes tables every DuckDB session holds (`policy_buckets`, `policy_principals`,
+`policy_networks`, `policy_suppressions`, `policy_severities`, `threat_networks`), which the
+security models join. A mistake stops the run with one sentence naming the file, the line
+and the key: a policy silently ignored would report that everything is fine.
+
+Addresses are compared as `ip_key`: 32 hex digits of the IPv6 address (IPv4 mapped into
+::ffff:0:0/96), so one text comparison covers both families, and a CIDR is a key range.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import ipaddress
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+import pyarrow as pa
+import yaml
+
+SEVERITIES = ("info", "low", "medium", "high")
+_BUCKET_KEYS = {"anonymous", "principals", "read_only", "networks", "min_tls", "description"}
+_SUPPRESSION_KEYS = {"detection", "bucket", "principal", "network", "reason", "expires"}
+
+
+class PolicyError(ValueError):
+    """The policy file has a mistake; the message names the file, line and key."""
+
+
+@dataclass(frozen=True)
+class ConfigTable:
+    """A table made from configuration (not the lake), as sessions and the warehouse hold
+    it, with its documentation."""
+
+    name: str
+    schema: pa.Schema
+    doc: str
+    docs: dict[str, str]
+
+
+def _t(name: str, doc: str, *cols: tuple[str, pa.DataType, str]) -> ConfigTable:
+    return ConfigTable(name, pa.schema([(c, t) for c, t, _ in cols]), doc,
+                       {c: d for c, _, d in cols})
+
+
+_PATTERN = ("bucket_pattern", pa.string(), "The bucket name or glob the entry applies to.")
+_POSITION = ("position", pa.int32(), "The entry's place in the file (the first match wins).")
+_LO = ("lo", pa.string(), "First address of the range, as ip_key.")
+_HI = ("hi", pa.string(), "Last address of the range, as ip_key.")
+CONFIG_TABLES = {t.name: t for t in (
+    _t("policy_buckets", "Each bucket entry of the access policy file (S3LOGS_POLICIES).",
+       _PATTERN, _POSITION,
+       ("anonymous", pa.string(), "allow or deny: whether anonymous access is expected."),
+       ("min_tls", pa.float64(), "Lowest TLS version allowed (null: not checked)."),
+       ("has_principals", pa.bool_(), "Whether the entry lists its principals."),
+       ("has_networks", pa.bool_(), "Whether the entry lists its networks.")),
+    _t("policy_principals", "Principals (ARN globs) each bucket entry allows.", _PATTERN,
+       _POSITION, ("principal", pa.string(), "ARN glob."),
+       ("read_only", pa.bool_(), "The principal may only read (GET, HEAD, LIST).")),
+    _t("policy_networks", "Networks (CIDRs) each bucket entry allows.", _PATTERN, _POSITION,
+       ("cidr", pa.string(), "The CIDR as written."), _LO, _HI),
+    _t("policy_suppressions", "Findings to mark as suppressed (never alerted), with why and "
+       "until when.",
+       ("position", pa.int32(), "The suppression's place in the file."),
+       ("detection", pa.string(), "Detection name or glob (null: any)."),
+       ("bucket_pattern", pa.string(), "Bucket glob (null: any)."),
+       ("principal", pa.string(), "Principal glob (null: any)."),
+       ("network", pa.string(), "CIDR (null: any address)."), _LO, _HI,
+       ("reason", pa.string(), "Why the findings are expected."),
+       ("expires", pa.date32(), "Last day the suppression applies.")),
+    _t("policy_severities", "Severities the policy file sets for detections.",
+       ("detection", pa.string(), "Detection name."),
+       ("severity", pa.string(), "info, low, medium or high.")),
+    _t("threat_networks", "Addresses from the user's threat list (S3LOGS_THREAT_LIST).",
+       ("cidr", pa.string(), "The address or CIDR as listed."), _LO, _HI,
+       ("label", pa.string(), "What the list says about it.")),
+)}
+
+
+def ip_key(text: str | None) -> str | None:
+    """32 hex digits of the address (IPv4 as ::ffff:a.b.c.d); None if it is not one."""
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if addr.version == 4:
+        addr = ipaddress.IPv6Address(0xFFFF00000000 | int(addr))
+    return f"{int(addr):032x}"
+
+
+def cidr_range(text: str) -> tuple[str, str]:
+    """(first, last) ip_key of a CIDR or a single address; ValueError if it is neither."""
+    net = ipaddress.ip_network(str(text).strip(), strict=False)
+    return ip_key(str(net[0])), ip_key(str(net[-1]))
+
+
+def ip_keys(values: pa.Array) -> pa.Array:
+    """ip_key of each value (DuckDB calls this with a column at a time)."""
+    uniq = {v: ip_key(v) for v in set(values.to_pylist())}
+    return pa.array([uniq[v] for v in values.to_pylist()], pa.string())
+
+
+def tables(policy_file: str | None, threat_list: str | None) -> dict[str, pa.Table]:
+    """The configuration tables every session holds; empty ones for what is not set."""
+    out = _policy_tables(policy_file, _mtime(policy_file)) if policy_file else {}
+    if threat_list:
+        out = {**out, "threat_networks": _threat_table(threat_list, _mtime(threat_list))}
+    return {name: out.get(name, t.schema.empty_table()) for name, t in CONFIG_TABLES.items()}
+
+
+def check(path: str) -> str:
+    """Validate a policy file; a one-line summary of what it declares."""
+    found = _policy_tables(path, _mtime(path))
+    return (f"{path}: {found['policy_buckets'].num_rows} bucket entries, "
+            f"{found['policy_principals'].num_rows} principals, "
+            f"{found['policy_networks'].num_rows} networks, "
+            f"{found['policy_suppressions'].num_rows} suppressions: valid")
+
+
+def _mtime(path: str) -> float:
+    try:
+        return Path(path).stat().st_mtime
+    except OSError:
+        raise PolicyError(f"{path} does not exist: create it or unset the setting that "
+                          "names it") from None
+
+
+@lru_cache(maxsize=8)
+def _policy_tables(path: str, _mtime: float) -> dict[str, pa.Table]:
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        line = getattr(getattr(e, "problem_mark", None), "line", -1) + 1
+        raise PolicyError(f"{path}, line {line}: this is not valid YAML "
+                          f"({getattr(e, 'problem', e)}): fix the syntax") from None
+    p = _Reader(path)
+    top = p.mapping(root, "the file", {"buckets", "suppressions", "severities"}) if root else {}
+    rows: dict[str, list[dict]] = {name: [] for name in CONFIG_TABLES}
+    buckets = p.mapping(top["buckets"][1], "buckets", None) if "buckets" in top else {}
+    for position, (name, (_, node)) in enumerate(buckets.items()):
+        entry = p.mapping(node, name, _BUCKET_KEYS)
+        anonymous = p.choice(entry, "anonymous", ("allow", "deny"), "deny")
+        principals = p.strings(entry, "principals")
+        read_only = p.strings(entry, "read_only")
+        networks = p.strings(entry, "networks")
+        for cidr in networks:
+            rows["policy_networks"].append({"bucket_pattern": name, "position": position,
+                                            "cidr": cidr, **p.cidr(entry["networks"][1],
+                                                                   cidr, f"{name}.networks")})
+        for glob, ro in [(g, False) for g in principals] + [(g, True) for g in read_only]:
+            rows["policy_principals"].append({"bucket_pattern": name, "position": position,
+                                              "principal": glob, "read_only": ro})
+        rows["policy_buckets"].append({
+            "bucket_pattern": name, "position": position, "anonymous": anonymous,
+            "min_tls": p.tls(entry), "has_principals": bool(principals or read_only),
+            "has_networks": bool(networks)})
+    if "suppressions" in top:
+        node = top["suppressions"][1]
+        if not isinstance(node, yaml.SequenceNode):
+            p.fail(node, "suppressions", "must be a list of entries")
+        for position, item in enumerate(node.value):
+            s = p.mapping(item, "suppressions", _SUPPRESSION_KEYS)
+            for needed in ("reason", "expires"):
+                if needed not in s:
+                    p.fail(item, f"suppressions[{position}]", f"needs `{needed}`: a "
+                           "suppression says why, and until when")
+            network = p.scalar(s, "network")
+            lo_hi = p.cidr(s["network"][1], network, "network") if network else \
+                {"lo": None, "hi": None}
+            rows["policy_suppressions"].append({
+                "position": position, "detection": p.scalar(s, "detection"),
+                "bucket_pattern": p.scalar(s, "bucket"),
+                "principal": p.scalar(s, "principal"), "network": network, **lo_hi,
+                "reason": p.scalar(s, "reason"), "expires": p.day(s, "expires")})
+    if "severities" in top:
+        for detection, (_, node) in p.mapping(top["severities"][1], "severities",
+                                              None).items():
+            value = node.value if isinstance(node, yaml.ScalarNode) else None
+            if value not in SEVERITIES:
+                p.fail(node, f"severities.{detection}", f"must be one of {', '.join(SEVERITIES)}")
+            rows["policy_severities"].append({"detection": detection, "severity": value})
+    return {name: pa.Table.from_pylist(r, schema=CONFIG_TABLES[name].schema)
+            for name, r in rows.items()}
+
+
+class _Reader:
+    """Reads YAML nodes, failing with the file, line and key."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def fail(self, node: yaml.Node, key: str, problem: str):
+        raise PolicyError(f"{self.path}, line {node.start_mark.line + 1}: {key} {problem}: "
+                          "fix it (`s3logs policy check` validates the file)")
+
+    def mapping(self, node: yaml.Node, key: str, allowed: set[str] | None) -> dict:
+        if not isinstance(node, yaml.MappingNode):
+            self.fail(node, key, "must be a mapping of keys to values")
+        out = {}
+        for k, v in node.value:
+            name = k.value if isinstance(k, yaml.ScalarNode) else None
+            if not name:
+                self.fail(k, key, "has a key that is not a plain name")
+            if allowed is not None and name not in allowed:
+                self.fail(k, f"{key}.{name}",
+                          f"is not a known key (use {', '.join(sorted(allowed))})")
+            if name in out:
+                self.fail(k, f"{key}.{name}", "is given twice")
+            out[name] = (k, v)
+        return out
+
+    def scalar(self, entry: dict, key: str) -> str | None:
+        if key not in entry:
+            return None
+        node = entry[key][1]
+        if not isinstance(node, yaml.ScalarNode) or not str(node.value).strip():
+            self.fail(node, key, "must be one non-empty value")
+        return str(node.value)
+
+    def strings(self, entry: dict, key: str) -> list[str]:
+        if key not in entry:
+            return []
+        node = entry[key][1]
+        if not isinstance(node, yaml.SequenceNode) or not all(
+                isinstance(v, yaml.ScalarNode) and str(v.value).strip() for v in node.value):
+            self.fail(node, key, "must be a list of non-empty texts")
+        return [str(v.value) for v in node.value]
+
+    def choice(self, entry: dict, key: str, allowed: tuple[str, ...], default: str) -> str:
+        value = self.scalar(entry, key) or default
+        if value not in allowed:
+            self.fail(entry[key][1], key, f"must be {' or '.join(allowed)}, not {value!r}")
+        return value
+
+    def tls(self, entry: dict) -> float | None:
+        value = self.scalar(entry, "min_tls")
+        if value is None:
+            return None
+        if value not in ("1.0", "1.1", "1.2", "1.3"):
+            self.fail(entry["min_tls"][1], "min_tls", f"must be \"1.0\" to \"1.3\", not {value!r}")
+        return float(value)
+
+    def cidr(self, node: yaml.Node, text: str, key: str) -> dict:
+        try:
+            lo, hi = cidr_range(text)
+        except ValueError:
+            self.fail(node, key, f"has {text!r}, which is not an address or CIDR")
+        return {"lo": lo, "hi": hi}
+
+    def day(self, entry: dict, key: str) -> date:
+        value = self.scalar(entry, key)
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            self.fail(entry[key][1], key, f"has {value!r}, which is not a day (YYYY-MM-DD)")
+
+
+@lru_cache(maxsize=4)
+def _threat_table(path: str, _mtime: float) -> pa.Table:
+    """A CSV of addresses or CIDRs (first column), with an optional label (second)."""
+    rows = []
+    text = Path(path).read_text(encoding="utf-8")
+    for n, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if not row or not row[0].strip() or row[0].lstrip().startswith("#"):
+            continue
+        try:
+            lo, hi = cidr_range(row[0])
+        except ValueError:
+            if n == 1:
+                continue  # a header row
+            raise PolicyError(f"{path}, line {n}: {row[0]!r} is not an address or CIDR: fix "
+                              "or remove the line") from None
+        rows.append({"cidr": row[0].strip(), "lo": lo, "hi": hi,
+                     "label": row[1].strip() if len(row) > 1 else ""})
+    return pa.Table.from_pylist(rows, schema=CONFIG_TABLES["threat_networks"].schema)

@@ -1,0 +1,42 @@
+MODEL (
+  name policy_checked,
+  kind MACRO,
+  description 'policy_checked(first_day, last_day): each request of those days to a bucket the access policy file covers, with the policy entry that governs it and the rules it breaks (violations: policy_anonymous, policy_principal, policy_network, policy_tls). AWS''s own traffic never violates; requests that failed did not get the access, so they do not either.'
+);
+CREATE OR REPLACE MACRO policy_checked(first_day, last_day) AS TABLE
+WITH requests AS (
+    SELECT * FROM access_logs WHERE dt BETWEEN first_day AND last_day
+),
+-- The first entry of the file (by position) whose name or glob matches the bucket.
+entry AS (
+    SELECT b.bucket, p.*
+    FROM (SELECT DISTINCT bucket FROM requests) AS b
+    JOIN policy_buckets AS p ON b.bucket GLOB p.bucket_pattern
+    QUALIFY row_number() OVER (PARTITION BY b.bucket ORDER BY p.position) = 1
+),
+governed AS (
+    SELECT r.*, e.bucket_pattern AS policy_entry, e.anonymous AS anonymous_policy,
+           e.min_tls, e.has_principals, e.has_networks, ip_key(r.remote_ip) AS ip,
+           coalesce(r.http_status < 400, false) AS granted,
+           try_cast(regexp_extract(lower(r.tls_version), 'tlsv([0-9.]+)', 1) AS DOUBLE) AS tls
+    FROM requests AS r JOIN entry AS e USING (bucket)
+    WHERE NOT r.is_aws_service
+)
+SELECT g.* EXCLUDE (ip, granted, tls), list_filter([
+    CASE WHEN g.granted AND g.requester IS NULL AND g.anonymous_policy = 'deny'
+         THEN 'policy_anonymous' END,
+    CASE WHEN g.granted AND g.requester IS NOT NULL AND g.has_principals AND NOT EXISTS (
+             SELECT 1 FROM policy_principals AS pp
+             WHERE pp.bucket_pattern = g.policy_entry AND g.requester GLOB pp.principal
+               AND (NOT pp.read_only OR g.http_method IN ('GET', 'HEAD')))
+         THEN 'policy_principal' END,
+    CASE WHEN g.granted AND g.requester IS NOT NULL AND g.has_networks AND NOT EXISTS (
+             SELECT 1 FROM policy_networks AS pn
+             WHERE pn.bucket_pattern = g.policy_entry AND g.ip BETWEEN pn.lo AND pn.hi)
+         THEN 'policy_network' END,
+    -- lines older than the TLS field (24 fields) cannot tell; website endpoints are HTTP
+    CASE WHEN g.granted AND g.min_tls IS NOT NULL AND g.field_count >= 24
+              AND NOT starts_with(g.operation, 'WEBSITE.') AND coalesce(g.tls, 0) < g.min_tls
+         THEN 'policy_tls' END
+], lambda v: v IS NOT NULL) AS violations
+FROM governed AS g;

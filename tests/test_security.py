@@ -1,0 +1,374 @@
+"""Access policies, finding lifecycles, alerts and audits: what a security team acts on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from datetime import date, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+from pipelines import alerts, models, policy
+from pipelines.estate import EstateConfig, write_objects
+from pipelines.incidents import INCIDENTS, Planted
+from pipelines.ingest import ingest
+from pipelines.lake import Lake
+from pipelines.policy import PolicyError, cidr_range, ip_key
+from pipelines.session import session
+from pipelines.sources import LogSource
+from tests.loglines import line
+from tests.test_cli import S3LOGS
+
+ROOT = Path(__file__).resolve().parents[1]
+SECURITY = ["security_detections", "security_findings"]
+DAY = date(2026, 11, 20)
+APP = "arn:aws:sts::111122223333:assumed-role/PaymentsApp/i-0abc"
+ETL = "arn:aws:sts::111122223333:assumed-role/PaymentsETL/etl"
+
+
+@pytest.fixture(autouse=True)
+def _policies(monkeypatch):
+    monkeypatch.setenv("S3LOGS_POLICIES", str(ROOT / "examples" / "policies.yaml"))
+    monkeypatch.setenv("S3LOGS_THREAT_LIST", str(ROOT / "examples" / "threat_list.csv"))
+
+
+def findings(lake: Lake, first: date, last: date) -> list[dict]:
+    models.run_models(lake, first, last, SECURITY)
+    con = session(lake)
+    try:
+        return con.sql("SELECT * FROM security_findings WHERE dt BETWEEN $a AND $b",
+                       params={"a": first.isoformat(), "b": last.isoformat()}
+                       ).to_arrow_table().to_pylist()
+    finally:
+        con.close()
+
+
+def lake_of(tmp_path: Path, lines: dict[date, list[bytes]]) -> Lake:
+    folder = tmp_path / "logs"
+    folder.mkdir(exist_ok=True)
+    for i, (day, body) in enumerate(sorted(lines.items())):
+        (folder / f"{day}-23-00-00-{i:016X}").write_bytes(b"\n".join(body) + b"\n")
+    lake = Lake(str(tmp_path / "lake"))
+    ingest([LogSource(str(folder), layout="simple")], lake, sorted(lines), progress=False)
+    return lake
+
+
+def req(n: int = 1, **fields) -> list[bytes]:
+    base = {"bucket": "payments-prod", "requester": APP, "remote_ip": "10.20.1.11",
+            "time": f"[{DAY:%d/%b/%Y}:12:00:00 +0000]"}
+    return [line(**{**base, **fields, "request_id": f"R{abs(hash(str(fields))) % 10**8}N{i}"})
+            for i in range(n)]
+
+
+# -- the policy file -----------------------------------------------------------------------
+
+def test_addresses_compare_as_keys_across_families():
+    lo, hi = cidr_range("10.0.0.0/8")
+    assert lo <= ip_key("10.20.1.11") <= hi and not lo <= ip_key("11.0.0.1") <= hi
+    lo6, hi6 = cidr_range("2001:db8:4f1e::/48")
+    assert lo6 <= ip_key("2001:db8:4f1e::a1") <= hi6 and not lo6 <= ip_key("2001:db8::1") <= hi6
+    assert ip_key("-") is None and ip_key("::ffff:10.0.0.1") == ip_key("10.0.0.1")
+
+
+@pytest.mark.parametrize("text, line_no, words", [
+    ("buckets:\n  b:\n    anonymous: maybe\n", 3, "anonymous must be allow or deny"),
+    ("buckets:\n  b:\n    networks: [\"10.0.0.0/33\"]\n", 3, "b.networks has '10.0.0.0/33'"),
+    ("buckets:\n  b:\n    principal: [x]\n", 3, "b.principal is not a known key"),
+    ("buckets:\n  b:\n    min_tls: \"2.0\"\n", 3, "min_tls must be"),
+    ("suppressions:\n  - detection: x\n    expires: 2027-01-01\n", 2, "needs `reason`"),
+    ("suppressions:\n  - reason: r\n    expires: soon\n", 3, "'soon', which is not a day"),
+    ("severities:\n  new_network: urgent\n", 2, "severities.new_network must be one of"),
+    ("buckets: [\n", 2, "not valid YAML"),
+])
+def test_a_policy_file_mistake_is_one_sentence_naming_file_line_and_key(tmp_path, text,
+                                                                         line_no, words):
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    with pytest.raises(PolicyError) as e:
+        policy.check(str(path))
+    message = str(e.value)
+    assert message.startswith(f"{path}, line {line_no}: ") and words in message, message
+    assert len(message.splitlines()) == 1
+
+
+def test_a_run_with_a_broken_policy_stops_and_says_why(tmp_path, monkeypatch):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("buckets:\n  b:\n    anonymous: perhaps\n")
+    lake = lake_of(tmp_path, {DAY: req()})
+    env = {"S3LOGS_POLICIES": str(bad), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([S3LOGS, "models", "run", "--lake", str(tmp_path / "lake"),
+                          "--days", str(DAY)], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"{bad}, line 3: anonymous must be allow or deny" in out.stderr
+    checked = subprocess.run([S3LOGS, "policy", "check", str(ROOT / "examples" /
+                                                             "policies.yaml")],
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0 and "valid" in checked.stdout
+    assert lake  # the lake itself was fine
+
+
+def test_policy_violations_name_the_rule_and_spare_aws_and_refused_requests(tmp_path):
+    lake = lake_of(tmp_path, {DAY: [
+        *req(3),                                                        # allowed: quiet
+        *req(2, requester="-", signature_version="-", authentication_type="-"),
+        *req(1, requester="arn:aws:iam::999988887777:user/stranger"),
+        *req(1, requester=ETL, operation="REST.PUT.OBJECT",             # read-only principal
+             request_uri='"PUT /payments-prod/x HTTP/1.1"'),
+        *req(1, remote_ip="203.0.113.50"),
+        *req(1, remote_ip="2001:db8:ffff::1"),
+        *req(1, tls_version="TLSv1.1"),
+        *req(4, requester="arn:aws:iam::999988887777:user/stranger", http_status="403",
+             error_code="AccessDenied", remote_ip="10.20.1.11"),        # refused: no access
+        *req(2, requester="AmazonS3", remote_ip="-", operation="S3.EXPIRE.OBJECT"),
+        *req(2, requester="arn:aws:sts::111122223333:assumed-role/AWSServiceRoleForConfig/x",
+             remote_ip="52.1.1.1"),
+        # the public website: anonymous readers are expected there
+        *req(5, bucket="shop-website", requester="-", remote_ip="81.2.69.160",
+             signature_version="-", authentication_type="-"),
+    ]})
+    found = findings(lake, DAY, DAY)
+    policy_rows = {(r["detection"], r["principal"], r["remote_ip"]): r for r in found
+                   if r["detection"].startswith("policy_")}
+    stranger = "arn:aws:iam::999988887777:user/stranger"
+    assert ("policy_anonymous", "anonymous", None) in policy_rows
+    assert policy_rows[("policy_principal", stranger, None)]["request_count"] == 1
+    assert ("policy_principal", ETL.rsplit("/", 1)[0], None) in policy_rows   # wrote
+    assert ("policy_network", APP.rsplit("/", 1)[0], "203.0.113.0/24") in policy_rows
+    assert ("policy_network", APP.rsplit("/", 1)[0], "2001:0db8:ffff::/48") in policy_rows
+    tls = [r for r in found if r["detection"] == "policy_tls"]
+    assert len(tls) == 1 and "TLS below 1.2" in tls[0]["rule"]
+    assert all("payments-prod" in r["rule"] for r in policy_rows.values())
+    assert {r["severity"] for r in policy_rows.values()} <= {"medium", "high"}
+    aws = {"AmazonS3", "arn:aws:sts::111122223333:assumed-role/AWSServiceRoleForConfig"}
+    assert not [r for r in found if r["principal"] in aws
+                and r["detection"] != "lifecycle_expirations"]
+    assert not [r for r in found if r["bucket"] == "shop-website"]
+
+
+# -- realistic traffic: every incident found, benign days quiet ---------------------------
+
+@pytest.fixture(scope="module")
+def estate_lakes(tmp_path_factory):
+    """Sixteen days of a small estate, with and without the incidents on the last two."""
+    import os
+
+    os.environ["S3LOGS_POLICIES"] = str(ROOT / "examples" / "policies.yaml")
+    os.environ["S3LOGS_THREAT_LIST"] = str(ROOT / "examples" / "threat_list.csv")
+    start, days = date(2026, 10, 26), 16
+    last_two = [start + timedelta(days=14), start + timedelta(days=15)]
+    planted = tuple(Planted(name, last_two[i % 2]) for i, name in enumerate(INCIDENTS))
+    out = {}
+    try:
+        for name, incidents in (("benign", ()), ("planted", planted)):
+            folder = tmp_path_factory.mktemp(name)
+            write_objects(EstateConfig(start=start, days=days, scale=0.08, seed=5,
+                                       incidents=incidents), folder)
+            lake = Lake(str(folder / "lake"))
+            every = [start + timedelta(days=i) for i in range(days + 1)]
+            ingest([LogSource(str(folder / "logs"), layout="simple")], lake, every,
+                   progress=False)
+            out[name] = (lake, findings(lake, every[0], every[-1]), planted)
+    finally:
+        os.environ.pop("S3LOGS_POLICIES")
+        os.environ.pop("S3LOGS_THREAT_LIST")
+    return out
+
+
+def test_every_planted_incident_is_found_at_medium_or_above(estate_lakes):
+    _, found, planted = estate_lakes["planted"]
+    missed = []
+    for p in planted:
+        incident = INCIDENTS[p.incident]
+        if not any(f["dt"] == p.day.isoformat() and f["bucket"] == incident.bucket
+                   and f["detection"] in incident.detections
+                   and f["severity"] in ("medium", "high") for f in found):
+            missed.append(p.incident)
+    assert missed == []
+
+
+def test_benign_days_after_the_warm_up_have_no_medium_or_high_finding(estate_lakes):
+    _, found, _ = estate_lakes["benign"]
+    late = [f for f in found if f["dt"] >= "2026-11-09" and f["severity"] in ("medium", "high")]
+    assert late == [], late[:3]
+    # the public website's visitors are not findings, AWS's own traffic neither
+    assert not [f for f in found if f["bucket"] == "shop-website"
+                and f["detection"] in ("anonymous_access", "new_network", "policy_anonymous")]
+
+
+def test_findings_are_new_then_ongoing_with_one_id_whatever_the_run(tmp_path):
+    days = [DAY + timedelta(days=i) for i in range(3)]
+    lines = {d: req(1, bucket="partner-exchange", requester="-", signature_version="-",
+                    authentication_type="-", time=f"[{d:%d/%b/%Y}:10:00:00 +0000]")
+             for d in days}
+    lake = lake_of(tmp_path, lines)
+    found = sorted((r for r in findings(lake, days[0], days[-1])
+                    if r["detection"] == "policy_anonymous"), key=lambda r: r["dt"])
+    assert [r["status"] for r in found] == ["new", "ongoing", "ongoing"]
+    assert {r["first_detected"] for r in found} == {days[0].isoformat()}
+    assert len({r["finding_id"] for r in found}) == 1
+    # the last day alone, recomputed, keeps the finding's id and first day
+    again = [r for r in findings(lake, days[2], days[2]) if r["detection"] == "policy_anonymous"]
+    assert again[0]["finding_id"] == found[0]["finding_id"] and again[0]["status"] == "ongoing"
+
+
+def test_suppressed_findings_stay_visible_marked_and_are_never_alerted(tmp_path, monkeypatch):
+    file = tmp_path / "p.yaml"
+    file.write_text((ROOT / "examples" / "policies.yaml").read_text() + """\
+  - detection: "policy_*"
+    bucket: payments-prod
+    principal: "arn:aws:iam::999988887777:*"
+    reason: "the auditors' read-only account, agreed with security"
+    expires: 2026-12-31
+""")
+    monkeypatch.setenv("S3LOGS_POLICIES", str(file))
+    lake = lake_of(tmp_path, {DAY: req(2, requester="arn:aws:iam::999988887777:user/audit")})
+    (row,) = [r for r in findings(lake, DAY, DAY) if r["detection"] == "policy_principal"]
+    assert row["suppressed"] and "auditors" in row["suppression_reason"]
+    assert "until 2026-12-31" in row["suppression_reason"]
+    run = alerts.alert(lake, DAY, DAY, DAY, webhook="http://127.0.0.1:9/never")
+    assert run.candidates == 0 and run.sent == 0
+
+
+# -- alerts --------------------------------------------------------------------------------
+
+class Receiver:
+    """A local webhook that records what it is sent, answering `status`."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict] = []
+        self.status = 200
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.bodies.append(json.loads(body))
+                self.send_response(receiver.status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+
+
+def test_alerts_reach_the_webhook_once_per_group_and_never_twice(tmp_path, receiver):
+    lake = lake_of(tmp_path, {DAY: [
+        *req(2, requester="-", signature_version="-", authentication_type="-"),
+        *req(1, requester="arn:aws:iam::999988887777:user/stranger"),
+        *req(1, requester="<!channel>"),  # log content that would page everyone
+    ]})
+    findings(lake, DAY, DAY)
+    run = alerts.alert(lake, DAY, DAY, DAY, webhook=receiver.url, pause=0)
+    assert run.messages == 2 and run.sent == 3 and len(receiver.bodies) == 2, run
+    texts = [b["text"] for b in receiver.bodies]
+    assert any("policy_principal on payments-prod" in t and "2 new findings" in t
+               for t in texts)
+    assert all("<!" not in t for t in texts)  # log content cannot mention a channel
+    assert all(b["findings"] and "finding_id" in b["findings"][0] for b in receiver.bodies)
+    again = alerts.alert(lake, DAY, DAY, DAY, webhook=receiver.url, pause=0)
+    assert again.sent == 0 and again.already_sent == 3 and len(receiver.bodies) == 2
+    # a backfill of an old day pages nobody
+    old = alerts.alert(lake, DAY, DAY, DAY + timedelta(days=30), webhook=receiver.url, pause=0)
+    assert old.candidates == 0
+
+
+def test_an_unreachable_webhook_is_one_sentence_and_the_next_run_sends(tmp_path, receiver):
+    lake = lake_of(tmp_path, {DAY: req(1, requester="arn:aws:iam::999988887777:user/x")})
+    findings(lake, DAY, DAY)
+    receiver.status = 500
+    run = alerts.alert(lake, DAY, DAY, DAY, webhook=receiver.url, pause=0)
+    with pytest.raises(alerts.AlertError) as e:
+        alerts.check(run, receiver.url)
+    assert len(receiver.bodies) == alerts.ATTEMPTS and "next run sends them" in str(e.value)
+    receiver.status = 200
+    assert alerts.alert(lake, DAY, DAY, DAY, webhook=receiver.url, pause=0).sent == 1
+
+
+# -- audit ---------------------------------------------------------------------------------
+
+def test_audit_answers_who_accessed_what_with_evidence(tmp_path):
+    lake_of(tmp_path, {DAY: [
+        *req(2, key="ledger/2026/a.csv", request_uri='"GET /payments-prod/ledger/2026/a.csv '
+             'HTTP/1.1"'),
+        *req(1, key="ledger/2026/b.csv", requester="arn:aws:iam::999988887777:user/stranger",
+             user_agent='"=cmd|\' /C calc\'!A0"'),
+        *req(1, key="other/c.csv"),
+    ]})
+    out = subprocess.run([S3LOGS, "audit", "--lake", str(tmp_path / "lake"), "--bucket",
+                          "payments-prod", "--prefix", "ledger/", "--from", str(DAY), "--to",
+                          str(DAY), "--format", "csv"], capture_output=True, text=True,
+                         timeout=120, env={"PATH": "/usr/bin:/bin",
+                                           "S3LOGS_POLICIES": str(ROOT / "examples" /
+                                                                  "policies.yaml")})
+    assert out.returncode == 0, out.stderr
+    rows = out.stdout.strip().splitlines()
+    assert len(rows) == 1 + 3 and rows[0].startswith('"request_time","principal"')
+    stranger = [r for r in rows if "stranger" in r]
+    assert len(stranger) == 1 and "policy_principal" in stranger[0]
+    assert "\"'=cmd" in stranger[0]  # a formula from a user agent stays text
+    one = subprocess.run([S3LOGS, "audit", "--lake", str(tmp_path / "lake"), "--bucket",
+                          "payments-prod", "--key", "ledger/2026/a.csv", "--from", str(DAY),
+                          "--to", str(DAY), "--principal", "*PaymentsApp*"],
+                         capture_output=True, text=True, timeout=120)
+    assert one.returncode == 0 and "2 requests from" in one.stdout
+
+
+def test_the_dagster_alerts_asset_posts_new_findings(tmp_path, receiver, monkeypatch):
+    import dagster as dg
+
+    from assets.alerts import security_alerts
+    from assets.resources import LakeResource, S3Settings
+
+    lake = lake_of(tmp_path, {DAY: req(1, requester="arn:aws:iam::999988887777:user/x")})
+    findings(lake, DAY, DAY)
+    monkeypatch.setenv("S3LOGS_ALERT_WEBHOOK", receiver.url)
+    monkeypatch.setenv("S3LOGS_ALERT_MAX_AGE_DAYS", "100000")  # the fixture's day is old
+    resources = {"lake": LakeResource(url=str(tmp_path / "lake"), s3=S3Settings())}
+    sent = []
+    for _ in range(2):  # the second run sends nothing again
+        result = dg.materialize([security_alerts], partition_key=DAY.isoformat(),
+                                resources=resources)
+        assert result.success
+        (m,) = result.asset_materializations_for_node("security_alerts")
+        sent.append(m.metadata["sent"].value)
+    assert sent == [1, 0]
+    assert len(receiver.bodies) == 1 and "policy_principal" in receiver.bodies[0]["text"]
+
+
+def test_the_estate_has_habits_not_noise():
+    """Principals keep to their few networks and their rhythm; website visitors do not."""
+    import duckdb
+    import pyarrow as pa
+
+    from pipelines.estate import generate_objects
+    from pipelines.parse import parse_objects
+
+    cfg = EstateConfig(start=date(2026, 11, 2), days=7, scale=0.05, seed=3)
+    objects = list(generate_objects(cfg))
+    assert objects == list(generate_objects(cfg))  # seeded: the same bytes again
+    records = pa.concat_tables([r.records for r in parse_objects(objects)])  # noqa: F841
+    per = duckdb.sql("""
+        SELECT bucket, coalesce(regexp_replace(requester, '/[^/]+$', ''), 'anonymous') AS who,
+               count(DISTINCT remote_ip) AS addresses, count(*) AS n,
+               list(DISTINCT dayofweek(request_time)) AS weekdays
+        FROM records GROUP BY ALL""").to_arrow_table().to_pylist()
+    visitors = next(r for r in per if r["bucket"] == "shop-website" and r["who"] == "anonymous")
+    assert visitors["addresses"] > 0.3 * visitors["n"]
+    people = [r for r in per if r["who"] != "anonymous" and "cloudfront" not in r["who"]]
+    assert people and all(r["addresses"] <= 8 for r in people), people
+    backup = next(r for r in per if r["who"].endswith("BackupRole"))
+    assert backup["weekdays"] == [0]  # Sundays only
