@@ -4,16 +4,19 @@ One message per finding group (bucket and detection) with a Slack-compatible `te
 the findings as JSON. Each finding is claimed in the lake (`_alerts/FINDING_ID.json`,
 created only if absent) before its message is posted, so re-runs, backfills and two runs
 at once never send it again; a message that cannot be delivered gives its claims back,
-so the next run sends it. Text from log content is escaped as Slack asks (&, <, >), so a
-key or a user agent cannot mention a channel or forge a link.
+so the next run sends it (a post that got no answer in time is not repeated: it may have
+arrived, and once is better than twice). Text from log content is escaped as Slack asks
+(&, <, >), so a key or a user agent cannot mention a channel or forge a link.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -40,13 +43,15 @@ class AlertRun:
     sent: int = 0                # findings in the messages delivered now
     messages: int = 0
     failed: list[str] = field(default_factory=list)   # groups not delivered (retried later)
+    unconfirmed: list[str] = field(default_factory=list)  # no answer in time: not re-sent
 
 
 Post = Callable[[str, bytes], int]
 
 
 def post_json(url: str, body: bytes, timeout: float = 10.0) -> int:
-    """POST a JSON body; the HTTP status (an error answer is returned, not raised)."""
+    """POST a JSON body; the HTTP status (an error answer is returned, not raised; no
+    answer in time raises TimeoutError)."""
     request = urllib.request.Request(url, data=body, method="POST",
                                      headers={"Content-Type": "application/json"})
     try:
@@ -54,6 +59,10 @@ def post_json(url: str, body: bytes, timeout: float = 10.0) -> int:
             return answer.status
     except urllib.error.HTTPError as e:
         return e.code
+    except urllib.error.URLError as e:
+        if isinstance(e.reason, TimeoutError):
+            raise e.reason from None
+        raise
 
 
 def alert(lake: Lake, start: date, end: date, today: date, *, webhook: str | None,
@@ -78,31 +87,49 @@ def send(lake: Lake, findings: list[dict], webhook: str | None, *,
     run = AlertRun(candidates=len(findings))
     if webhook is None:
         return run  # nothing to send to: nothing claimed either
+    me = uuid.uuid4().hex
     key = lambda f: (f["bucket"], f["detection"])  # noqa: E731
     for (bucket, detection), group in groupby(sorted(findings, key=key), key=key):
         group = list(group)
-        claimed = [f for f in group if _claim(lake, f)]
+        claimed = [f for f in group if _claim(lake, f, me)]
         run.already_sent += len(group) - len(claimed)
         if not claimed:
             continue
         body = json.dumps({"text": message(bucket, detection, claimed),
                            "findings": [_plain(f) for f in claimed]}, default=str).encode()
-        status = 0
-        for attempt in range(ATTEMPTS):
-            try:
-                status = post(webhook, body)
-            except (OSError, urllib.error.URLError) as e:
-                status = getattr(e, "reason", e)
-            if isinstance(status, int) and 200 <= status < 300:
-                break
-            time.sleep(pause * (attempt + 1))
-        if isinstance(status, int) and 200 <= status < 300:
+        outcome = "not sent"
+        try:
+            outcome = _deliver(webhook, body, post, pause)
+        finally:  # whatever stops us (an error, an interrupt), undelivered claims go back
+            if outcome not in ("sent", "unconfirmed"):
+                _release(lake, claimed)
+        if outcome == "sent":
             run.sent += len(claimed)
             run.messages += 1
+        elif outcome == "unconfirmed":  # it may have arrived: better once than twice
+            run.unconfirmed.append(f"{detection} on {bucket}")
         else:
-            _release(lake, claimed)
-            run.failed.append(f"{detection} on {bucket} ({status})")
+            run.failed.append(f"{detection} on {bucket} ({outcome})")
     return run
+
+
+def _deliver(webhook: str, body: bytes, post: Post, pause: float) -> str:
+    """'sent', 'unconfirmed' (no answer in time: it may have arrived, so it is not posted
+    again), or why it was not delivered after ATTEMPTS tries."""
+    why = ""
+    for attempt in range(ATTEMPTS):
+        try:
+            status = post(webhook, body)
+        except TimeoutError:
+            return "unconfirmed"
+        except (OSError, http.client.HTTPException) as e:  # refused, reset, garbled
+            why = str(getattr(e, "reason", e)) or type(e).__name__
+        else:
+            if 200 <= status < 300:
+                return "sent"
+            why = f"HTTP {status}"
+        time.sleep(pause * (attempt + 1))
+    return why
 
 
 def check(run: AlertRun, webhook: str) -> None:
@@ -137,11 +164,14 @@ def _plain(f: dict) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in f.items()}
 
 
-def _claim(lake: Lake, finding: dict) -> bool:
+def _claim(lake: Lake, finding: dict, me: str) -> bool:
+    """Claim the finding for this run; False if another run (or an earlier one) has. The
+    claim read back says whose it is: our own PUT, retried after a lost answer, is refused
+    as if someone else had made it."""
     path = lake.path(STATE, f"{finding['finding_id']}.json")
-    return lake.put_new(path, json_bytes({"finding_id": finding["finding_id"],
-                                          "dt": str(finding["dt"]),
-                                          "detection": finding["detection"]}))
+    lake.put_new(path, json_bytes({"finding_id": finding["finding_id"], "run": me,
+                                   "dt": str(finding["dt"]), "detection": finding["detection"]}))
+    return (lake.read_json(path) or {}).get("run") == me
 
 
 def _release(lake: Lake, findings: list[dict]) -> None:

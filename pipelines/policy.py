@@ -31,6 +31,7 @@ Addresses are compared as `ip_key`: 32 hex digits of the IPv6 address (IPv4 mapp
 from __future__ import annotations
 
 import csv
+import fnmatch
 import io
 import ipaddress
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import yaml
+
+from .catalog import load
 
 SEVERITIES = ("info", "low", "medium", "high")
 _BUCKET_KEYS = {"anonymous", "principals", "read_only", "networks", "min_tls", "description"}
@@ -150,23 +153,31 @@ def _mtime(path: str) -> float:
 
 @lru_cache(maxsize=8)
 def _policy_tables(path: str, _mtime: float) -> dict[str, pa.Table]:
-    text = Path(path).read_text(encoding="utf-8")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise PolicyError(f"{path} is not UTF-8 text: save it as UTF-8") from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
-        line = getattr(getattr(e, "problem_mark", None), "line", -1) + 1
-        raise PolicyError(f"{path}, line {line}: this is not valid YAML "
-                          f"({getattr(e, 'problem', e)}): fix the syntax") from None
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        line = f", line {mark.line + 1}" if mark else ""
+        raise PolicyError(f"{path}{line}: this is not valid YAML "
+                          f"({getattr(e, 'problem', None) or e}): fix the syntax") from None
     p = _Reader(path)
-    top = p.mapping(root, "the file", {"buckets", "suppressions", "severities"}) if root else {}
+    if root is None:
+        raise PolicyError(f"{path} declares nothing: add a `buckets:` entry, or unset "
+                          "S3LOGS_POLICIES (an empty file would turn the policy checks off)")
+    top = p.mapping(root, "the file", {"buckets", "suppressions", "severities"})
+    if "buckets" not in top:
+        p.fail(root, "the file", "has no `buckets:` entry, so it would check nothing")
     rows: dict[str, list[dict]] = {name: [] for name in CONFIG_TABLES}
-    buckets = p.mapping(top["buckets"][1], "buckets", None) if "buckets" in top else {}
-    for position, (name, (_, node)) in enumerate(buckets.items()):
+    for position, (name, (_, node)) in enumerate(
+            p.mapping(top["buckets"][1], "buckets", None).items()):
         entry = p.mapping(node, name, _BUCKET_KEYS)
-        anonymous = p.choice(entry, "anonymous", ("allow", "deny"), "deny")
-        principals = p.strings(entry, "principals")
-        read_only = p.strings(entry, "read_only")
-        networks = p.strings(entry, "networks")
+        principals = p.strings(entry, "principals", name)
+        read_only = p.strings(entry, "read_only", name)
+        networks = p.strings(entry, "networks", name)
         for cidr in networks:
             rows["policy_networks"].append({"bucket_pattern": name, "position": position,
                                             "cidr": cidr, **p.cidr(entry["networks"][1],
@@ -175,30 +186,43 @@ def _policy_tables(path: str, _mtime: float) -> dict[str, pa.Table]:
             rows["policy_principals"].append({"bucket_pattern": name, "position": position,
                                               "principal": glob, "read_only": ro})
         rows["policy_buckets"].append({
-            "bucket_pattern": name, "position": position, "anonymous": anonymous,
-            "min_tls": p.tls(entry), "has_principals": bool(principals or read_only),
+            "bucket_pattern": name, "position": position,
+            "anonymous": p.choice(entry, "anonymous", ("allow", "deny"), "deny", name),
+            "min_tls": p.tls(entry, name), "has_principals": bool(principals or read_only),
             "has_networks": bool(networks)})
+    known = _detections()
     if "suppressions" in top:
         node = top["suppressions"][1]
         if not isinstance(node, yaml.SequenceNode):
             p.fail(node, "suppressions", "must be a list of entries")
         for position, item in enumerate(node.value):
-            s = p.mapping(item, "suppressions", _SUPPRESSION_KEYS)
+            where = f"suppressions[{position}]"
+            s = p.mapping(item, where, _SUPPRESSION_KEYS)
             for needed in ("reason", "expires"):
                 if needed not in s:
-                    p.fail(item, f"suppressions[{position}]", f"needs `{needed}`: a "
-                           "suppression says why, and until when")
-            network = p.scalar(s, "network")
-            lo_hi = p.cidr(s["network"][1], network, "network") if network else \
+                    p.fail(item, where, f"needs `{needed}`: a suppression says why, and "
+                           "until when")
+            if not {"detection", "bucket", "principal", "network"} & set(s):
+                p.fail(item, where, "names no detection, bucket, principal or network, so it "
+                       "would silence every finding")
+            detection = p.scalar(s, "detection", where)
+            if detection and not fnmatch.filter(known, detection):
+                p.fail(s["detection"][1], f"{where}.detection", f"{detection!r} matches no "
+                       f"detection (there are {', '.join(sorted(known))})")
+            network = p.scalar(s, "network", where)
+            lo_hi = p.cidr(s["network"][1], network, f"{where}.network") if network else \
                 {"lo": None, "hi": None}
             rows["policy_suppressions"].append({
-                "position": position, "detection": p.scalar(s, "detection"),
-                "bucket_pattern": p.scalar(s, "bucket"),
-                "principal": p.scalar(s, "principal"), "network": network, **lo_hi,
-                "reason": p.scalar(s, "reason"), "expires": p.day(s, "expires")})
+                "position": position, "detection": detection,
+                "bucket_pattern": p.scalar(s, "bucket", where),
+                "principal": p.scalar(s, "principal", where), "network": network, **lo_hi,
+                "reason": p.scalar(s, "reason", where), "expires": p.day(s, "expires", where)})
     if "severities" in top:
-        for detection, (_, node) in p.mapping(top["severities"][1], "severities",
-                                              None).items():
+        for detection, (key, node) in p.mapping(top["severities"][1], "severities",
+                                                None).items():
+            if detection not in known:
+                p.fail(key, f"severities.{detection}", "is not a detection (there are "
+                       f"{', '.join(sorted(known))})")
             value = node.value if isinstance(node, yaml.ScalarNode) else None
             if value not in SEVERITIES:
                 p.fail(node, f"severities.{detection}", f"must be one of {', '.join(SEVERITIES)}")
@@ -207,8 +231,16 @@ def _policy_tables(path: str, _mtime: float) -> dict[str, pa.Table]:
             for name, r in rows.items()}
 
 
+def _detections() -> set[str]:
+    """The detections there are: those detection_settings gives a severity."""
+    catalog = load()
+    text = catalog.read_bytes(catalog["detection_settings"].seed_file).decode()
+    return {row["detection"] for row in csv.DictReader(io.StringIO(text))
+            if row["parameter"] == "severity"}
+
+
 class _Reader:
-    """Reads YAML nodes, failing with the file, line and key."""
+    """Reads YAML nodes, failing with the file, line and key (with its parents)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -233,35 +265,38 @@ class _Reader:
             out[name] = (k, v)
         return out
 
-    def scalar(self, entry: dict, key: str) -> str | None:
+    def scalar(self, entry: dict, key: str, where: str) -> str | None:
         if key not in entry:
             return None
         node = entry[key][1]
         if not isinstance(node, yaml.ScalarNode) or not str(node.value).strip():
-            self.fail(node, key, "must be one non-empty value")
+            self.fail(node, f"{where}.{key}", "must be one non-empty value")
         return str(node.value)
 
-    def strings(self, entry: dict, key: str) -> list[str]:
+    def strings(self, entry: dict, key: str, where: str) -> list[str]:
         if key not in entry:
             return []
         node = entry[key][1]
         if not isinstance(node, yaml.SequenceNode) or not all(
                 isinstance(v, yaml.ScalarNode) and str(v.value).strip() for v in node.value):
-            self.fail(node, key, "must be a list of non-empty texts")
+            self.fail(node, f"{where}.{key}", "must be a list of non-empty texts")
         return [str(v.value) for v in node.value]
 
-    def choice(self, entry: dict, key: str, allowed: tuple[str, ...], default: str) -> str:
-        value = self.scalar(entry, key) or default
+    def choice(self, entry: dict, key: str, allowed: tuple[str, ...], default: str,
+               where: str) -> str:
+        value = self.scalar(entry, key, where) or default
         if value not in allowed:
-            self.fail(entry[key][1], key, f"must be {' or '.join(allowed)}, not {value!r}")
+            self.fail(entry[key][1], f"{where}.{key}",
+                      f"must be {' or '.join(allowed)}, not {value!r}")
         return value
 
-    def tls(self, entry: dict) -> float | None:
-        value = self.scalar(entry, "min_tls")
+    def tls(self, entry: dict, where: str) -> float | None:
+        value = self.scalar(entry, "min_tls", where)
         if value is None:
             return None
         if value not in ("1.0", "1.1", "1.2", "1.3"):
-            self.fail(entry["min_tls"][1], "min_tls", f"must be \"1.0\" to \"1.3\", not {value!r}")
+            self.fail(entry["min_tls"][1], f"{where}.min_tls",
+                      f"must be \"1.0\" to \"1.3\", not {value!r}")
         return float(value)
 
     def cidr(self, node: yaml.Node, text: str, key: str) -> dict:
@@ -271,12 +306,13 @@ class _Reader:
             self.fail(node, key, f"has {text!r}, which is not an address or CIDR")
         return {"lo": lo, "hi": hi}
 
-    def day(self, entry: dict, key: str) -> date:
-        value = self.scalar(entry, key)
+    def day(self, entry: dict, key: str, where: str) -> date:
+        value = self.scalar(entry, key, where)
         try:
             return date.fromisoformat(value)
         except ValueError:
-            self.fail(entry[key][1], key, f"has {value!r}, which is not a day (YYYY-MM-DD)")
+            self.fail(entry[key][1], f"{where}.{key}",
+                      f"has {value!r}, which is not a day (YYYY-MM-DD)")
 
 
 @lru_cache(maxsize=4)

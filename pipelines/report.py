@@ -230,8 +230,9 @@ def build(lake: Lake, start: date, end: date) -> str:
     finally:
         con.close()
     seen = sorted(set(daily["dt"].to_pylist()))
-    if seen:  # no empty days before the data starts
+    if seen:  # no empty days before the data starts, or after it ends (not ingested yet)
         start = max(start, date.fromisoformat(seen[0]))
+        end = min(end, date.fromisoformat(seen[-1]))
     days = models.days_between(start, end)
     s, e = str(start), str(end)
 

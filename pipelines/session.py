@@ -55,6 +55,7 @@ def connect(lake: Lake | None = None, database: str = ":memory:",
             read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """DuckDB that can read the lake: for an S3 lake, through the lake's own s3fs."""
     con = duckdb.connect(database, read_only=read_only)
+    con.execute("SET TimeZone = 'UTC'")  # hours and days are UTC's, whatever the host's
     if lake is not None and lake.loc.is_s3:
         con.register_filesystem(lake.fs)
     # ip_key(address): IPv4 and IPv6 as comparable text, for CIDR ranges (pipelines.policy)

@@ -74,13 +74,23 @@ def test_addresses_compare_as_keys_across_families():
 
 
 @pytest.mark.parametrize("text, line_no, words", [
-    ("buckets:\n  b:\n    anonymous: maybe\n", 3, "anonymous must be allow or deny"),
+    ("buckets:\n  b:\n    anonymous: maybe\n", 3, "b.anonymous must be allow or deny"),
     ("buckets:\n  b:\n    networks: [\"10.0.0.0/33\"]\n", 3, "b.networks has '10.0.0.0/33'"),
     ("buckets:\n  b:\n    principal: [x]\n", 3, "b.principal is not a known key"),
-    ("buckets:\n  b:\n    min_tls: \"2.0\"\n", 3, "min_tls must be"),
-    ("suppressions:\n  - detection: x\n    expires: 2027-01-01\n", 2, "needs `reason`"),
-    ("suppressions:\n  - reason: r\n    expires: soon\n", 3, "'soon', which is not a day"),
-    ("severities:\n  new_network: urgent\n", 2, "severities.new_network must be one of"),
+    ("buckets:\n  b:\n    min_tls: \"2.0\"\n", 3, "b.min_tls must be"),
+    ("buckets: {}\nsuppressions:\n  - detection: x\n    expires: 2027-01-01\n", 3,
+     "suppressions[0] needs `reason`"),
+    ("buckets: {}\nsuppressions:\n  - detection: nope\n    reason: r\n    expires: 2027-01-01\n",
+     3, "suppressions[0].detection 'nope' matches no detection"),
+    ("buckets: {}\nsuppressions:\n  - reason: r\n    expires: 2027-01-01\n", 3,
+     "names no detection, bucket, principal or network"),
+    ("buckets: {}\nsuppressions:\n  - bucket: b\n    reason: r\n    expires: soon\n", 5,
+     "suppressions[0].expires has 'soon', which is not a day"),
+    ("buckets: {}\nseverities:\n  new_network: urgent\n", 3,
+     "severities.new_network must be one of"),
+    ("buckets: {}\nseverities:\n  policy_netwrok: low\n", 3,
+     "severities.policy_netwrok is not a detection"),
+    ("severities: {}\n", 1, "has no `buckets:` entry"),
     ("buckets: [\n", 2, "not valid YAML"),
 ])
 def test_a_policy_file_mistake_is_one_sentence_naming_file_line_and_key(tmp_path, text,
@@ -94,21 +104,27 @@ def test_a_policy_file_mistake_is_one_sentence_naming_file_line_and_key(tmp_path
     assert len(message.splitlines()) == 1
 
 
+def test_an_empty_policy_file_is_refused_not_read_as_allowing_everything(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("# nothing yet\n")
+    with pytest.raises(PolicyError, match="declares nothing"):
+        policy.check(str(path))
+
+
 def test_a_run_with_a_broken_policy_stops_and_says_why(tmp_path, monkeypatch):
     bad = tmp_path / "bad.yaml"
     bad.write_text("buckets:\n  b:\n    anonymous: perhaps\n")
-    lake = lake_of(tmp_path, {DAY: req()})
+    lake_of(tmp_path, {DAY: req()})
     env = {"S3LOGS_POLICIES": str(bad), "PATH": "/usr/bin:/bin"}
     out = subprocess.run([S3LOGS, "models", "run", "--lake", str(tmp_path / "lake"),
                           "--days", str(DAY)], env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert f"{bad}, line 3: anonymous must be allow or deny" in out.stderr
+    assert f"{bad}, line 3: b.anonymous must be allow or deny" in out.stderr
     checked = subprocess.run([S3LOGS, "policy", "check", str(ROOT / "examples" /
                                                              "policies.yaml")],
                              capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0 and "valid" in checked.stdout
-    assert lake  # the lake itself was fine
 
 
 def test_policy_violations_name_the_rule_and_spare_aws_and_refused_requests(tmp_path):
@@ -126,6 +142,10 @@ def test_policy_violations_name_the_rule_and_spare_aws_and_refused_requests(tmp_
         *req(2, requester="AmazonS3", remote_ip="-", operation="S3.EXPIRE.OBJECT"),
         *req(2, requester="arn:aws:sts::111122223333:assumed-role/AWSServiceRoleForConfig/x",
              remote_ip="52.1.1.1"),
+        # what a client can claim does not make it AWS: its user agent, a name with a dot
+        *req(1, requester="arn:aws:iam::999988887777:user/sneaky",
+             user_agent='"aws-internal/3 aws-sdk-java/1.12"'),
+        *req(1, requester="arn:aws:iam::999988887777:user/backup.amazonaws.com"),
         # the public website: anonymous readers are expected there
         *req(5, bucket="shop-website", requester="-", remote_ip="81.2.69.160",
              signature_version="-", authentication_type="-"),
@@ -136,6 +156,9 @@ def test_policy_violations_name_the_rule_and_spare_aws_and_refused_requests(tmp_
     stranger = "arn:aws:iam::999988887777:user/stranger"
     assert ("policy_anonymous", "anonymous", None) in policy_rows
     assert policy_rows[("policy_principal", stranger, None)]["request_count"] == 1
+    for name in ("sneaky", "backup.amazonaws.com"):
+        assert ("policy_principal", f"arn:aws:iam::999988887777:user/{name}", None) \
+            in policy_rows
     assert ("policy_principal", ETL.rsplit("/", 1)[0], None) in policy_rows   # wrote
     assert ("policy_network", APP.rsplit("/", 1)[0], "203.0.113.0/24") in policy_rows
     assert ("policy_network", APP.rsplit("/", 1)[0], "2001:0db8:ffff::/48") in policy_rows
@@ -278,6 +301,7 @@ def test_alerts_reach_the_webhook_once_per_group_and_never_twice(tmp_path, recei
     assert any("policy_principal on payments-prod" in t and "2 new findings" in t
                for t in texts)
     assert all("<!" not in t for t in texts)  # log content cannot mention a channel
+    assert any("&lt;!channel&gt;" in t for t in texts)  # but it is shown, escaped
     assert all(b["findings"] and "finding_id" in b["findings"][0] for b in receiver.bodies)
     again = alerts.alert(lake, DAY, DAY, DAY, webhook=receiver.url, pause=0)
     assert again.sent == 0 and again.already_sent == 3 and len(receiver.bodies) == 2
@@ -372,3 +396,50 @@ def test_the_estate_has_habits_not_noise():
     assert people and all(r["addresses"] <= 8 for r in people), people
     backup = next(r for r in per if r["who"].endswith("BackupRole"))
     assert backup["weekdays"] == [0]  # Sundays only
+
+
+def test_a_day_gives_the_same_findings_alone_in_a_range_or_in_another_time_zone(tmp_path):
+    """A delivery gap on D, with D+1 in the lake: the run for D alone once took D's last
+    logged hour for the end of the lake, and hours followed the host's time zone."""
+    days = [DAY - timedelta(days=8) + timedelta(days=i) for i in range(10)]  # D is days[8]
+    lines = {}
+    for d in days:
+        lines[d] = [line(bucket=b, requester=APP, remote_ip="10.20.1.11",
+                         time=f"[{d:%d/%b/%Y}:{h:02d}:15:00 +0000]",
+                         request_id=f"R{b[0]}{d:%m%d}{h}")
+                    for b in ("partner-exchange", "payments-prod") for h in range(24)
+                    if not (b == "partner-exchange" and d == DAY and h > 10)]
+    lake = lake_of(tmp_path, lines)
+
+    def gaps(first: date, last: date) -> list[tuple]:
+        return sorted((r["dt"], r["bucket"], r["rule"]) for r in findings(lake, first, last)
+                      if r["detection"] == "log_delivery_gap" and r["dt"] == DAY.isoformat())
+
+    alone, in_range = gaps(DAY, DAY), gaps(DAY, days[-1])
+    assert alone == in_range and len(alone) == 1 and "13 hours" in alone[0][2], alone
+    out = subprocess.run([S3LOGS, "models", "run", "--lake", str(tmp_path / "lake"), "--days",
+                          str(DAY)], capture_output=True, text=True, timeout=120,
+                         env={"PATH": "/usr/bin:/bin", "TZ": "America/New_York",
+                              "S3LOGS_POLICIES": str(ROOT / "examples" / "policies.yaml")})
+    assert out.returncode == 0, out.stderr
+    con = session(lake)
+    stored = con.sql("SELECT dt, bucket, rule FROM security_detections WHERE dt = $d AND "
+                     "detection = 'log_delivery_gap'", params={"d": DAY.isoformat()}).fetchall()
+    assert sorted(stored) == alone
+
+
+def test_two_alert_runs_at_once_send_each_finding_once(tmp_path, receiver):
+    lake = lake_of(tmp_path, {DAY: [*req(1, requester="arn:aws:iam::999988887777:user/a"),
+                                    *req(2, requester="-", signature_version="-",
+                                         authentication_type="-")]})
+    findings(lake, DAY, DAY)
+    runs = []
+    threads = [threading.Thread(target=lambda: runs.append(alerts.alert(
+        Lake(str(tmp_path / "lake")), DAY, DAY, DAY, webhook=receiver.url, pause=0)))
+        for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    sent = sorted(f["finding_id"] for b in receiver.bodies for f in b["findings"])
+    assert len(sent) == len(set(sent)) == sum(r.sent for r in runs) == 2

@@ -99,7 +99,8 @@ def send_alerts(args: argparse.Namespace) -> int:
               "S3LOGS_ALERT_WEBHOOK is not set, so none was sent")
         return 0
     print(f"{run.sent:,} findings sent in {run.messages:,} messages; "
-          f"{run.already_sent:,} were sent before")
+          f"{run.already_sent:,} were sent before"
+          + "".join(f"; no answer in time for {u} (not sent again)" for u in run.unconfirmed))
     alerts.check(run, config.alert_webhook)
     return 0
 

@@ -82,10 +82,10 @@ network_days AS (
     GROUP BY ALL
 ),
 hours AS (SELECT DISTINCT dt, bucket, hour(request_time) AS h FROM hits),
--- How far the lake's records reach: a silence after the last hour any bucket logged may
--- be logs not delivered yet, not a bucket gone quiet.
-horizon AS (SELECT max(dt) AS dt, max(h) FILTER (WHERE dt = (SELECT max(dt) FROM hours))
-                   AS h FROM hours),
+-- How far the lake's records reach (whatever days the run covers): a silence after the
+-- last hour any bucket logged may be logs not delivered yet, not a bucket gone quiet.
+latest AS (SELECT max(request_time) AS t FROM access_logs WHERE dt >= $start_date),
+horizon AS (SELECT strftime(t, '%Y-%m-%d') AS dt, hour(t) AS h FROM latest),
 gaps AS (  -- per window day and bucket with history: its longest silence, in hours
     SELECT d.dt, b.bucket,
            CASE WHEN d.dt < (SELECT dt FROM horizon) THEN 24
@@ -248,9 +248,12 @@ findings AS (
     SELECT 'threat_list', w.dt, w.bucket, w.principal, w.remote_ip, count(*),
            min(w.request_time), max(w.request_time),
            list(w.request_id ORDER BY w.request_time)[1:3],
-           'listed: ' || any_value(t.cidr) || coalesce(' ' || nullif(any_value(t.label), ''), ''),
-           NULL
-    FROM win AS w JOIN threat_networks AS t ON ip_key(w.remote_ip) BETWEEN t.lo AND t.hi
+           'listed: ' || min(w.cidr) || coalesce(' ' || nullif(min(w.label), ''), ''), NULL
+    FROM (SELECT w.*, t.cidr, t.label  -- one list entry per request, however many match
+          FROM win AS w JOIN threat_networks AS t
+            ON ip_key(w.remote_ip) BETWEEN t.lo AND t.hi
+          QUALIFY row_number() OVER (PARTITION BY w.dt, w.bucket, w.record_id
+                                     ORDER BY t.hi, t.lo DESC, t.cidr) = 1) AS w
     GROUP BY w.dt, w.bucket, w.principal, w.remote_ip
     UNION ALL
     -- Access the policy file does not allow, grouped so each finding is one thing to check.

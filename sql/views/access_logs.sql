@@ -10,7 +10,7 @@ MODEL (
     requester_account = 'AWS account id in the requester ARN.',
     role_name = 'IAM role name, for assumed-role requesters.',
     principal = 'Who made the request, as baselines and policies see it: the requester, an assumed role without its session name (arn:aws:sts::ACCOUNT:assumed-role/ROLE), or anonymous.',
-    is_aws_service = 'AWS''s own traffic (lifecycle, service-linked roles, svc: principals, aws-internal agents, no remote address): never a security finding except lifecycle_expirations.',
+    is_aws_service = 'AWS''s own traffic, by what a client cannot claim (the AmazonS3 and svc: requesters, service-linked roles, no remote address): never a security finding except lifecycle_expirations.',
     is_error = 'True for HTTP status 400 and above.',
     request_tier = 'How S3 bills the request: tier1, tier2, free or system.'
   )
@@ -39,11 +39,12 @@ SELECT
          ELSE regexp_replace(requester,
                              '^(arn:aws[a-z-]*:sts::[0-9]{12}:assumed-role/[^/]+)/.*$', '\1')
     END AS principal,
+    -- only what a client cannot claim: the requester S3 logs, and no remote address (never
+    -- the user agent, which the client chooses, nor a user name that ends in a domain)
     coalesce(requester = 'AmazonS3' OR requester LIKE 'svc:%'
-             OR requester LIKE '%.amazonaws.com'
-             OR requester LIKE 'arn:aws%:assumed-role/AWSServiceRole%'
-             OR requester LIKE 'arn:aws%:role/aws-service-role/%'
-             OR starts_with(user_agent, 'aws-internal/')
+             OR (requester LIKE '%.amazonaws.com' AND requester NOT LIKE 'arn:%')
+             OR regexp_matches(requester,
+                               '^arn:aws[a-z-]*:sts::[0-9]{12}:assumed-role/AWSServiceRole[^/]*/')
              OR (remote_ip IS NULL AND requester IS NOT NULL), false) AS is_aws_service,
     coalesce(http_status >= 400, false) AS is_error,
     request_tier(operation) AS request_tier
