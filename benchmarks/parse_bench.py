@@ -19,7 +19,8 @@ def main() -> list[dict]:
         write_big_file(path, size, seed=1)
     nbytes = os.path.getsize(path)
     rows = []
-    for method in ("python_re", "python_re_arrow_typed", "ours", "duckdb_read_csv"):
+    for method in ("python_re", "python_re_arrow_typed", "ours_1_worker", "ours",
+                   "duckdb_read_csv"):
         print(f"parsing with {method} ...", flush=True)
         r = run_isolated("benchmarks.parse_methods", method, str(path))
         r["method"] = method

@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from .logformat import RECORD_SCHEMA, REJECT_SCHEMA
+from .parse_kernel import count_lines
 from .parse_line import LineRejected, parse_line
 from .parse_vector import Origins, parse_regular
 
@@ -94,6 +95,10 @@ def parse_chunk(buf: bytes, origins: Origins) -> ParseResult:
     return ParseResult(records, reject_table,
                        lines_read=len(records) + len(reject_table), blank_lines=blank,
                        bytes_read=len(buf), slow_lines=slow)
+
+
+def newlines(buf: bytes) -> int:
+    return count_lines(np.frombuffer(buf, np.uint8))
 
 
 def open_maybe_gzip(stream: BinaryIO) -> BinaryIO:
@@ -190,7 +195,7 @@ def iter_chunks(stream: BinaryIO, chunk_bytes: int = CHUNK_BYTES
         chunk, carry = data[:cut], data[cut:]
         if chunk:
             yield chunk, line_no
-            line_no += chunk.count(b"\n")
+            line_no += newlines(chunk)
         if len(carry) > MAX_LINE_BYTES:
             long_line, carry = [line_no, carry[:SAMPLE_BYTES], len(carry)], b""
         if error is not None:
@@ -262,7 +267,7 @@ def _jobs(objects: Iterable[tuple[str, BinaryIO | bytes]], chunk_bytes: int) -> 
                 buf, first = item
                 pack.append(buf), keys.append(key), starts.append(lines), firsts.append(first)
                 size += len(buf)
-                lines += buf.count(b"\n")
+                lines += newlines(buf)
                 if size >= chunk_bytes:
                     yield flush()
         except CorruptInput as e:
