@@ -62,15 +62,6 @@ def backfill(urls: list[str], lake: str, workers: int, endpoint: str | None) -> 
             "child_peak_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
 
-def lake_bytes(lake: Lake) -> dict[str, bytes]:
-    out = {}
-    for table in ("access_logs", "quarantine"):
-        for path in lake.files(table):
-            with lake.fs.open(path, "rb") as f:
-                out[path[len(lake.loc.path):]] = f.read()
-    return out
-
-
 def main() -> list[dict]:
     scale = float(os.environ.get("S3LOGS_BENCH_BACKFILL_SCALE", "1"))
     folder = BENCH_DIR / "backfill"
@@ -88,8 +79,8 @@ def main() -> list[dict]:
         print(f"local folder, {workers} worker(s) ...", flush=True)
         r = backfill(local_urls, str(folder / f"lake-local-{workers}"), workers, None)
         rows.append({"source": "local folder", **r})
-    same_local = lake_bytes(Lake(str(folder / "lake-local-1"))) == \
-        lake_bytes(Lake(str(folder / "lake-local-2")))
+    same_local = Lake(str(folder / "lake-local-1")).snapshot() == \
+        Lake(str(folder / "lake-local-2")).snapshot()
     server, endpoint = start_moto()
     try:
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
@@ -108,8 +99,8 @@ def main() -> list[dict]:
     finally:
         server.terminate()
         server.wait()
-    same_s3 = lake_bytes(Lake(str(folder / "lake-s3-1"))) == \
-        lake_bytes(Lake(str(folder / "lake-s3-2")))
+    same_s3 = Lake(str(folder / "lake-s3-1")).snapshot() == \
+        Lake(str(folder / "lake-s3-2")).snapshot()
     for r in rows:
         first = next(x for x in rows if x["source"] == r["source"] and x["workers"] == 1)
         r["speedup"] = first["seconds"] / r["seconds"]

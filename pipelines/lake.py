@@ -248,6 +248,15 @@ class Lake:
         """Every Parquet file under a folder of the lake (recursively)."""
         return sorted(p for p in self.find(self.path(table)) if p.endswith(".parquet"))
 
+    def snapshot(self) -> dict[str, bytes]:
+        """Every file readers see (records and quarantine), by path from the root: what two
+        lakes must agree on, byte for byte, to be the same lake."""
+        out = {}
+        for table in ("access_logs", "quarantine"):
+            for path in self.files(table):
+                out[path[len(self.loc.path):]] = self.read_bytes(path)
+        return out
+
     def find(self, folder: str) -> list[str]:
         """Every file under `folder`, recursively; none if it does not exist."""
         self.loc.count_local("LIST")

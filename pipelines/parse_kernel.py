@@ -111,9 +111,7 @@ def scan(a):
     """Every line of the chunk `a` (ending with a newline): its bounds, whether it is
     blank, and for the regular ones (`good`) their field count, requester shift, epoch
     seconds and, from `row_base`, each field's bounds and flags in flat arrays."""
-    n_lines = 0
-    for i in range(len(a)):
-        n_lines += a[i] == NEWLINE
+    n_lines = count_lines(a)
     line_starts = np.empty(n_lines, np.int64)
     line_ends = np.empty(n_lines, np.int64)
     blank = np.zeros(n_lines, np.bool_)

@@ -44,15 +44,6 @@ class Outcome:
     differences: list[str]
 
 
-def data_files(lake: Lake) -> dict[str, bytes]:
-    out = {}
-    for table in ("access_logs", "quarantine"):
-        for path in lake.files(table):
-            with lake.fs.open(path, "rb") as f:
-                out[path[len(lake.loc.path):]] = f.read()
-    return out
-
-
 def deliveries(rounds: int) -> list[list[tuple[str, bytes]]]:
     """The generated objects, in the order S3 might deliver them, split over rounds."""
     objects = list(generate_objects(CFG))
@@ -102,7 +93,7 @@ def run(folder: Path, lake_url: str, rounds: int, processes: int, seed: int,
                    check=False, capture_output=True, timeout=900)
     lake_kw = {"endpoint": env.get("AWS_ENDPOINT_URL_S3")} if lake_url.startswith("s3://") \
         else {}
-    got, want = data_files(Lake(lake_url, **lake_kw)), data_files(Lake(str(reference)))
+    got, want = Lake(lake_url, **lake_kw).snapshot(), Lake(str(reference)).snapshot()
     differences = sorted(p for p in set(got) | set(want) if got.get(p) != want.get(p))
     return Outcome(rounds, runs + 1, killed, not differences, differences[:10])
 

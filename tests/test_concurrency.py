@@ -30,15 +30,6 @@ def late_logs(folder: Path) -> None:
             (folder / f"{day}-0{i}-00-00-{day.day:08X}{i:08X}").write_bytes(body + b"\n")
 
 
-def data_files(lake: Lake) -> dict[str, bytes]:
-    out = {}
-    for table in ("access_logs", "quarantine"):
-        for path in lake.files(table):
-            with lake.fs.open(path, "rb") as f:
-                out[path[len(lake.loc.path):]] = f.read()
-    return out
-
-
 @pytest.mark.parametrize("paused", ["first", "second"])
 def test_a_run_that_writes_last_with_stale_data_loses_nothing(tmp_path, paused):
     """Run A pauses just before writing its first records partition; run B ingests the
@@ -77,11 +68,10 @@ def test_a_run_that_writes_last_with_stale_data_loses_nothing(tmp_path, paused):
         a.join(60)
     finally:
         Lake._put = original
-    assert data_files(lake_a) == data_files(reference)
+    assert lake_a.snapshot() == reference.snapshot()
     # and a later run of both days, with nothing new, changes nothing
     again = ingest([LogSource(str(logs), layout="simple")], lake_a, [D1, D2], progress=False)
-    assert again.requests["GET"] == 0 and data_files(lake_a) == data_files(reference)
-
+    assert again.requests["GET"] == 0 and lake_a.snapshot() == reference.snapshot()
 
 
 def test_concurrent_runs_killed_at_random_end_as_one_sequential_run(tmp_path):
@@ -123,7 +113,7 @@ def test_a_lake_written_before_staging_is_adopted_without_losing_a_row(tmp_path)
     assert not list((tmp_path / "lake" / "_manifests").glob("source=*/day=*.json"))
     reference = Lake(str(tmp_path / "reference"))
     ingest([LogSource(str(logs), layout="simple")], reference, [D1, D2], progress=False)
-    assert data_files(lake) == data_files(reference)
+    assert lake.snapshot() == reference.snapshot()
 
 
 def test_a_stale_file_left_by_a_killed_writer_is_rebuilt_by_the_next_run(tmp_path):
@@ -138,16 +128,16 @@ def test_a_stale_file_left_by_a_killed_writer_is_rebuilt_by_the_next_run(tmp_pat
     late_logs(logs)
     lake = Lake(str(tmp_path / "lake"))
     ingest([LogSource(str(logs), layout="simple")], lake, [D1, D2], progress=False)
-    good = data_files(lake)
+    good = lake.snapshot()
     part = next(p for p in lake.files() if "dt=2026-11-21" in p)
     stale = pq.read_table(part).slice(0, 10)  # rows from before day 2 was committed
     tmp = part + ".stale"
     with open(tmp, "wb") as f:
         f.write(parquet_bytes(stale, "request_time"))
     os.replace(tmp, part)
-    assert data_files(lake) != good
+    assert lake.snapshot() != good
     again = ingest([LogSource(str(logs), layout="simple")], lake, [D1, D2], progress=False)
-    assert again.requests["GET"] == 0 and data_files(lake) == good
+    assert again.requests["GET"] == 0 and lake.snapshot() == good
 
 
 def test_a_commit_whose_answer_was_lost_is_still_ours(tmp_path, monkeypatch):
@@ -167,7 +157,7 @@ def test_a_commit_whose_answer_was_lost_is_still_ours(tmp_path, monkeypatch):
     monkeypatch.undo()
     reference = Lake(str(tmp_path / "reference"))
     ingest([LogSource(str(logs), layout="simple")], reference, [D1, D2], progress=False)
-    assert data_files(lake) == data_files(reference)
+    assert lake.snapshot() == reference.snapshot()
     versions = sorted(p.name for p in (tmp_path / "lake" / "_manifests").rglob("v*.json"))
     assert versions == ["v000001.json"] * 2  # committed once per unit, not again
 

@@ -188,7 +188,6 @@ def test_dagster_cli_as_the_readme_says(tmp_path):
 def test_two_runs_at_once_over_overlapping_days_converge(tmp_path):
     """No pool holds them back, and they are not even in one Dagster instance (as two
     deployments, a cron job and a person would be): the lake ends as one run writes it."""
-    from tests.test_concurrency import data_files
 
     logs = tmp_path / "logs"
     write_objects(replace(CFG, days=4, late_fraction=0.5, records_per_day=400), logs)
@@ -213,4 +212,4 @@ def test_two_runs_at_once_over_overlapping_days_converge(tmp_path):
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
     for run in runs:
         assert run.wait(timeout=300) == 0, run.stderr.read()[-3000:]
-    assert data_files(Lake(str(tmp_path / "lake"))) == data_files(reference)
+    assert Lake(str(tmp_path / "lake")).snapshot() == reference.snapshot()

@@ -29,16 +29,6 @@ CFG = SynthConfig(days=3, records_per_day=300, records_per_object=40, late_fract
 DAYS = [CFG.start + timedelta(days=i) for i in range(CFG.days + 3)]  # late ones spill over
 
 
-def lake_files(lake: Lake) -> dict[str, bytes]:
-    """Every data file of the lake (records and quarantine), by path relative to the root."""
-    out = {}
-    for table in ("access_logs", "quarantine"):
-        for path in lake.files(table):
-            with lake.fs.open(path, "rb") as f:
-                out[path[len(lake.loc.path):]] = f.read()
-    return out
-
-
 def lake_rows(lake: Lake) -> list[dict]:
     table = lake.dataset().to_table()
     table = table.take(pc.sort_indices(table, [("record_id", "ascending")]))
@@ -80,7 +70,7 @@ def test_rerun_with_nothing_new_makes_no_get_and_changes_nothing(s3, tmp_path):
     upload(s3, "target-logs", generate_objects(CFG))
     source, lake = LogSource("s3://target-logs/logs/"), Lake(str(tmp_path / "lake"))
     ingest([source], lake, DAYS, progress=False)
-    before = lake_files(lake)
+    before = lake.snapshot()
     mtimes = {p: os.stat(lake.loc.path + p).st_mtime_ns for p in before}
     again = ingest([source], lake, DAYS, progress=False)
     assert again.requests["GET"] == 0 and again.lake_requests["PUT"] == 0
@@ -92,10 +82,10 @@ def test_forced_rerun_is_byte_identical(s3, tmp_path):
     upload(s3, "target-logs", generate_objects(CFG))
     source, lake = LogSource("s3://target-logs/logs/"), Lake(str(tmp_path / "lake"))
     ingest([source], lake, DAYS, progress=False)
-    first = lake_files(lake)
+    first = lake.snapshot()
     report = ingest([source], lake, DAYS, force=True, progress=False)
     assert report.requests["GET"] > 0
-    assert lake_files(lake) == first
+    assert lake.snapshot() == first
 
 
 @pytest.mark.parametrize("date_source", ["EventTime", "DeliveryTime"])
@@ -152,7 +142,7 @@ def test_late_object_for_an_old_day_rewrites_only_what_it_touches(s3, tmp_path):
     upload(s3, "target-logs", generate_objects(cfg))
     source, lake = LogSource("s3://target-logs/logs/"), Lake(str(tmp_path / "lake"))
     ingest([source], lake, DAYS, progress=False)
-    before = lake_files(lake)
+    before = lake.snapshot()
     day = DAYS[0]
     late = line(bucket="shop-assets", time=f"[{day:%d/%b/%Y}:23:59:59 +0000]",
                 key="late/arrival.bin")
@@ -163,7 +153,7 @@ def test_late_object_for_an_old_day_rewrites_only_what_it_touches(s3, tmp_path):
     assert [d.day for d in report.days] == [d.isoformat() for d in trailing_days(
         DAYS[3], 3)]
     assert report.requests["GET"] == 1
-    after = lake_files(lake)
+    after = lake.snapshot()
     changed = {p for p in after if before.get(p) != after[p]}
     assert changed == {f"access_logs/dt={day}/bucket=shop-assets/part-00000.parquet"}
     keys = pq.read_table(lake.loc.path + changed.pop())["key"].to_pylist()
@@ -228,11 +218,11 @@ def test_lake_on_s3_equals_lake_on_disk(s3, tmp_path):
     # and per rebuilt folder the record of what it was built from; the lake's format
     # marker; two for the check that the store refuses a second conditional create
     kept = [len(on_s3.find(on_s3.path(f))) for f in ("_staging", "_manifests", "_compacted")]
-    assert report.lake_requests["PUT"] == len(lake_files(on_s3)) + sum(kept) + 1 + 2
+    assert report.lake_requests["PUT"] == len(on_s3.snapshot()) + sum(kept) + 1 + 2
     assert not on_s3.find(on_s3.path("_probe"))
     assert kept[1] == len(DAYS)  # one manifest version per source and day
     assert lake_rows(on_s3) == lake_rows(on_disk)
-    assert lake_files(on_s3) == lake_files(on_disk)  # byte for byte, path for path
+    assert on_s3.snapshot() == on_disk.snapshot()  # byte for byte, path for path
 
 
 def test_throttled_gets_are_retried(s3, tmp_path, fault_proxy):
@@ -247,7 +237,7 @@ def test_throttled_gets_are_retried(s3, tmp_path, fault_proxy):
     assert report.requests["GET"] == n + fault.injected  # every attempt is counted
     reference = Lake(str(tmp_path / "ref"))
     ingest([LogSource("s3://target-logs/logs/")], reference, DAYS, progress=False)
-    assert lake_files(lake) == lake_files(reference)
+    assert lake.snapshot() == reference.snapshot()
 
 
 def test_an_object_that_keeps_failing_is_named_and_the_rest_is_kept(s3, tmp_path,
@@ -274,7 +264,7 @@ def test_an_object_that_keeps_failing_is_named_and_the_rest_is_kept(s3, tmp_path
     assert again.requests["GET"] == 1 and again.total("objects_ingested") == 1
     reference = Lake(str(tmp_path / "ref"))
     ingest([LogSource("s3://target-logs/logs/")], reference, DAYS, progress=False)
-    assert lake_files(lake) == lake_files(reference)
+    assert lake.snapshot() == reference.snapshot()
 
 
 @pytest.mark.parametrize("after", [4, 20, 35])
@@ -292,14 +282,14 @@ def test_run_killed_halfway_then_rerun_gives_the_clean_lake(s3, tmp_path, fault_
         assert errors and all("could not write s3://lake/broken/" in e for e in errors)
     except LakeWriteError as e:
         assert "could not write s3://lake/broken/" in str(e)
-    partial = lake_files(broken)
-    assert len(partial) < len(lake_files(reference))
+    partial = broken.snapshot()
+    assert len(partial) < len(reference.snapshot())
     if partial:
         rows = lake_rows(broken)
         assert len({r["record_id"] for r in rows}) == len(rows)  # never duplicates
     fault_proxy.faults.clear()
     ingest([LogSource("s3://target-logs/logs/")], broken, DAYS, progress=False)
-    assert lake_files(broken) == lake_files(reference)
+    assert broken.snapshot() == reference.snapshot()
 
 
 def test_objects_in_neither_layout_are_reported_not_skipped_silently(s3, tmp_path):
