@@ -20,7 +20,7 @@ def main() -> list[dict]:
     nbytes = os.path.getsize(path)
     rows = []
     for method in ("python_re", "python_re_arrow_typed", "ours_1_worker", "ours",
-                   "duckdb_read_csv"):
+                   "duckdb_read_csv", "ingest_from_folder"):
         print(f"parsing with {method} ...", flush=True)
         r = run_isolated("benchmarks.parse_methods", method, str(path))
         r["method"] = method

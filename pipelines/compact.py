@@ -18,14 +18,16 @@ and its record, with stale rows, is caught by the next run. A current folder is 
 from __future__ import annotations
 
 import re
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .lake import Lake, canonical
+from .lake import Lake, canonical, decode
 from .manifest import Manifest, Target, Unit
 from .units import STAGING, current, schema_of, staging_path
 
@@ -33,6 +35,34 @@ COMPACTED = "_compacted"
 MAX_PASSES = 50
 THREADS = 4  # each holds one folder's rows
 _UNIT = re.compile(r"/source=([0-9a-f]+)/day=([0-9-]{10})/")
+
+
+class Budget:
+    """Bytes of working memory the rebuilding threads share: a folder waits until its
+    estimate fits, so many small folders rebuild at once and a few huge ones one at a
+    time (one alone always may, whatever its size)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+        self.free = threading.Condition()
+
+    @contextmanager
+    def hold(self, n: int):
+        with self.free:
+            self.free.wait_for(lambda: self.used == 0 or self.used + n <= self.limit)
+            self.used += n
+        try:
+            yield
+        finally:
+            with self.free:
+                self.used -= n
+                self.free.notify_all()
+
+
+# Decoded rows, their sorted and deduplicated copies and the Parquet being written take
+# about this many times the compressed staging bytes.
+EXPANSION = 12
+MEMORY = Budget(256 << 20)
 
 
 class CompactionError(RuntimeError):
@@ -80,13 +110,15 @@ def _rebuild(lake: Lake, target: Target, *, manifests: dict
     if (lake.read_json(record) or {}) == _record(folder, inputs, lake.fingerprints(folder)):
         return None, inputs
     try:
-        rows = lake.read_table([lake.path(STAGING, target.table, target.folder, i)
-                                for i in inputs], schema_of(target))
+        data = lake.read_files([lake.path(STAGING, target.table, target.folder, i)
+                                for i in inputs])
     except FileNotFoundError:  # a newer commit collected one: the next pass reads again
         return Compaction(target, [], 0, 0), None
-    kept = _final(target, rows)
-    files = lake.write_files(folder, kept,
-                             "request_time" if target.table == "access_logs" else None)
+    with MEMORY.hold(EXPANSION * sum(map(len, data))):
+        rows = decode(data, schema_of(target))
+        kept = _final(target, rows)
+        files = lake.write_files(folder, kept,
+                                 "request_time" if target.table == "access_logs" else None)
     lake.write_json(record, _record(folder, inputs, files))
     return Compaction(target, list(files), kept.num_rows, rows.num_rows - kept.num_rows), \
         inputs

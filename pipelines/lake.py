@@ -187,13 +187,17 @@ class Lake:
 
     def read_table(self, paths: list[str], schema: pa.Schema) -> pa.Table:
         """The rows of these Parquet files (FileNotFoundError if one is gone)."""
-        tables = []
+        return decode(self.read_files(paths), schema)
+
+    def read_files(self, paths: list[str]) -> list[bytes]:
+        """The bytes of these files (FileNotFoundError if one is gone)."""
+        out = []
         for p in paths:
             data = self.read_bytes(p)
             if data is None:
                 raise FileNotFoundError(p)
-            tables.append(pq.read_table(io.BytesIO(data), schema=schema))
-        return pa.concat_tables(tables) if tables else schema.empty_table()
+            out.append(data)
+        return out
 
     def write_files(self, folder: str, table: pa.Table, sort_key: str | None
                     ) -> dict[str, str]:
@@ -316,6 +320,12 @@ class Lake:
 
 def _stamp(st: os.stat_result) -> str:
     return f"{st.st_size}-{st.st_mtime_ns}-{st.st_ino}"
+
+
+def decode(files: list[bytes], schema: pa.Schema) -> pa.Table:
+    """The rows of Parquet files given as bytes."""
+    tables = [pq.read_table(io.BytesIO(data), schema=schema) for data in files]
+    return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
 def json_bytes(value: dict) -> bytes:

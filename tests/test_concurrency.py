@@ -172,3 +172,26 @@ def test_manifest_versions_are_kept_so_a_number_is_never_used_twice(tmp_path):
     ingest([source], lake, [D2], progress=False)
     unit = next((tmp_path / "lake" / "_manifests").glob("source=*/day=*"))
     assert sorted(p.name for p in unit.iterdir()) == ["v000001.json", "v000002.json"]
+
+
+def test_rebuilds_share_a_memory_budget_and_a_huge_folder_still_runs_alone():
+    import time as clock
+
+    from pipelines.compact import Budget
+
+    budget, active, peak = Budget(100), [0], [0]
+
+    def work(n):
+        with budget.hold(n):
+            active[0] += n
+            peak[0] = max(peak[0], active[0])
+            clock.sleep(0.05)
+            active[0] -= n
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in (60, 60, 60, 500)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert not any(t.is_alive() for t in threads)  # the 500 ran, alone
+    assert peak[0] in (60, 500)  # never two 60s together (120 > 100), never 500 with any
