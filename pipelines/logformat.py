@@ -25,8 +25,10 @@ class Field:
     type: pa.DataType
     doc: str
     aws_name: str
-    # Anchored regex (valid in both Python `re` and RE2) that a raw token must match
-    # for the field to be placed with confidence; None means any non-empty token.
+    # Anchored regex that a raw token must match for the field to be placed with
+    # confidence; None means any non-empty token. Written with explicit ASCII classes so
+    # that Python `re` (the exact parser) and RE2 (the fast path) read it alike: their `\S`
+    # and case folding differ outside ASCII.
     shape: str | None = None
 
 
@@ -34,6 +36,7 @@ OPERATION_RE = r"[A-Z][A-Z0-9]*(?:\.[A-Za-z0-9_]+){1,4}"
 """`REST.GET.OBJECT`, `S3.COMPUTE.OBJECT.CHECKSUM`, `SOAP.CreateBucket`...: the anchor that
 tells where a requester with spaces (CloudFront origin access identities) ends."""
 
+MAX_FIELD_COUNT = 127  # field_count is an int8: S3 appends a field every few years
 INT_RE = r"[0-9]{1,18}"  # 18 digits always fit an int64
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -85,9 +88,9 @@ FIELDS: tuple[Field, ...] = (
           r"[A-Za-z0-9._:\[\]-]+"),
     Field("tls_version", pa.string(), "TLSv1.1, TLSv1.2 or TLSv1.3 as logged (AWS's own "
           "examples write TLSV1.2: compare case-insensitively); null for plain HTTP.",
-          "TLS version", r"(?i:TLSv[0-9.]+)"),
+          "TLS version", r"[Tt][Ll][Ss][Vv][0-9.]+"),
     Field("access_point_arn", pa.string(), "ARN of the access point the request used.",
-          "Access Point ARN", r"arn:\S+"),
+          "Access Point ARN", r"arn:[!-~]+"),
     Field("acl_required", pa.bool_(), "True when an ACL was required to authorize the "
           "request; null in records older than the field (before late 2022).", "aclRequired",
           r"Yes"),

@@ -97,10 +97,6 @@ def parse_chunk(buf: bytes, origins: Origins) -> ParseResult:
                        bytes_read=len(buf), slow_lines=slow)
 
 
-def newlines(buf: bytes) -> int:
-    return count_lines(np.frombuffer(buf, np.uint8))
-
-
 def open_maybe_gzip(stream: BinaryIO) -> BinaryIO:
     """Wrap `stream` in a gzip reader when it starts with the gzip magic bytes."""
     buffered = stream if hasattr(stream, "peek") else io.BufferedReader(stream)
@@ -170,18 +166,33 @@ class LongLine:
                 f"{len(self.sample):,} bytes are kept")
 
 
+@dataclass(frozen=True)
+class Chunk:
+    """Whole lines of one object, ending in a newline: `lines` of them from `first_line`
+    (1-based). Lines are counted once, here, and the count travels with the bytes."""
+
+    data: bytes
+    first_line: int
+    lines: int
+
+    @staticmethod
+    def of(data: bytes, first_line: int) -> Chunk:
+        return Chunk(data, first_line, count_lines(np.frombuffer(data, np.uint8)))
+
+
 def iter_chunks(stream: BinaryIO, chunk_bytes: int = CHUNK_BYTES
-                ) -> Iterator[tuple[bytes, int] | LongLine]:
-    """(whole lines ending in a newline, 1-based number of the first line) per chunk, and
-    a LongLine for each line longer than MAX_LINE_BYTES: memory stays bounded.
+                ) -> Iterator[Chunk | LongLine]:
+    """A Chunk of about `chunk_bytes` at a time, and a LongLine for each line longer than
+    MAX_LINE_BYTES: memory stays bounded. Each byte is copied once on its way.
 
     Raises CorruptInput after the last good chunk when decompression fails."""
-    line_no, carry = 1, b""
+    line_no, carry = 1, b""   # carry: the start of a line the next block ends
     long_line: list | None = None  # [line_no, sample, size] while reading past one
     while True:
         block, error = _read_block(stream, chunk_bytes)
         if not block and error is None:
             break
+        start = 0  # where this block's lines begin
         if long_line is not None:
             end = block.find(b"\n")
             long_line[2] += len(block) if end < 0 else end
@@ -189,13 +200,15 @@ def iter_chunks(stream: BinaryIO, chunk_bytes: int = CHUNK_BYTES
                 continue
             yield LongLine(*long_line)
             line_no, long_line = line_no + 1, None
-            block = block[end + 1:] if end >= 0 else b""
-        data = carry + block if carry else block
-        cut = data.rfind(b"\n") + 1
-        chunk, carry = data[:cut], data[cut:]
-        if chunk:
-            yield chunk, line_no
-            line_no += newlines(chunk)
+            start = len(block) if end < 0 else end + 1
+        cut = block.rfind(b"\n", start) + 1  # the carry holds no newline
+        if cut:
+            chunk = Chunk.of(b"".join((carry, memoryview(block)[start:cut])), line_no)
+            yield chunk
+            line_no += chunk.lines
+            carry = block[cut:]
+        else:
+            carry = b"".join((carry, memoryview(block)[start:]))
         if len(carry) > MAX_LINE_BYTES:
             long_line, carry = [line_no, carry[:SAMPLE_BYTES], len(carry)], b""
         if error is not None:
@@ -203,13 +216,13 @@ def iter_chunks(stream: BinaryIO, chunk_bytes: int = CHUNK_BYTES
                 yield LongLine(*long_line)
                 line_no += 1
             elif carry:
-                yield carry + b"\n", line_no
+                yield Chunk(carry + b"\n", line_no, 1)
                 line_no += 1
             raise CorruptInput(line_no, error) from error
     if long_line is not None:
         yield LongLine(*long_line)
     elif carry:
-        yield carry + b"\n", line_no  # a last line without its newline
+        yield Chunk(carry + b"\n", line_no, 1)  # a last line without its newline
 
 
 def _read_block(stream: BinaryIO, size: int) -> tuple[bytes, Exception | None]:
@@ -249,7 +262,7 @@ def _jobs(objects: Iterable[tuple[str, BinaryIO | bytes]], chunk_bytes: int) -> 
 
     def flush() -> Job:
         nonlocal size, lines
-        job = b"".join(pack), Origins(keys.copy(), np.array(starts), np.array(firsts))
+        job = b"".join(pack), Origins(keys.copy(), np.array(starts), np.array(firsts), lines)
         pack.clear(), keys.clear(), starts.clear(), firsts.clear()
         size = lines = 0
         return job
@@ -264,10 +277,10 @@ def _jobs(objects: Iterable[tuple[str, BinaryIO | bytes]], chunk_bytes: int) -> 
                         yield flush()
                     yield _one_reject(key, item.line_no, item.sample, item.reason)
                     continue
-                buf, first = item
-                pack.append(buf), keys.append(key), starts.append(lines), firsts.append(first)
-                size += len(buf)
-                lines += newlines(buf)
+                pack.append(item.data), keys.append(key), starts.append(lines)
+                firsts.append(item.first_line)
+                size += len(item.data)
+                lines += item.lines
                 if size >= chunk_bytes:
                     yield flush()
         except CorruptInput as e:

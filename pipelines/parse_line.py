@@ -24,6 +24,7 @@ from .logformat import (
     FIELDS,
     INT_FIELDS,
     KNOWN_FIELD_COUNTS,
+    MAX_FIELD_COUNT,
     N_FIELDS,
     OPERATION_RE,
     POS,
@@ -73,7 +74,10 @@ def parse_time(text: str) -> datetime:
         raise LineRejected(f"time [{text}] is out of range")
     offset = (int(zh) * 60 + int(zm)) * (1 if sign == "+" else -1)
     local = datetime(y, month, d, int(hh), int(mi), int(ss), tzinfo=UTC)
-    return local - timedelta(minutes=offset)
+    try:
+        return local - timedelta(minutes=offset)
+    except OverflowError:  # its offset takes it before year 1 or after 9999
+        raise LineRejected(f"time [{text}] is out of range") from None
 
 
 def _quoted_ends(s: str, start: int, last_field: bool) -> list[int]:
@@ -146,6 +150,8 @@ def _placements(text: str) -> tuple[list[list[str]], str]:
 def validate(fields: list[str]) -> None:
     """Raise LineRejected unless every field has the shape its position demands."""
     n = len(fields)
+    if n > MAX_FIELD_COUNT:
+        raise LineRejected(f"{n} fields: more than {MAX_FIELD_COUNT}, so not a log record")
     if n < N_FIELDS and n not in KNOWN_FIELD_COUNTS:
         raise LineRejected(f"{n} fields: not a known record layout (17, 18, 24-27 or more); "
                            "truncated?")

@@ -37,15 +37,12 @@ class Origins:
     """Where the lines of a chunk come from: a chunk may pack many small log objects.
 
     Segment j holds `keys[j]`'s lines from chunk line `starts[j]` on, numbered from
-    `first_numbers[j]` in their object."""
+    `first_numbers[j]` in their object; the chunk has `lines` lines in all."""
 
     keys: list[str]
     starts: np.ndarray
     first_numbers: np.ndarray
-
-    @staticmethod
-    def single(key: str, first_line: int = 1) -> Origins:
-        return Origins([key], np.zeros(1, np.int64), np.array([first_line], np.int64))
+    lines: int
 
     def locate(self, lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(segment index, line number in its object) for chunk line indexes."""
@@ -106,7 +103,7 @@ def parse_regular(buf: bytes, origins: Origins) -> VectorResult:
     """Parse the regular lines of `buf`, which must end with a newline."""
     a = np.frombuffer(buf, np.uint8)
     (line_starts, line_ends, blank, good, nf, shift, epoch, row_base, fs, fe,
-     null) = k.scan(a)
+     null) = k.scan(a, origins.lines)
     idx = np.flatnonzero(good)
     rows, nfi, s, epoch = row_base[idx], nf[idx], shift[idx], epoch[idx]
     cols = _string_columns(a, rows, fs, fe, null)

@@ -295,3 +295,58 @@ def test_many_small_objects_packed_into_chunks_keep_their_origin():
         theirs = rejects.filter(pc.equal(rejects["source_key"], key))
         assert theirs.to_pylist() == single.rejects.to_pylist()
     assert rejects["line_number"].to_pylist() == [4] * 6
+
+
+# Found by a differential review of the fast path against the exact parser: each of these
+# once crashed a chunk or was read differently by the two.
+
+def test_a_line_of_more_than_127_fields_is_rejected_not_fatal():
+    data = line(extra=("x",) * 103) + b"\n" + line() + b"\n"   # 130 fields, then a good line
+    result = parse_log(data, "k")
+    assert result.lines_read == 2 and len(result.records) == 1
+    assert "more than 127" in result.rejects["reason"][0].as_py()
+    assert both_paths(line(extra=("x",) * 100))["field_count"] == 127
+
+
+@pytest.mark.parametrize("bad", ["[31/Dec/9999:23:59:59 -0100]", "[01/Jan/0001:00:00:00 +0100]"])
+def test_time_outside_the_calendar_after_its_offset_is_rejected_not_fatal(bad):
+    assert "out of range" in reject_reason(line(time=bad))
+
+
+@pytest.mark.parametrize("good", ["[31/Dec/9999:23:59:59 +0000]", "[01/Jan/0001:00:00:00 +0000]"])
+def test_time_at_the_edges_of_the_calendar_is_kept(good):
+    assert both_paths(line(time=good))["request_time"] is not None
+
+
+@pytest.mark.parametrize("ending", [b"\t", b" \t", b"\r\t", b"\t\r\t"])
+@pytest.mark.parametrize("n", [18, 27, 28])
+def test_trailing_tabs_and_carriage_returns_are_stripped_by_both_paths(ending, n):
+    r = both_paths(line(n, extra=("x",) * (n - 27)) + ending)
+    assert r["field_count"] == n and (n != 18 or r["version_id"] is None)
+
+
+@pytest.mark.parametrize("n", [18, 27, 28])
+def test_a_line_ending_in_two_carriage_returns_reads_as_the_line(n):
+    raw = line(n, extra=("x",) * (n - 27))
+    twice = parse_log(raw + b"\r\r\n", "k").records.drop_columns("record_id")
+    assert twice.to_pylist() == parse_log(raw + b"\n", "k").records.drop_columns(
+        "record_id").to_pylist()
+
+
+def test_dash_operation_is_rejected_by_both_paths():
+    assert reject_reason(line(operation="-"))
+
+
+@pytest.mark.parametrize("space", ["\x0b", "\x0c", "\x1c", "\u00a0", "\u2003"])
+def test_whitespace_of_any_kind_in_an_arn_is_rejected_by_both_paths(space):
+    assert "access_point_arn" in reject_reason(
+        line(access_point_arn=f"arn:aws:s3:us-east-1:1:accesspoint/a{space}b"))
+
+
+@pytest.mark.parametrize("tls", ["TLSv1.2", "TLSV1.2", "tlsv1.3"])
+def test_tls_version_is_matched_without_regard_to_case(tls):
+    assert both_paths(line(tls_version=tls))["tls_version"] == tls
+
+
+def test_tls_version_with_unicode_look_alikes_is_rejected():
+    assert "tls_version" in reject_reason(line(tls_version="TL\u017fv1.2"))  # long s

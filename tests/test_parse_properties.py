@@ -99,14 +99,18 @@ def test_rendered_records_parse_back_to_the_same_values(rec):
 
 @st.composite
 def mutated_lines(draw):
-    """A valid line with a few damaging edits: quotes, spaces, bad bytes, cut tails."""
+    """A valid line with a few damaging edits: quotes, spaces, bad bytes, whitespace the
+    two regex engines read differently, cut tails, odd tails."""
     raw = bytearray(draw(st.sampled_from([
         line(), line(18), line(24), line(17), line(extra=("x",)),
+        line(access_point_arn="arn:aws:s3:us-east-1:1:accesspoint/ap", tls_version="TLSV1.2"),
+        line(time="[31/Dec/9999:23:59:59 +0000]"), line(time="[01/Jan/0001:00:00:00 +0000]"),
         line(requester="arn:aws:iam::cloudfront:user/CloudFront Origin Access Identity E1"),
         line(request_uri="-", referer="-", user_agent="-")])))
     for _ in range(draw(st.integers(1, 3))):
         pos = draw(st.integers(0, len(raw)))
-        edit = draw(st.sampled_from(["quote", "space", "delete", "byte", "cut", "dash"]))
+        edit = draw(st.sampled_from(["quote", "space", "delete", "byte", "cut", "dash",
+                                     "whitespace", "tail"]))
         if edit == "quote":
             raw[pos:pos] = b'"'
         elif edit == "space":
@@ -119,6 +123,11 @@ def mutated_lines(draw):
             raw[pos:pos] = bytes([draw(st.integers(0x80, 0xFF))])
         elif edit == "cut":
             del raw[pos:]
+        elif edit == "whitespace":
+            raw[pos:pos] = draw(st.sampled_from([b"\t", b"\r", b"\x0b", b"\x0c", b"\x1c",
+                                                 "\u00a0".encode(), "\u2003".encode()]))
+        elif edit == "tail":
+            raw += draw(st.sampled_from([b"\t", b" \t", b"\t\r\t", b" x" * 101, b" -"]))
     return bytes(raw).strip(b"\r\n")
 
 
