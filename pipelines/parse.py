@@ -277,6 +277,8 @@ def _jobs(objects: Iterable[tuple[str, BinaryIO | bytes]], chunk_bytes: int) -> 
                         yield flush()
                     yield _one_reject(key, item.line_no, item.sample, item.reason)
                     continue
+                if pack and size + len(item.data) > chunk_bytes:
+                    yield flush()  # a chunk of a large object goes alone, not copied
                 pack.append(item.data), keys.append(key), starts.append(lines)
                 firsts.append(item.first_line)
                 size += len(item.data)

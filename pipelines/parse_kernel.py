@@ -9,6 +9,8 @@ into Arrow buffers. Compiled once and cached beside this file (`cache=True`).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from numba import njit, types
 from numba.core import cgutils
@@ -34,6 +36,109 @@ QUOTED = np.array(QUOTED_POS, dtype=np.int64)
 MONTHS = np.array([ord(c) for c in "JanFebMarAprMayJunJulAugSepOctNovDec"], dtype=np.int64)
 CUM_DAYS = np.array([0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334], dtype=np.int64)
 DIM = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
+def _bytes_of(char_class: str) -> np.ndarray:
+    """The bytes a one-character regex class matches, as a 256-entry table."""
+    return np.array([re.fullmatch(char_class, chr(b)) is not None for b in range(256)])
+
+
+# The value shapes of logformat, as the kernel checks them. Most are a fixed prefix (one
+# class per character) then one or more bytes of a class; the operation and the source
+# region have their own functions. tests/test_parse_kernel.py holds each to its regex.
+PREFIXED = {
+    "signature_version": (["S", "i", "g", "V"], "[0-9A-Za-z]"),
+    "cipher_suite": ([], "[A-Za-z0-9_-]"),
+    "authentication_type": ([], "[A-Za-z]"),
+    "host_header": ([], r"[A-Za-z0-9._:\[\]-]"),
+    "tls_version": (["[Tt]", "[Ll]", "[Ss]", "[Vv]"], "[0-9.]"),
+    "access_point_arn": (["a", "r", "n", ":"], "[!-~]"),
+}
+SHAPE_PREFIXED, SHAPE_OPERATION, SHAPE_REGION = 1, 2, 3
+SHAPE = np.zeros(N_FIELDS, np.int64)
+PREFIX_LEN = np.zeros(N_FIELDS, np.int64)
+PREFIX = np.zeros((N_FIELDS, 4, 256), np.bool_)
+BODY = np.zeros((N_FIELDS, 256), np.bool_)
+for _name, (_prefix, _body) in PREFIXED.items():
+    _f = POS[_name]
+    SHAPE[_f], PREFIX_LEN[_f], BODY[_f] = SHAPE_PREFIXED, len(_prefix), _bytes_of(_body)
+    for _k, _cls in enumerate(_prefix):
+        PREFIX[_f, _k] = _bytes_of(_cls)
+SHAPE[POS["operation"]], SHAPE[POS["source_region"]] = SHAPE_OPERATION, SHAPE_REGION
+UPPER, UPPER_DIGIT = _bytes_of("[A-Z]"), _bytes_of("[A-Z0-9]")
+WORD, LOWER, DIGIT = _bytes_of("[A-Za-z0-9_]"), _bytes_of("[a-z]"), _bytes_of("[0-9]")
+DOT, HYPHEN = 46, 45
+
+
+@njit(nogil=True, cache=True)
+def _prefixed(a, lo, hi, f):
+    n = PREFIX_LEN[f]
+    if hi - lo <= n:
+        return False
+    for k in range(n):
+        if not PREFIX[f, k, a[lo + k]]:
+            return False
+    for i in range(lo + n, hi):  # noqa: SIM110 (numba compiles no generators)
+        if not BODY[f, a[i]]:
+            return False
+    return True
+
+
+@njit(nogil=True, cache=True)
+def _operation(a, lo, hi):
+    """[A-Z][A-Z0-9]*(?:\\.[A-Za-z0-9_]+){1,4}: no class holds the dot, so no backtracking."""
+    if hi <= lo or not UPPER[a[lo]]:
+        return False
+    i = lo + 1
+    while i < hi and UPPER_DIGIT[a[i]]:
+        i += 1
+    parts = 0
+    while i < hi:
+        if a[i] != DOT:
+            return False
+        i += 1
+        start = i
+        while i < hi and WORD[a[i]]:
+            i += 1
+        if i == start:
+            return False
+        parts += 1
+    return 1 <= parts <= 4
+
+
+@njit(nogil=True, cache=True)
+def _region(a, lo, hi):
+    """[a-z]{2}(?:-[a-z]+)+-[0-9]+: after each hyphen, letters start a part and digits
+    the last one."""
+    if hi - lo < 2 or not (LOWER[a[lo]] and LOWER[a[lo + 1]]):
+        return False
+    i, parts = lo + 2, 0
+    while i < hi and a[i] == HYPHEN:
+        i += 1
+        start = i
+        if i < hi and DIGIT[a[i]]:
+            while i < hi and DIGIT[a[i]]:
+                i += 1
+            return i == hi and parts >= 1
+        while i < hi and LOWER[a[i]]:
+            i += 1
+        if i == start:
+            return False
+        parts += 1
+    return False
+
+
+@njit(nogil=True, cache=True)
+def shape_ok(a, lo, hi, f):
+    """Whether a[lo:hi] has the shape of field `f` (True for fields without one here)."""
+    kind = SHAPE[f]
+    if kind == SHAPE_PREFIXED:
+        return _prefixed(a, lo, hi, f)
+    if kind == SHAPE_OPERATION:
+        return _operation(a, lo, hi)
+    if kind == SHAPE_REGION:
+        return _region(a, lo, hi)
+    return True
 
 
 @njit(nogil=True, cache=True)
@@ -244,6 +349,8 @@ def scan(a, n_lines):
                 ok = False
             if f == ACL and not (length == 3 and a[fs[f]] == 89 and a[fs[f] + 1] == 101
                                  and a[fs[f] + 2] == 115):
+                ok = False
+            if SHAPE[f] and not shape_ok(a, fs[f], fe[f], f):
                 ok = False
         if not ok:
             continue

@@ -20,14 +20,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import parse_kernel as k
+from . import xxh3
 from .layout import bucket_name_problem
 from .logformat import FIELDS, N_FIELDS, OPERATION_RE, POS, RECORD_SCHEMA
 from .parse_line import record_id
 
 _REQUESTER, _REQUEST_ID = POS["requester"], POS["request_id"]
-# Fields whose shape the kernel does not check, all of few distinct values.
-_DICT_SHAPES = [(i, f"^(?:{f.shape})$") for i, f in enumerate(FIELDS)
-                if f.shape and not k.IS_INT[i] and i not in (k.TIME, k.ACL)]
 _OP_WORD = f" {OPERATION_RE}( |$)"
 _OP_ONLY = f"^{OPERATION_RE}$"
 
@@ -63,13 +61,6 @@ class VectorResult:
     leftover: np.ndarray       # indexes of non-empty lines not handled here
 
 
-def _shape_ok(col: pa.Array, pattern: str) -> np.ndarray:
-    """Regex check through the dictionary: these columns hold few distinct values."""
-    enc = col.dictionary_encode()
-    ok = pc.match_substring_regex(enc.dictionary, pattern)
-    return pc.fill_null(pc.take(ok, enc.indices), True).to_numpy(zero_copy_only=False)
-
-
 def _valid_buckets(col: pa.Array) -> np.ndarray:
     """Bucket names that can be lake folders (pipelines.layout), checked once per distinct
     name; the exact parser rejects the others, with their reason."""
@@ -79,9 +70,14 @@ def _valid_buckets(col: pa.Array) -> np.ndarray:
     return pc.fill_null(pc.take(ok, enc.indices), False).to_numpy(zero_copy_only=False)
 
 
-def _record_ids(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
-    view = memoryview(buf)
-    digests = b"".join([record_id(view[s:e]) for s, e in zip(starts.tolist(), ends.tolist())])
+def _record_ids(buf: bytes, a: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
+    """XXH3-128 of each line, compiled for the long lines and by xxhash for the rest."""
+    digests, short = xxh3.digests(a, starts, ends)
+    if short.any():
+        view = memoryview(buf)
+        for i in np.flatnonzero(short).tolist():
+            digests[16 * i:16 * i + 16] = np.frombuffer(
+                record_id(view[starts[i]:ends[i]]), np.uint8)
     return pa.Array.from_buffers(pa.binary(16), len(starts), [None, pa.py_buffer(digests)])
 
 
@@ -108,8 +104,6 @@ def parse_regular(buf: bytes, origins: Origins) -> VectorResult:
     rows, nfi, s, epoch = row_base[idx], nf[idx], shift[idx], epoch[idx]
     cols = _string_columns(a, rows, fs, fe, null)
     checks = _valid_buckets(cols[POS["bucket"]])
-    for f, pattern in _DICT_SHAPES:
-        checks &= _shape_ok(cols[f], pattern)
     shifted = s > 0
     if shifted.any():
         # A requester word shaped like an operation would give the exact parser an
@@ -154,7 +148,7 @@ def parse_regular(buf: bytes, origins: Origins) -> VectorResult:
         origins.key_column(seg),
         pa.array(line_numbers.astype(np.int32)),
         pa.array(np.zeros(n, dtype=bool)),
-        _record_ids(buf, line_starts[idx], line_ends[idx]),
+        _record_ids(buf, a, line_starts[idx], line_ends[idx]),
     ]
     records = pa.Table.from_arrays(arrays, schema=RECORD_SCHEMA)
     handled = np.zeros(len(line_starts), dtype=bool)
