@@ -88,8 +88,8 @@ def parse_chunk(buf: bytes, origins: Origins) -> ParseResult:
                 rejects[name].append(v)
     records = fast.records
     if rows:
-        exact = pa.Table.from_pylist([dict(zip(RECORD_SCHEMA.names, r)) for r in rows],
-                                     schema=RECORD_SCHEMA)
+        exact = pa.Table.from_arrays([pa.array(column, field.type) for column, field in
+                                      zip(zip(*rows), RECORD_SCHEMA)], schema=RECORD_SCHEMA)
         records = pa.concat_tables([records, exact])  # regular lines first, then these
     reject_table = pa.table(rejects, schema=REJECT_SCHEMA)
     return ParseResult(records, reject_table,

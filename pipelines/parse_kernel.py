@@ -23,6 +23,7 @@ MAX_SHIFT = 11          # requester words beyond the first (CloudFront OAI reque
 MAX_FIELDS = MAX_FIELD_COUNT + 1
 MAX_TOKENS = MAX_FIELDS + MAX_SHIFT + 2
 TIME, REQUESTER, URI = POS["request_time"], POS["requester"], POS["request_uri"]
+REQUEST_ID = POS["request_id"]
 STATUS, ACL, OPERATION = POS["http_status"], POS["acl_required"], POS["operation"]
 # The times a datetime can hold (years 1 to 9999, UTC), as the exact parser needs
 MIN_EPOCH, MAX_EPOCH = -62135596800, 253402300799
@@ -351,6 +352,14 @@ def scan(a, n_lines):
                                  and a[fs[f] + 2] == 115):
                 ok = False
             if SHAPE[f] and not shape_ok(a, fs[f], fe[f], f):
+                ok = False
+        if ok and shift:
+            # A later requester word or the request ID shaped like an operation would give
+            # the exact parser another anchor: such lines are left to it.
+            for t in range(REQUESTER + 2, REQUESTER + 2 + shift):
+                if _operation(a, ts[t], te[t]):
+                    ok = False
+            if _operation(a, fs[REQUEST_ID], fe[REQUEST_ID]):
                 ok = False
         if not ok:
             continue

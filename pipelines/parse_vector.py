@@ -22,12 +22,8 @@ import pyarrow.compute as pc
 from . import parse_kernel as k
 from . import xxh3
 from .layout import bucket_name_problem
-from .logformat import FIELDS, N_FIELDS, OPERATION_RE, POS, RECORD_SCHEMA
+from .logformat import FIELDS, N_FIELDS, POS, RECORD_SCHEMA
 from .parse_line import record_id
-
-_REQUESTER, _REQUEST_ID = POS["requester"], POS["request_id"]
-_OP_WORD = f" {OPERATION_RE}( |$)"
-_OP_ONLY = f"^{OPERATION_RE}$"
 
 
 @dataclass(frozen=True)
@@ -101,17 +97,9 @@ def parse_regular(buf: bytes, origins: Origins) -> VectorResult:
     (line_starts, line_ends, blank, good, nf, shift, epoch, row_base, fs, fe,
      null) = k.scan(a, origins.lines)
     idx = np.flatnonzero(good)
-    rows, nfi, s, epoch = row_base[idx], nf[idx], shift[idx], epoch[idx]
+    rows, nfi, epoch = row_base[idx], nf[idx], epoch[idx]
     cols = _string_columns(a, rows, fs, fe, null)
     checks = _valid_buckets(cols[POS["bucket"]])
-    shifted = s > 0
-    if shifted.any():
-        # A requester word shaped like an operation would give the exact parser an
-        # earlier anchor: leave such lines to it. Kleene `or`, since request_id may be null.
-        suspicious = pc.fill_null(pc.or_kleene(
-            pc.match_substring_regex(cols[_REQUESTER], _OP_WORD),
-            pc.match_substring_regex(cols[_REQUEST_ID], _OP_ONLY)), False)
-        checks &= ~(shifted & suspicious.to_numpy(zero_copy_only=False))
     if not checks.all():
         keep = pa.array(checks)
         cols = {f: c.filter(keep) for f, c in cols.items()}
