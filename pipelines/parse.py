@@ -306,7 +306,7 @@ def _run(jobs: Iterator[Job], workers: int) -> Iterator[ParseResult]:
             for job in jobs:
                 pending.append(job if isinstance(job, ParseResult) else
                                pool.submit(parse_chunk, *job))
-                if len(pending) > workers:
+                if len(pending) > 2 * workers:
                     yield _result(pending.popleft())
         finally:
             while pending:

@@ -189,9 +189,12 @@ def split_fields(text: str) -> list[str]:
             validate(fields)
             valid.append((_simplicity(fields), fields))
         except LineRejected as e:
-            first_error = first_error or e
+            # the message, not the exception: kept in this frame, which its traceback
+            # holds, it would make a cycle that keeps the caller's chunk alive until a
+            # full garbage collection
+            first_error = first_error or str(e)
     if not valid:
-        raise first_error or LineRejected(reason)
+        raise LineRejected(first_error or reason)
     valid.sort(key=lambda v: v[0])
     if len(valid) > 1 and valid[0][0] == valid[1][0]:
         raise LineRejected("ambiguous: the fields can be placed in two equally simple ways "
