@@ -33,6 +33,7 @@ ALLOWED[sorted(KNOWN_FIELD_COUNTS)] = True
 ALLOWED[N_FIELDS + 1:MAX_FIELDS] = True   # later generations: extra fields are kept
 IS_INT = np.zeros(N_FIELDS, dtype=np.bool_)
 IS_INT[[POS[name] for name in INT_FIELDS]] = True
+INT_SLOT = np.cumsum(IS_INT) - 1  # field -> its column in the integers `scan` returns
 QUOTED = np.array(QUOTED_POS, dtype=np.int64)
 MONTHS = np.array([ord(c) for c in "JanFebMarAprMayJunJulAugSepOctNovDec"], dtype=np.int64)
 CUM_DAYS = np.array([0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334], dtype=np.int64)
@@ -221,8 +222,8 @@ def _epoch(a, p):
 def scan(a, n_lines):
     """Every line of the chunk `a` (`n_lines` lines, ending with a newline): its bounds,
     whether it is blank, and for the regular ones (`good`) their field count, requester
-    shift, epoch seconds and, from `row_base`, each field's bounds and flags in flat
-    arrays."""
+    shift, epoch seconds, integer fields (by INT_SLOT) and, from `row_base`, each field's
+    bounds and flags in flat arrays."""
     line_starts = np.empty(n_lines, np.int64)
     line_ends = np.empty(n_lines, np.int64)
     blank = np.zeros(n_lines, np.bool_)
@@ -231,6 +232,7 @@ def scan(a, n_lines):
     shift_out = np.zeros(n_lines, np.int32)
     epoch = np.zeros(n_lines, np.int64)
     row_base = np.zeros(n_lines, np.int64)
+    ints = np.zeros((n_lines, len(INT_FIELDS)), np.int64)
     cap = n_lines * 32 + 64
     fs_out = np.empty(cap, np.int64)
     fe_out = np.empty(cap, np.int64)
@@ -343,9 +345,12 @@ def scan(a, n_lines):
             if IS_INT[f]:
                 if length > 18:
                     ok = False
+                v = np.int64(0)
                 for j in range(fs[f], fe[f]):
                     if a[j] < 48 or a[j] > 57:
                         ok = False
+                    v = v * 10 + (a[j] - 48)
+                ints[idx, INT_SLOT[f]] = v
             if f == STATUS and length != 3:
                 ok = False
             if f == ACL and not (length == 3 and a[fs[f]] == 89 and a[fs[f] + 1] == 101
@@ -374,7 +379,7 @@ def scan(a, n_lines):
         row_base[idx] = used
         used += width
         good[idx], nf_out[idx], shift_out[idx] = True, nf, shift
-    return (line_starts, line_ends, blank, good, nf_out, shift_out, epoch, row_base,
+    return (line_starts, line_ends, blank, good, nf_out, shift_out, epoch, ints, row_base,
             fs_out[:used], fe_out[:used], dash_out[:used])
 
 
@@ -429,23 +434,6 @@ def strings(a, rows, fs, fe, null, fields):
                 j = rows[r] + fields[c]
                 _copy(data, base[c] + offsets[c, r], a, fs[j], fe[j] - fs[j])
     return valid, offsets, base, data
-
-
-@njit(nogil=True, cache=True)
-def integers(a, rows, fs, fe, null, f):
-    """Field `f` of the rows as int64 values (digits checked by `scan`) and validity."""
-    n = len(rows)
-    values = np.zeros(n, np.int64)
-    valid = np.empty(n, np.bool_)
-    for r in range(n):
-        k = rows[r] + f
-        valid[r] = not null[k]
-        if valid[r]:
-            v = np.int64(0)
-            for j in range(fs[k], fe[k]):
-                v = v * 10 + (a[j] - 48)
-            values[r] = v
-    return values, valid
 
 
 @njit(nogil=True, cache=True)

@@ -94,16 +94,17 @@ def _string_columns(a: np.ndarray, rows, fs, fe, null) -> dict[int, pa.Array]:
 def parse_regular(buf: bytes, origins: Origins) -> VectorResult:
     """Parse the regular lines of `buf`, which must end with a newline."""
     a = np.frombuffer(buf, np.uint8)
-    (line_starts, line_ends, blank, good, nf, shift, epoch, row_base, fs, fe,
+    (line_starts, line_ends, blank, good, nf, shift, epoch, ints, row_base, fs, fe,
      null) = k.scan(a, origins.lines)
     idx = np.flatnonzero(good)
-    rows, nfi, epoch = row_base[idx], nf[idx], epoch[idx]
+    rows, nfi, epoch, ints = row_base[idx], nf[idx], epoch[idx], ints[idx]
     cols = _string_columns(a, rows, fs, fe, null)
     checks = _valid_buckets(cols[POS["bucket"]])
     if not checks.all():
         keep = pa.array(checks)
         cols = {f: c.filter(keep) for f, c in cols.items()}
-        idx, rows, nfi, epoch = idx[checks], rows[checks], nfi[checks], epoch[checks]
+        idx, rows, nfi, epoch, ints = (idx[checks], rows[checks], nfi[checks],
+                                       epoch[checks], ints[checks])
     n = len(idx)
 
     arrays = []
@@ -115,7 +116,7 @@ def parse_regular(buf: bytes, origins: Origins) -> VectorResult:
             length = fe[rows + f] - fs[rows + f] if n else np.zeros(0, np.int64)
             arr = pa.array(length == 3, mask=~present)
         elif k.IS_INT[f]:
-            values, valid = k.integers(a, rows, fs, fe, null, f)
+            values, valid = np.ascontiguousarray(ints[:, k.INT_SLOT[f]]), ~null[rows + f]
             if spec.name == "bytes_sent":  # logged as - when nothing was sent
                 valid = valid | present
             arr = pa.Array.from_buffers(pa.int64(), n, [_bitmap(valid),
