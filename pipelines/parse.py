@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from .logformat import RECORD_SCHEMA, REJECT_SCHEMA
-from .parse_kernel import count_lines
+from .parse_kernel import all_space, count_lines, find_newline, last_newline
 from .parse_line import LineRejected, parse_line
 from .parse_vector import Origins, parse_regular
 
@@ -61,11 +61,11 @@ class ParseResult:
         )
 
 
-def parse_chunk(buf: bytes, origins: Origins) -> ParseResult:
+def parse_chunk(buf: bytes | memoryview, origins: Origins) -> ParseResult:
     """Parse a run of whole lines (`buf` ends with a newline) from the objects in `origins`."""
-    if buf.isspace():  # nothing but blank lines: counted, not tokenised (stops at a byte)
+    if all_space(np.frombuffer(buf, np.uint8)):  # blank lines only: counted, not tokenised
         return ParseResult(RECORD_SCHEMA.empty_table(), REJECT_SCHEMA.empty_table(),
-                           blank_lines=buf.count(b"\n"), bytes_read=len(buf))
+                           blank_lines=origins.lines, bytes_read=len(buf))
     fast = parse_regular(buf, origins)
     rows: list[list] = []
     rejects: dict[str, list] = {name: [] for name in REJECT_SCHEMA.names}
@@ -73,7 +73,7 @@ def parse_chunk(buf: bytes, origins: Origins) -> ParseResult:
     slow = 0
     segs, numbers = origins.locate(fast.leftover)
     for i, seg, line_no in zip(fast.leftover.tolist(), segs.tolist(), numbers.tolist()):
-        raw = buf[fast.line_starts[i]:fast.line_ends[i]]
+        raw = bytes(buf[fast.line_starts[i]:fast.line_ends[i]])
         if not raw.strip():
             blank += 1
             continue
@@ -140,6 +140,11 @@ class _Gunzip:
                                   "never does")
         return data
 
+    def readinto1(self, view: memoryview) -> int:
+        data = self.read1(len(view))
+        view[:len(data)] = data
+        return len(data)
+
 
 class CorruptInput(Exception):
     """The compressed stream ended early or is damaged; `line_no` is the next line."""
@@ -171,44 +176,44 @@ class Chunk:
     """Whole lines of one object, ending in a newline: `lines` of them from `first_line`
     (1-based). Lines are counted once, here, and the count travels with the bytes."""
 
-    data: bytes
+    data: memoryview | bytes
     first_line: int
     lines: int
-
-    @staticmethod
-    def of(data: bytes, first_line: int) -> Chunk:
-        return Chunk(data, first_line, count_lines(np.frombuffer(data, np.uint8)))
 
 
 def iter_chunks(stream: BinaryIO, chunk_bytes: int = CHUNK_BYTES
                 ) -> Iterator[Chunk | LongLine]:
     """A Chunk of about `chunk_bytes` at a time, and a LongLine for each line longer than
-    MAX_LINE_BYTES: memory stays bounded. Each byte is copied once on its way.
+    MAX_LINE_BYTES: memory stays bounded. Each block is read straight into the buffer its
+    chunk is a view of, behind the start of a line the previous block cut (the carry), so
+    the bytes are not copied on their way to the parser.
 
     Raises CorruptInput after the last good chunk when decompression fails."""
-    line_no, carry = 1, b""   # carry: the start of a line the next block ends
+    line_no, carry = 1, b""
     long_line: list | None = None  # [line_no, sample, size] while reading past one
     while True:
-        block, error = _read_block(stream, chunk_bytes)
-        if not block and error is None:
+        buf = np.empty(len(carry) + chunk_bytes, np.uint8)  # not zeroed: all overwritten
+        buf[:len(carry)] = np.frombuffer(carry, np.uint8)
+        got, error = _fill(stream, memoryview(buf)[len(carry):])
+        if not got and error is None:
             break
-        start = 0  # where this block's lines begin
+        end, start = len(carry) + got, 0  # this block's lines begin at start
         if long_line is not None:
-            end = block.find(b"\n")
-            long_line[2] += len(block) if end < 0 else end
-            if end < 0 and error is None:
+            newline = find_newline(buf, 0, end)
+            long_line[2] += got if newline < 0 else newline
+            if newline < 0 and error is None:
                 continue
             yield LongLine(*long_line)
             line_no, long_line = line_no + 1, None
-            start = len(block) if end < 0 else end + 1
-        cut = block.rfind(b"\n", start) + 1  # the carry holds no newline
+            start = end if newline < 0 else newline + 1
+        cut = last_newline(buf, start, end) + 1  # the carry holds no newline
         if cut:
-            chunk = Chunk.of(b"".join((carry, memoryview(block)[start:cut])), line_no)
+            chunk = Chunk(memoryview(buf[start:cut]), line_no, count_lines(buf[start:cut]))
             yield chunk
             line_no += chunk.lines
-            carry = block[cut:]
+            carry = buf[cut:end].tobytes()
         else:
-            carry = b"".join((carry, memoryview(block)[start:]))
+            carry = buf[start:end].tobytes()
         if len(carry) > MAX_LINE_BYTES:
             long_line, carry = [line_no, carry[:SAMPLE_BYTES], len(carry)], b""
         if error is not None:
@@ -225,21 +230,19 @@ def iter_chunks(stream: BinaryIO, chunk_bytes: int = CHUNK_BYTES
         yield Chunk(carry + b"\n", line_no, 1)  # a last line without its newline
 
 
-def _read_block(stream: BinaryIO, size: int) -> tuple[bytes, Exception | None]:
-    """Up to `size` bytes, and the decompression error that stopped it early, if any.
-
-    Reads in pieces so that the data before a damaged part of a gzip stream is kept."""
-    pieces, got = [], 0
-    while got < size:
+def _fill(stream: BinaryIO, view: memoryview) -> tuple[int, Exception | None]:
+    """Read into `view` until it is full or the stream ends: the bytes read, and the
+    decompression error that stopped it early, if any (the data before it is kept)."""
+    got = 0
+    while got < len(view):
         try:
-            piece = stream.read1(size - got)
+            n = stream.readinto1(view[got:])
         except (EOFError, zlib.error, gzip.BadGzipFile, CompressionBomb) as e:
-            return b"".join(pieces), e  # the store's own errors propagate: retried later
-        if not piece:
+            return got, e  # the store's own errors propagate: retried later
+        if not n:
             break
-        pieces.append(piece)
-        got += len(piece)
-    return b"".join(pieces), None
+        got += n
+    return got, None
 
 
 def _one_reject(source_key: str, line_no: int, raw: bytes, reason: str) -> ParseResult:
@@ -262,7 +265,8 @@ def _jobs(objects: Iterable[tuple[str, BinaryIO | bytes]], chunk_bytes: int) -> 
 
     def flush() -> Job:
         nonlocal size, lines
-        job = b"".join(pack), Origins(keys.copy(), np.array(starts), np.array(firsts), lines)
+        data = pack[0] if len(pack) == 1 else b"".join(pack)  # a view is not copied
+        job = data, Origins(keys.copy(), np.array(starts), np.array(firsts), lines)
         pack.clear(), keys.clear(), starts.clear(), firsts.clear()
         size = lines = 0
         return job

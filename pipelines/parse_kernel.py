@@ -470,3 +470,31 @@ def count_lines(a):
     for i in range(len(a)):
         n += a[i] == NEWLINE
     return n
+
+
+@njit(nogil=True, cache=True)
+def find_newline(a, lo, hi):
+    """The first newline in a[lo:hi], or -1."""
+    for i in range(lo, hi):
+        if a[i] == NEWLINE:
+            return i
+    return -1
+
+
+@njit(nogil=True, cache=True)
+def last_newline(a, lo, hi):
+    """The last newline in a[lo:hi], or -1."""
+    for i in range(hi - 1, lo - 1, -1):
+        if a[i] == NEWLINE:
+            return i
+    return -1
+
+
+@njit(nogil=True, cache=True)
+def all_space(a):
+    """Whether `a` holds nothing but whitespace (as bytes.isspace; stops at a byte)."""
+    for i in range(len(a)):
+        c = a[i]
+        if c != SPACE and not (TAB <= c <= CR):
+            return False
+    return len(a) > 0

@@ -66,7 +66,8 @@ def _valid_buckets(col: pa.Array) -> np.ndarray:
     return pc.fill_null(pc.take(ok, enc.indices), False).to_numpy(zero_copy_only=False)
 
 
-def _record_ids(buf: bytes, a: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
+def _record_ids(buf: bytes | memoryview, a: np.ndarray, starts: np.ndarray,
+                ends: np.ndarray) -> pa.Array:
     """XXH3-128 of each line, compiled for the long lines and by xxhash for the rest."""
     digests, short = xxh3.digests(a, starts, ends)
     if short.any():
@@ -91,7 +92,7 @@ def _string_columns(a: np.ndarray, rows, fs, fe, null) -> dict[int, pa.Array]:
         pa.py_buffer(data[base[c]:base[c + 1]])]) for c, f in enumerate(_STRINGS)}
 
 
-def parse_regular(buf: bytes, origins: Origins) -> VectorResult:
+def parse_regular(buf: bytes | memoryview, origins: Origins) -> VectorResult:
     """Parse the regular lines of `buf`, which must end with a newline."""
     a = np.frombuffer(buf, np.uint8)
     (line_starts, line_ends, blank, good, nf, shift, epoch, ints, row_base, fs, fe,
