@@ -11,6 +11,7 @@ from datetime import date, timedelta
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+import s3fs
 
 from pipelines import checks
 from pipelines.ingest import ingest, recheck_trailing, trailing_days
@@ -262,6 +263,33 @@ def test_an_object_that_keeps_failing_is_named_and_the_rest_is_kept(s3, tmp_path
     fault_proxy.faults.clear()
     again = ingest([source], lake, DAYS, progress=False)
     assert again.requests["GET"] == 1 and again.total("objects_ingested") == 1
+    reference = Lake(str(tmp_path / "ref"))
+    ingest([LogSource("s3://target-logs/logs/")], reference, DAYS, progress=False)
+    assert lake.snapshot() == reference.snapshot()
+
+
+def test_rows_of_a_large_object_that_fails_half_read_are_not_committed(s3, tmp_path,
+                                                                       fault_proxy,
+                                                                       monkeypatch):
+    """A large object is parsed as it streams in ranged GETs; when a later GET keeps
+    failing, the rows already routed to the spill are dropped with the object, which the
+    next run reads again whole."""
+    monkeypatch.setattr(s3fs.S3FileSystem, "default_block_size", 4 << 20)  # 7 GETs
+    big_key = "logs/2026-11-16-23-59-59-0000000000B16B16"
+    big = b"".join(line(key=f"big/{i}", time="[16/Nov/2026:23:59:59 +0000]") + b"\n"
+                   for i in range(80_000))  # 28 MB: streamed (fetch.STREAM_BYTES)
+    upload(s3, "target-logs", [*generate_objects(CFG), (big_key, big)])
+    fault = Fault("GET", "/target-logs/" + big_key + "$", INTERNAL, after=5)
+    fault_proxy.faults.append(fault)
+    source = LogSource("s3://target-logs/logs/", endpoint=fault_proxy.url)
+    lake = Lake(str(tmp_path / "lake"))
+    report = ingest([source], lake, DAYS, progress=False)
+    assert fault.injected and [f.split(": ")[0] for d in report.days
+                               for f in d.objects_failed] == [f"s3://target-logs/{big_key}"]
+    keys = lake.dataset().to_table(columns=["key"])["key"].to_pylist()
+    assert keys and not [k for k in keys if k and k.startswith("big/")]
+    fault_proxy.faults.clear()
+    ingest([source], lake, DAYS, progress=False)
     reference = Lake(str(tmp_path / "ref"))
     ingest([LogSource("s3://target-logs/logs/")], reference, DAYS, progress=False)
     assert lake.snapshot() == reference.snapshot()
