@@ -29,7 +29,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -334,20 +333,38 @@ def json_bytes(value: dict) -> bytes:
 
 def canonical(table: pa.Table) -> pa.Table:
     """One row per record_id (the one with the smallest source_key, line_number), sorted by
-    (request_time, record_id): a pure function of the set of rows, whatever their order."""
+    (request_time, record_id): a pure function of the set of rows, whatever their order.
+
+    The ids are sorted as two big-endian 64-bit numbers (numpy, not a sort of binary
+    values), duplicates (rare: records delivered twice) are settled one group at a time,
+    and the table is gathered once, in its final order."""
     if table.num_rows == 0:
         return table
-    table = table.take(pc.sort_indices(table, [("record_id", "ascending"),
-                                               ("source_key", "ascending"),
-                                               ("line_number", "ascending")]))
     ids = table["record_id"].combine_chunks()
-    raw = np.frombuffer(ids.buffers()[1], dtype="V16", count=len(ids) + ids.offset)[ids.offset:]
-    first = np.ones(len(raw), dtype=bool)
-    first[1:] = raw[1:] != raw[:-1]
-    if not first.all():
-        table = table.filter(pa.array(first))
-    return table.take(pc.sort_indices(table, [("request_time", "ascending"),
-                                              ("record_id", "ascending")]))
+    words = np.frombuffer(ids.buffers()[1], dtype=">u8", count=2 * (len(ids) + ids.offset))
+    high, low = words[2 * ids.offset::2], words[2 * ids.offset + 1::2]
+    order = np.lexsort((low, high))
+    same = (high[order][1:] == high[order][:-1]) & (low[order][1:] == low[order][:-1])
+    keep = np.ones(len(order), dtype=bool)
+    keep[1:] = ~same
+    if same.any():
+        keys = table.select(["source_key", "line_number"])
+        for start, end in _runs(same):  # order[start:end] share one id
+            group = order[start:end]
+            best = min(group.tolist(), key=lambda i: (keys["source_key"][i].as_py(),
+                                                      keys["line_number"][i].as_py(), i))
+            order[start] = best
+    rows = order[keep]
+    micros = table["request_time"].cast(pa.int64()).to_numpy()
+    final = rows[np.lexsort((low[rows], high[rows], micros[rows]))]
+    return table.take(pa.array(final))
+
+
+def _runs(same: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) of each run of equal neighbours, from `same[i]`: row i+1 equals row i."""
+    edges = np.diff(np.concatenate(([0], same.astype(np.int8), [0])))
+    return list(zip(np.flatnonzero(edges == 1).tolist(),
+                    (np.flatnonzero(edges == -1) + 1).tolist()))
 
 
 def parquet_bytes(table: pa.Table, sort_key: str | None) -> bytes:

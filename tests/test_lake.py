@@ -8,14 +8,17 @@ import time
 from dataclasses import replace
 from datetime import date, timedelta
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import s3fs
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipelines import checks
 from pipelines.ingest import ingest, recheck_trailing, trailing_days
-from pipelines.lake import Lake, LakeWriteError
+from pipelines.lake import Lake, LakeWriteError, canonical
 from pipelines.layout import KeyLayout
 from pipelines.manifest import Unit
 from pipelines.sources import LogSource
@@ -373,3 +376,35 @@ def test_a_late_object_that_sorts_before_the_known_ones_is_found(s3, tmp_path):
         assert again.requests == {"LIST": 2, "GET": 1}  # the day listed whole, one read
         assert again.days[0].objects_ingested == 1
         assert late_key in lake.dataset().to_table(columns=["key"])["key"].to_pylist()
+
+
+def _canonical_by_sorting(table: pa.Table) -> pa.Table:
+    """The definition: sort by (record_id, source_key, line_number), keep the first of each
+    record_id, sort by (request_time, record_id)."""
+    table = table.take(pc.sort_indices(table, [("record_id", "ascending"),
+                                               ("source_key", "ascending"),
+                                               ("line_number", "ascending")]))
+    ids = table["record_id"].to_pylist()
+    table = table.filter(pa.array([i == 0 or ids[i] != ids[i - 1] for i in range(len(ids))],
+                                  pa.bool_()))
+    return table.take(pc.sort_indices(table, [("request_time", "ascending"),
+                                              ("record_id", "ascending")]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.sampled_from(["a", "b", "c"]),
+                          st.integers(1, 3), st.integers(0, 3)), max_size=40),
+       st.randoms())
+def test_canonical_keeps_one_row_per_record_and_orders_them(rows, rnd):
+    """Rows delivered twice (same id) keep the one of the smallest (source_key,
+    line_number); rows of one time are ordered by id, whatever the input order."""
+    rnd.shuffle(rows)
+    table = pa.table({
+        "record_id": pa.array([bytes([7 * i % 256]) * 8 + bytes([i]) * 8
+                               for i, *_ in rows], pa.binary(16)),
+        "source_key": [k for _, k, _, _ in rows],
+        "line_number": pa.array([n for _, _, n, _ in rows], pa.int32()),
+        "request_time": pa.array([t * 1_000_000 for *_, t in rows], pa.timestamp("us")),
+        "order_in": list(range(len(rows)))})
+    assert canonical(table).drop_columns("order_in") == \
+        _canonical_by_sorting(table).drop_columns("order_in")
