@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 
 import numpy as np
-from numba import njit, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
 
+from .intrinsics import copy, load64
 from .logformat import INT_FIELDS, KNOWN_FIELD_COUNTS, MAX_FIELD_COUNT, N_FIELDS, POS, QUOTED_POS
 
 SPACE, QUOTE, NEWLINE, CR, DASH, TAB = 32, 34, 10, 13, 45, 9
@@ -38,6 +38,9 @@ QUOTED = np.array(QUOTED_POS, dtype=np.int64)
 MONTHS = np.array([ord(c) for c in "JanFebMarAprMayJunJulAugSepOctNovDec"], dtype=np.int64)
 CUM_DAYS = np.array([0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334], dtype=np.int64)
 DIM = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+# A word's bytes below the quote (the space, the newline and the quote are all <= it) set
+# their high bit in (w - LOW) & ~w & HIGH; the lowest one set is the first such byte.
+SWAR_LOW, SWAR_HIGH = np.uint64(0x2323232323232323), np.uint64(0x8080808080808080)
 
 
 def _bytes_of(char_class: str) -> np.ndarray:
@@ -246,8 +249,20 @@ def scan(a, n_lines):
     start = 0
     line = 0
     ntok, quotes, overflow, high, tok_start = 0, 0, False, 0, 0
-    for i in range(len(a)):
-        # one pass: most bytes are above the quote, the highest of the three we look for
+    n_bytes, high_words, i = len(a), np.uint64(0), -1
+    while True:
+        i += 1
+        while i + 8 <= n_bytes:  # eight bytes at a time up to one the loop must look at
+            w = load64(a, i)
+            high_words |= w
+            t = (w - SWAR_LOW) & ~w & SWAR_HIGH
+            if t:
+                i += trailing_zeros(t) >> 3
+                break
+            i += 8
+        if i >= n_bytes:
+            break
+        # most bytes are above the quote, the highest of the three we look for
         c = a[i]
         if c > QUOTE:
             high |= c
@@ -271,7 +286,10 @@ def scan(a, n_lines):
         last = min(ntok, MAX_TOKENS - 1)
         ts[last], te[last] = tok_start, end
         ntok += 1
-        line_quotes, line_high = quotes, high
+        # a word may reach into the next line: at worst a line is checked needlessly
+        line_quotes = quotes
+        line_high = high | (0x80 if high_words & SWAR_HIGH else 0)
+        high_words = np.uint64(0)
         ntok_line, line_overflow = ntok, overflow
         ntok, quotes, overflow, high, tok_start = 0, 0, False, 0, i + 1
         line_starts[line], line_ends[line] = start, end
@@ -390,22 +408,6 @@ def _grow(x, n):
     return out
 
 
-@intrinsic
-def _copy(typingctx, dst, dst_at, src, src_at, length):
-    """dst[dst_at:dst_at + length] = src[src_at:src_at + length] as one LLVM memcpy: a
-    slice assignment costs tens of nanoseconds per field in numba, a byte loop more."""
-    sig = types.void(dst, types.int64, src, types.int64, types.int64)
-
-    def codegen(context, builder, signature, args):
-        d, d_at, s, s_at, n = args
-        d_arr = context.make_array(signature.args[0])(context, builder, d)
-        s_arr = context.make_array(signature.args[2])(context, builder, s)
-        cgutils.raw_memcpy(builder, builder.gep(d_arr.data, [d_at]),
-                           builder.gep(s_arr.data, [s_at]), n, 1)
-        return context.get_dummy_value()
-    return sig, codegen
-
-
 @njit(nogil=True, cache=True)
 def strings(a, rows, fs, fe, null, fields):
     """The `fields` of the rows (their `row_base`) as Arrow string buffers, one column
@@ -432,7 +434,7 @@ def strings(a, rows, fs, fe, null, fields):
         for c in range(m):
             if valid[c, r]:
                 j = rows[r] + fields[c]
-                _copy(data, base[c] + offsets[c, r], a, fs[j], fe[j] - fs[j])
+                copy(data, base[c] + offsets[c, r], a, fs[j], fe[j] - fs[j])
     return valid, offsets, base, data
 
 
@@ -458,7 +460,7 @@ def extras(a, rows, nf, fs, fe):
     for r in range(n):
         for f in range(N_FIELDS, nf[r]):
             j = rows[r] + f
-            _copy(data, out, a, fs[j], fe[j] - fs[j])
+            copy(data, out, a, fs[j], fe[j] - fs[j])
             out += fe[j] - fs[j]
     return list_offsets, offsets, data
 

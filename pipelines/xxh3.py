@@ -12,9 +12,9 @@ length and on random bytes.
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
+
+from .intrinsics import load64
 
 SHORTEST = 241  # XXH3's "long" inputs; shorter ones go to xxhash
 
@@ -42,23 +42,10 @@ U8, U32, U47, U37, U56 = np.uint64(8), np.uint64(32), np.uint64(47), np.uint64(3
     np.uint64(56)
 
 
-@intrinsic
-def _load64(typingctx, arr, at):
-    """The little-endian 64-bit word at byte `at` of a uint8 array (unaligned load)."""
-    sig = types.uint64(arr, types.int64)
-
-    def codegen(context, builder, signature, args):
-        a, i = args
-        data = context.make_array(signature.args[0])(context, builder, a).data
-        ptr = builder.bitcast(builder.gep(data, [i]), ir.IntType(64).as_pointer())
-        return builder.load(ptr, align=1)
-    return sig, codegen
-
-
 @njit(nogil=True, cache=True)
 def _accumulate(acc, a, p, secret_at):
     for lane in range(8):
-        value = _load64(a, p + 8 * lane)
+        value = load64(a, p + 8 * lane)
         key = value ^ SECRET64[secret_at + 8 * lane]
         acc[lane ^ 1] += value
         acc[lane] += (key & LOW32) * (key >> U32)
