@@ -28,12 +28,15 @@ def main() -> list[dict]:
         r["rows_per_s"] = r["rows"] / r["seconds"]
         rows.append(r)
     base = rows[0]
+    duck = next(r for r in rows if r["method"] == "duckdb_read_csv")
     for r in rows:
         r["x_baseline"] = r["mb_per_s"] / base["mb_per_s"]
+        r["x_duckdb"] = r["mb_per_s"] / duck["mb_per_s"]
     print_table(f"Parsing {nbytes / 2**20:,.0f} MiB ({base['lines']:,} lines); "
                 "lost = lines neither parsed nor rejected with a reason",
                 rows, [("method", "method"), ("mb_per_s", "MB/s"), ("rows_per_s", "rows/s"),
-                       ("x_baseline", "x re"), ("peak_rss_mib", "peak RSS MiB"),
+                       ("x_baseline", "x re"), ("x_duckdb", "x DuckDB"),
+                       ("peak_rss_mib", "peak RSS MiB"),
                        ("rows", "rows"), ("rejects", "rejected"), ("lost", "lost")])
     return rows
 

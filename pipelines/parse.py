@@ -195,6 +195,7 @@ def iter_chunks(stream: BinaryIO, chunk_bytes: int = CHUNK_BYTES
         buf = np.empty(len(carry) + chunk_bytes, np.uint8)  # not zeroed: all overwritten
         buf[:len(carry)] = np.frombuffer(carry, np.uint8)
         got, error = _fill(stream, memoryview(buf)[len(carry):])
+        buf.flags.writeable = False  # chunks are views of it (and kernels see one type)
         if not got and error is None:
             break
         end, start = len(carry) + got, 0  # this block's lines begin at start
@@ -224,6 +225,8 @@ def iter_chunks(stream: BinaryIO, chunk_bytes: int = CHUNK_BYTES
                 yield Chunk(carry + b"\n", line_no, 1)
                 line_no += 1
             raise CorruptInput(line_no, error) from error
+        if got < chunk_bytes:
+            break  # the stream ended: no need to ask again
     if long_line is not None:
         yield LongLine(*long_line)
     elif carry:
@@ -272,10 +275,12 @@ def _jobs(objects: Iterable[tuple[str, BinaryIO | bytes]], chunk_bytes: int) -> 
         return job
 
     for key, source in objects:
+        block = chunk_bytes
         if isinstance(source, (bytes, bytearray, memoryview)):
+            block = min(chunk_bytes, max(len(source), 1))  # a small object's own size
             source = io.BytesIO(source)
         try:
-            for item in iter_chunks(open_maybe_gzip(source), chunk_bytes):
+            for item in iter_chunks(open_maybe_gzip(source), block):
                 if isinstance(item, LongLine):
                     if pack:
                         yield flush()

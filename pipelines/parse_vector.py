@@ -7,8 +7,9 @@ compiled pass over the chunk (pipelines.parse_kernel) tokenises every line (spac
 quotes), decides which lines are of the regular shape (each quote opens or closes a whole
 Request-URI/Referer/User-Agent field, no empty field, a known field count, every field of
 a valid shape) and finds their field bounds, times and integers; the string fields are
-copied into Arrow buffers by the kernel too. Every other line is returned to the caller
-for the exact parser, whose semantics these checks mirror; the two are tested to agree.
+copied into Arrow buffers by the kernel too, and record ids hashed by pipelines.xxh3.
+Every other line is returned to the caller for the exact parser, whose semantics these
+checks mirror; the two are tested to agree.
 """
 
 from __future__ import annotations
