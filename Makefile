@@ -47,7 +47,8 @@ test: $(STAMP) chromium postgres
 
 # Property tests with fresh random draws (FUZZ_EXAMPLES each, default 20000).
 fuzz: $(STAMP)
-	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q tests/test_parse_properties.py
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q tests/test_parse_properties.py \
+	  tests/test_parse_kernel.py tests/test_xxh3.py
 
 # Concurrent ingestions killed at random, many rounds and seeds, on a local lake and on a
 # local S3 server: the lake must end identical to one sequential run (make test runs a few).

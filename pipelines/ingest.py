@@ -314,12 +314,13 @@ def _route(work: _Work, spill: Spill, records: pa.Table) -> None:
         entry = work.entries[g["source_key"]]
         entry.records += g["_day_count"]
         entry.partitions.add(PartitionKey(_day_name(g["_day"]), g["bucket"]))
-    for pair in groups.select(["_day", "bucket"]).group_by(["_day", "bucket"]).aggregate(
-            []).to_pylist():
-        mask = pc.and_(pc.equal(records["_day"], pair["_day"]),
-                       pc.equal(records["bucket"], pair["bucket"]))
+    pairs = groups.select(["_day", "bucket"]).group_by(["_day", "bucket"]).aggregate(
+        []).to_pylist()
+    for pair in pairs:
         key = PartitionKey(_day_name(pair["_day"]), pair["bucket"])
-        spill.add(work.unit, Target.records(key), records.filter(mask).select(LAKE_SCHEMA.names))
+        rows = records if len(pairs) == 1 else records.filter(pc.and_(
+            pc.equal(records["_day"], pair["_day"]), pc.equal(records["bucket"], pair["bucket"])))
+        spill.add(work.unit, Target.records(key), rows.select(LAKE_SCHEMA.names))
 
 
 def _day_name(day: int) -> str:
