@@ -1,10 +1,12 @@
 """The compiled kernel of the fast path: one pass over a chunk's bytes (numba, no GIL).
 
 Numpy needed a dozen passes and many temporaries per chunk to find every field boundary;
-here each line is read once: tokens (spaces outside quotes), the checks that make a line
-regular, field bounds, the time and the integers. The rules are the exact parser's
-(`parse_line`), and the two are tested to agree. A second kernel copies the string fields
-into Arrow buffers. Compiled once and cached beside this file (`cache=True`).
+here each line is read once, eight bytes at a time up to each space, quote or newline:
+tokens (spaces outside quotes), the checks that make a line regular (field count, quotes,
+every field's shape, strict UTF-8), field bounds, the time and the integers. The rules are
+the exact parser's (`parse_line`), and the two are tested to agree. A second kernel copies
+the string fields into Arrow buffers. Compiled once and cached beside this file
+(`cache=True`).
 """
 
 from __future__ import annotations
