@@ -344,7 +344,8 @@ def canonical(table: pa.Table) -> pa.Table:
     words = np.frombuffer(ids.buffers()[1], dtype=">u8", count=2 * (len(ids) + ids.offset))
     high, low = words[2 * ids.offset::2], words[2 * ids.offset + 1::2]
     order = np.lexsort((low, high))
-    same = (high[order][1:] == high[order][:-1]) & (low[order][1:] == low[order][:-1])
+    sorted_high, sorted_low = high[order], low[order]
+    same = (sorted_high[1:] == sorted_high[:-1]) & (sorted_low[1:] == sorted_low[:-1])
     keep = np.ones(len(order), dtype=bool)
     keep[1:] = ~same
     if same.any():
