@@ -172,14 +172,25 @@ def _lake_folder(con, lake: Lake | None, folder: str, name: str, schema: pa.Sche
         con.sql(session_sql("read_lake_folder"), params={"glob": glob}).create_view(
             name, replace=True)
         return True
-    if lake is not None and not persistent and schema is not None:
-        with contextlib.suppress(FileNotFoundError):
-            con.register(name, lake.dataset(folder, schema))
-            return True
+    if lake is not None and not persistent and schema is not None and mount(
+            con, lake, folder, name, schema):
+        return True
     if schema is not None:
         con.from_arrow(schema.empty_table()).create(name)
         return True
     return False
+
+
+def mount(con: duckdb.DuckDBPyConnection, lake: Lake, folder: str, name: str,
+          schema: pa.Schema) -> bool:
+    """`name` as a temporary view over the lake folder's Arrow dataset (one listing,
+    pruned by partition, no file opened to bind); False when the folder does not exist.
+    DuckDB reads it through Arrow, so it needs no file access of its own."""
+    try:
+        con.register(name, lake.dataset(folder, schema))
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _create(con, lake: Lake | None, model: Model, shape: pa.Table | None,

@@ -6,16 +6,20 @@ a view per model over its results in the lake, each with the comments its header
 renamed over the old one, so analysts never open a half-built warehouse, and the file is
 left read-only on disk.
 
-Analysts read; they cannot write. `open_warehouse` opens the file read-only, lets DuckDB
-touch no file but the lake's (no COPY elsewhere, no other file read, no extension), locks
-that configuration, and `check_read_only` refuses every statement but reads: a COPY into
-the lake itself is refused too. Keeping results is `s3logs query --out FILE`, written by
-the command line, not by SQL.
+Analysts read; they cannot write, by construction rather than by a list of statements:
+`open_warehouse` opens the file read-only and mounts each lake folder as an Arrow dataset
+(pyarrow reads; it has no way to write through a scan), then switches DuckDB's own file
+access off and locks its configuration. So no statement, EXPLAIN ANALYZE or future DuckDB
+feature reaches a file: not the lake, not the marts, not the `_alerts` claims, not the
+warehouse, not anywhere else. Keeping results is `s3logs query --out FILE`, written by the
+command line, not by SQL.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -24,7 +28,7 @@ import duckdb
 from .catalog import Catalog, Kind, load
 from .lake import LAKE_TABLES, Lake
 from .policy import CONFIG_TABLES
-from .session import Column, columns, comment, compiled, connect, install, literal
+from .session import Column, columns, comment, compiled, connect, install, mount
 
 STALE = "Not produced by the current model (results of an older version): recompute " \
         "those days to drop it."
@@ -42,34 +46,45 @@ def listing(catalog: Catalog | None = None) -> list[tuple[str, str, str]]:
     return rows
 
 
-READ_STATEMENTS = ("SELECT", "EXPLAIN", "PRAGMA", "CALL")
+KEEP_RESULTS = "to keep results, add --format csv|json|parquet --out FILE"
+# How DuckDB words a refusal of the analyst connection: a file touched, the read-only
+# file written, a setting changed.
+_REFUSALS = ("file system operations are disabled", "read-only mode",
+             "configuration has been locked", "external extensions is disabled")
 
 
 class ReadOnlyError(PermissionError):
     """An analyst entry point was asked to change something; one sentence."""
 
 
-def open_warehouse(path: str, lake: Lake) -> duckdb.DuckDBPyConnection:
-    """The warehouse for reading: the file opened read-only, the lake the one place DuckDB
-    may touch (for a lake on S3, through the registered s3fs), the settings locked."""
+def open_warehouse(path: str, lake: Lake, catalog: Catalog | None = None
+                   ) -> duckdb.DuckDBPyConnection:
+    """The warehouse for reading. DuckDB gets no file system at all: the warehouse file is
+    opened read-only, each lake folder is shadowed by a temporary view over an Arrow
+    dataset (the warehouse's views name them, so they read through it), and file access
+    is switched off with the configuration locked."""
     if not Path(path).exists():
         raise FileNotFoundError(f"the warehouse {path} does not exist yet: run `make demo`, "
                                 "or materialize analyst_warehouse in Dagster")
-    con = connect(lake, path, read_only=True)
-    con.execute(f"SET allowed_directories = [{literal(lake.display(lake.path()) + '/')}]")
+    catalog = catalog or load()
+    con = connect(None, path, read_only=True)
+    for table in LAKE_TABLES.values():
+        mount(con, lake, table.folder, table.name, table.schema)
+    for name, shape in compiled(catalog).empty.items():
+        mount(con, lake, f"marts/{name}", name, shape.schema)
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
 
 
-def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
-    """Refuse anything but reading (COPY, EXPORT, ATTACH, CREATE, INSERT, SET, ...)."""
-    for statement in con.extract_statements(sql):
-        kind = str(statement.type).rsplit(".", 1)[-1]
-        if kind not in READ_STATEMENTS:
-            raise ReadOnlyError(f"{kind} statements are not allowed here: the warehouse is "
-                                "for reading; to keep results, add --format csv|json|parquet "
-                                "--out FILE")
+def refusal(error: duckdb.Error) -> ReadOnlyError | None:
+    """The one sentence for a statement the analyst connection refused, or None when
+    `error` is an ordinary query error."""
+    first = str(error).splitlines()[0]
+    if not any(r in first for r in _REFUSALS):
+        return None
+    return ReadOnlyError(f"the warehouse is for reading and reaches no file ({first}); "
+                         f"{KEEP_RESULTS}")
 
 
 def build(lake: Lake, path: str, catalog: Catalog | None = None) -> dict[str, int]:
@@ -79,14 +94,19 @@ def build(lake: Lake, path: str, catalog: Catalog | None = None) -> dict[str, in
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.building")  # runs at once
-    con = connect(lake, str(tmp))
-    try:
-        install(con, lake, catalog, done.empty, persistent=True)
-        _comment_everything(con, catalog, done.columns)
-        counts = {name: con.table(name).aggregate("count(*)").fetchall()[0][0]
-                  for name in sorted(_relations(con))}
-    finally:
-        con.close()
+    with tempfile.TemporaryDirectory(prefix="s3logs-warehouse-") as work:
+        # built under a plain name: DuckDB misplaces the write-ahead log of a path with a
+        # `?` in it, and the warehouse may live anywhere
+        built = os.path.join(work, "warehouse.duckdb")
+        con = connect(lake, built)
+        try:
+            install(con, lake, catalog, done.empty, persistent=True)
+            _comment_everything(con, catalog, done.columns)
+            counts = {name: con.table(name).aggregate("count(*)").fetchall()[0][0]
+                      for name in sorted(_relations(con))}
+        finally:
+            con.close()
+        shutil.move(built, tmp)
     os.chmod(tmp, 0o444)  # read-only for whoever opens it (duckdb -readonly)
     os.replace(tmp, target)
     return counts

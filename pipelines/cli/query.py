@@ -11,9 +11,9 @@ import duckdb
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ..export import spreadsheet_safe
+from ..export import spreadsheet_safe, terminal_safe
 from ..lake import Lake
-from ..warehouse import ReadOnlyError, check_read_only, listing, open_warehouse
+from ..warehouse import listing, open_warehouse, refusal
 from .common import UserError, format_table, where
 
 
@@ -54,16 +54,16 @@ def run(args: argparse.Namespace) -> int:
                         "LIMIT 10\", or --list to see what there is")
     con = connection(args)
     try:
-        check_read_only(con, args.sql)
         rel = con.sql(args.sql)
     except duckdb.Error as e:
-        raise UserError(f"the query failed: {str(e).splitlines()[0]}") from None
+        raise refusal(e) or UserError(f"the query failed: {str(e).splitlines()[0]}") from None
     if rel is None:
         return 0
     if args.format == "table":
         print(format_table(rel.columns, rel.limit(args.limit).fetchall()))
     elif args.format == "csv":
-        pacsv.write_csv(spreadsheet_safe(rel.to_arrow_table()), args.out or sys.stdout.buffer)
+        safe = terminal_safe if not args.out and sys.stdout.isatty() else spreadsheet_safe
+        pacsv.write_csv(safe(rel.to_arrow_table()), args.out or sys.stdout.buffer)
     elif args.format == "json":
         lines = "".join(json.dumps(row, default=str) + "\n"
                         for row in rel.to_arrow_table().to_pylist())
@@ -91,10 +91,9 @@ def shell(args: argparse.Namespace) -> int:
             return 0
         if buffer.strip().endswith(";"):
             try:
-                check_read_only(con, buffer)
                 rel = con.sql(buffer)
                 if rel is not None:
                     print(format_table(rel.columns, rel.limit(args.limit).fetchall()))
-            except (duckdb.Error, ReadOnlyError) as e:
-                print(f"error: {str(e).splitlines()[0]}")
+            except duckdb.Error as e:
+                print(f"error: {refusal(e) or str(e).splitlines()[0]}")
             buffer = ""
