@@ -33,11 +33,20 @@ class ObjectInfo:
         return self.size, self.etag
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """An entry of a local source that was not read, and why: the run report names it."""
+
+    path: str
+    reason: str
+
+
 @dataclass
 class DayListing:
     day: date
     objects: list[ObjectInfo] = field(default_factory=list)
     unrecognized: list[str] = field(default_factory=list)  # keys in neither layout
+    skipped: list[Skipped] = field(default_factory=list)   # local entries not read
 
 
 def source_id(url: str) -> str:
@@ -89,7 +98,8 @@ class LogSource:
         listing = DayListing(day)
         for prefix in self.day_prefixes(day):
             start_after = (after or {}).get(prefix)
-            for path, size, etag, modified in self._list(prefix, start_after=start_after):
+            for path, size, etag, modified in self._list(prefix, start_after=start_after,
+                                                         skipped=listing.skipped):
                 key = L.parse_key(path[len(self.loc.path):])
                 if key is None or key.day != day:
                     listing.unrecognized.append(self.loc.display(path))
@@ -150,15 +160,14 @@ class LogSource:
             return folders
         self.loc.count_local("LIST")
         base = prefix if prefix.endswith("/") else os.path.dirname(prefix) + "/"
-        if not os.path.isdir(base):
-            return []
-        return sorted(base + e.name + "/" for e in os.scandir(base)
+        return sorted(base + e.name + "/" for e in _entries(base, [])
                       if e.is_dir(follow_symlinks=False) and (base + e.name).startswith(prefix))
 
-    def _list(self, prefix: str, max_keys: int | None = None, start_after: str | None = None
-              ) -> Iterator[tuple[str, int, str, str]]:
+    def _list(self, prefix: str, max_keys: int | None = None, start_after: str | None = None,
+              skipped: list[Skipped] | None = None) -> Iterator[tuple[str, int, str, str]]:
         """(path, size, etag, last modified) of every object whose path starts with
-        `prefix` (and sorts after `start_after`), in key order."""
+        `prefix` (and sorts after `start_after`), in key order. Local entries that are not
+        read (links, unreadable folders) are added to `skipped`."""
         if self.loc.is_s3:
             bucket, key_prefix = _split(prefix)
             extra = {"StartAfter": _split(start_after)[1]} if start_after else {}
@@ -172,7 +181,8 @@ class LogSource:
                 if max_keys and seen >= max_keys:
                     return
             return
-        yield from _walk_local(prefix, self.loc, max_keys, start_after)
+        yield from _walk_local(prefix, self.loc, max_keys, start_after,
+                               [] if skipped is None else skipped)
 
     def _pages(self, bucket: str, prefix: str, max_keys: int | None = None,
                **kwargs) -> Iterator[dict]:
@@ -193,32 +203,56 @@ def _split(path: str) -> tuple[str, str]:
     return bucket, key
 
 
+LINK = "a symbolic link, not followed: it may point anywhere (a loop, /etc/passwd)"
+
+
+def _entries(folder: str, skipped: list[Skipped]) -> list[os.DirEntry]:
+    """The folder's entries, or none (named in `skipped`) when it cannot be read: one bad
+    folder never stops the rest of a source."""
+    try:
+        with os.scandir(folder) as it:
+            return list(it)
+    except FileNotFoundError:
+        return []
+    except OSError as e:
+        skipped.append(Skipped(folder, f"cannot be read: {e.strerror or e}"))
+        return []
+
+
 def _walk_local(prefix: str, loc: Location, max_keys: int | None,
-                start_after: str | None = None) -> Iterator[tuple[str, int, str, str]]:
-    """Files under `prefix` in key order, as S3 would list them; links to folders are not
-    followed, so a loop cannot trap the listing."""
+                start_after: str | None, skipped: list[Skipped]
+                ) -> Iterator[tuple[str, int, str, str]]:
+    """Files under `prefix` in key order, as S3 would list them. Links are never followed,
+    to files or folders: a source is the folder S3's logs were copied into, and a link in
+    it is not a log object S3 wrote. Each link, unreadable entry or special file (a FIFO
+    would block) is named in `skipped` instead."""
     base = prefix if prefix.endswith("/") else os.path.dirname(prefix) + "/"
     found = 0
     stack = [base]
     while stack:
         folder = stack.pop()
         loc.count_local("LIST")
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name, reverse=True)
-        except FileNotFoundError:
-            continue
-        files = []
-        for e in entries:
+        files, folders = [], []
+        for e in sorted(_entries(folder, skipped), key=lambda e: e.name):
             path = folder + e.name
-            if e.is_dir(follow_symlinks=False):
-                if (path + "/").startswith(prefix) or prefix.startswith(path + "/"):
-                    stack.append(path + "/")
-            elif (e.is_file() and path.startswith(prefix) and not e.name.startswith(".")
-                  and (start_after is None or path > start_after)):
-                # a link to a file is read; a link to a folder is not followed (a loop
-                # would never end), nor anything that is not a regular file (a FIFO blocks)
-                files.append((path, e.stat()))
-        for path, st in reversed(files):
+            inside = path.startswith(prefix)
+            try:
+                if e.is_symlink():
+                    if inside:
+                        skipped.append(Skipped(path, LINK))
+                elif e.is_dir(follow_symlinks=False):
+                    if (path + "/").startswith(prefix) or prefix.startswith(path + "/"):
+                        folders.append(path + "/")
+                elif (inside and not e.name.startswith(".")  # hidden: a copy in progress
+                      and (start_after is None or path > start_after)):
+                    if e.is_file(follow_symlinks=False):
+                        files.append((path, e.stat(follow_symlinks=False)))
+                    else:
+                        skipped.append(Skipped(path, "not a regular file"))
+            except OSError as err:
+                skipped.append(Skipped(path, f"cannot be read: {err.strerror or err}"))
+        stack.extend(reversed(folders))  # popped in key order, after this folder's files
+        for path, st in files:
             modified = datetime.fromtimestamp(st.st_mtime, UTC).isoformat()
             yield path, st.st_size, f"{st.st_size:x}-{st.st_mtime_ns:x}", modified
             found += 1

@@ -131,6 +131,34 @@ def test_a_symlink_loop_in_a_local_source_is_not_followed(tmp_path):
     assert records(tmp_path / "lake") == 40
 
 
+def test_links_and_special_files_are_named_not_followed_and_stop_nothing(tmp_path):
+    """A link to itself stopped every day of its source ("Too many levels of symbolic
+    links", exit 1); a link to /etc/passwd was read into the quarantine, where analysts
+    read it. Now no link is followed, each is named in the report, and the rest goes on."""
+    logs = logs_with(tmp_path, "00000000000000B9", GOOD.replace(b"good-", b"more-"))
+    loop = logs / f"{DAY}-06-00-00-00000000000000C1"
+    os.symlink(loop, loop)
+    os.symlink("/etc/passwd", logs / f"{DAY}-06-00-00-00000000000000C2")
+    os.symlink(logs / f"{DAY}-05-00-00-00000000000000A1", logs / f"{DAY}-06-00-00-0000000000C3")
+    os.mkfifo(logs / f"{DAY}-06-00-00-00000000000000C4")
+    result = ingest_apart(logs, tmp_path / "lake")
+    (day,) = result["report"]["days"]
+    assert day["objects_ingested"] == 2 and day["error"] is None
+    assert records(tmp_path / "lake") == 40 and quarantine(tmp_path / "lake") == []
+    skipped = {s.split(": ", 1)[0].rsplit("/", 1)[-1]: s for s in day["skipped"]}
+    assert sorted(skipped) == [f"{DAY}-06-00-00-00000000000000C1",
+                               f"{DAY}-06-00-00-00000000000000C2",
+                               f"{DAY}-06-00-00-00000000000000C4",
+                               f"{DAY}-06-00-00-0000000000C3"]
+    assert "symbolic link" in skipped[f"{DAY}-06-00-00-00000000000000C2"]
+    assert "not a regular file" in skipped[f"{DAY}-06-00-00-00000000000000C4"]
+    cli = subprocess.run([str(Path(sys.executable).parent / "s3logs"), "ingest", "--source",
+                          str(logs), "--lake", str(tmp_path / "lake2"), "--days", DAY],
+                         capture_output=True, text=True, timeout=300)
+    assert cli.returncode == 0, cli.stderr
+    assert f"not read: {loop}: a symbolic link" in cli.stdout
+
+
 def test_gzip_and_plain_objects_still_parse_the_same(tmp_path):
     logs = logs_with(tmp_path, "00000000000000B8", gzip.compress(GOOD.replace(b"good-", b"gz-")))
     ingest_apart(logs, tmp_path / "lake")
