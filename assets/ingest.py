@@ -73,10 +73,17 @@ CHECK_OUTPUTS = [spec.get_python_identifier() for spec in CHECKS]
 
 
 @dg.op(out={"result": dg.Out(dg.Nothing), **{name: dg.Out() for name in CHECK_OUTPUTS}})
-def access_logs_rebuild(context: dg.OpExecutionContext, outcomes: list, lake: LakeResource):
-    """Rebuild the partitions the units changed, check the run, and report it."""
+def access_logs_rebuild(context: dg.OpExecutionContext, outcomes: list, lake: LakeResource,
+                        log_sources: LogSourcesResource):
+    """Rebuild the partitions the units changed (re-ingesting a unit whose committed
+    staging is found missing or damaged), check the run, and report it."""
     lk, days = lake.lake(), _days(context)
-    report = rebuild(lk, outcomes, time.perf_counter())
+    lk.clean_temporary_files(lk.path())  # what writers killed mid-write left (local)
+    report = rebuild(lk, outcomes, time.perf_counter(), log_sources.sources())
+    for s in report.staging:
+        (context.log.info if s.repaired else context.log.error)(s.sentence)
+    for r in report.rebuilt:
+        context.log.info(f"rebuilt {r.folder}: {r.reason}")
     keep = settings().lake_retention_days
     if keep:  # the lake's own retention (S3LOGS_LAKE_RETENTION_DAYS)
         pruned = retention.prune_lake(lk, keep, max(days))
@@ -123,7 +130,9 @@ def _metadata(report: RunReport, records, lk) -> dict:
         "rows_quarantined": report.total("rows_quarantined"),
         "parse_rate": dg.MetadataValue.float(rows / lines if lines else 1.0),
         "duplicates_dropped": report.duplicates_dropped,
-        "partitions_rewritten": len(report.partitions),
+        "partitions_rewritten": report.partitions_rewritten,
+        "files_rewritten": report.files_rewritten,
+        "staging_repaired": sum(s.repaired for s in report.staging),
         "buckets": dg.MetadataValue.json(report.buckets),
         "preview": dg.MetadataValue.md(preview),
         "lake": dg.MetadataValue.path(lk.loc.display(lk.path("access_logs"))),

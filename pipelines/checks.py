@@ -59,6 +59,11 @@ INGEST_CHECKS = (
                               "whole source's day, could not be (the next run tries again), "
                               "warns when the store refused one for good (it is quarantined "
                               "as an object).", blocking=False),
+    CheckSpec("staging_complete", "Every committed staging file the run's rebuild met is "
+                                  "present and intact (the size and rows its manifest "
+                                  "recorded); a missing or damaged one is written again from "
+                                  "its unit's log objects, and the check fails, naming the "
+                                  "file and what to do, when they are gone."),
 )
 LAKE_CHECK_COLUMNS = ["dt", "bucket", "record_id", "extra_fields", "request_time", "operation",
                       "key", "http_status", "requester"]
@@ -71,14 +76,16 @@ class IngestionChecks:
 
 
 def ingestion(report, lake: Lake, days: Sequence[date]) -> IngestionChecks:
-    """The five checks of an ingestion run (`report`: its RunReport), over the lake rows of
-    the days it was asked for and the days its late records reached."""
-    dts = sorted({d.isoformat() for d in days} | {p.dt for p in report.partitions})
+    """The checks of an ingestion run (`report`: its RunReport), over the lake rows of
+    the days it was asked for, the days its late records reached and those it rebuilt."""
+    rebuilt = {r.folder.split("/")[1].removeprefix("dt=") for r in report.rebuilt
+               if r.folder.startswith("access_logs/")}
+    dts = sorted({d.isoformat() for d in days} | {p.dt for p in report.partitions} | rebuilt)
     records = lake_rows(lake, dts)
     manifests = {(p.source_id, p.day): current(lake, p.unit) for p in report.plans}
     return IngestionChecks([_parse_rate(report), _reconcile(report, manifests),
                             _listing(report, manifests), *_record_checks(records),
-                            _objects_read(report)], records)
+                            _objects_read(report), _staging_complete(report)], records)
 
 
 def lake_rows(lake: Lake, dts: Sequence[str]) -> pa.Table | None:
@@ -131,6 +138,24 @@ def _objects_read(report) -> CheckResult:
         + ([f"{len(refused)} refused, quarantined: {refused[0]}"] if refused else []))
     return CheckResult("objects_read", not failed + refused, ERROR if failed else WARN,
                        summary, {"failed": failed[:20], "refused": refused[:20]})
+
+
+def _staging_complete(report) -> CheckResult:
+    """Fails while a committed staging file stays missing or damaged: the rows it held
+    are in no input of the lake any more (the folder readers see is left as it was)."""
+    damaged = [s for s in report.staging if not s.repaired]
+    repaired = [s for s in report.staging if s.repaired]
+    if damaged:
+        summary = (f"{len(damaged)} staging file(s) missing or damaged: {damaged[0].sentence}"
+                   if len(damaged) > 1 else damaged[0].sentence)
+    elif repaired:
+        summary = (f"{len(repaired)} staging file(s) were missing or damaged and were "
+                   f"written again from their log objects: {repaired[0].sentence}")
+    else:
+        summary = "every committed staging file the rebuild met is present and intact"
+    return CheckResult("staging_complete", not damaged, ERROR, summary,
+                       {"damaged": [s.sentence for s in damaged][:20],
+                        "repaired": [s.sentence for s in repaired][:20]})
 
 
 def _record_checks(records: pa.Table | None) -> list[CheckResult]:

@@ -11,13 +11,18 @@ new manifest version that is created only if no other run created it first
 order, or overlap, they ran in. An object that cannot be read is named in the report and
 tried again by the next run; one the store refuses for good is quarantined as an object;
 the rest of the run goes on.
+
+A committed staging file found missing or damaged (the rebuild checks each folder's in the
+listing it makes anyway, and reads it whole whenever it rebuilds the folder) is written
+again from its unit's log objects, still in the source; if they are gone, the folder
+readers see is left as it is and the run fails saying so (the `staging_complete` check).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -35,16 +40,22 @@ from .sources import LogSource, ObjectInfo, source_id
 from .spill import Spill
 from .units import (
     CommitError,
+    StagingDamaged,
+    StagingLost,
+    StagingProblem,
     collect_garbage,
     commit,
     current,
     migrate,
     new_run_id,
+    schema_of,
     stage,
     staged_rows,
+    staging_path,
 )
 
 COMMIT_ATTEMPTS = 20
+REPAIR_ATTEMPTS = 3  # a unit meets another damaged file of its own while it repairs one
 
 
 @dataclass
@@ -58,6 +69,7 @@ class DayReport:
     objects_failed: list[str] = field(default_factory=list)     # "url: why"; next run retries
     objects_refused: list[str] = field(default_factory=list)    # "url: why"; quarantined
     unrecognized_keys: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # "path: why": local entries not read
     bytes_fetched: int = 0
     lines_read: int = 0               # = rows_parsed + rows_quarantined
     rows_parsed: int = 0
@@ -78,6 +90,7 @@ class DayPlan:
     todo: list[ObjectInfo]
     unchanged: int
     unrecognized: list[str]
+    skipped: list[str] = field(default_factory=list)  # "path: why" (pipelines.sources)
 
     @property
     def source_id(self) -> str:
@@ -86,6 +99,35 @@ class DayPlan:
     @property
     def unit(self) -> Unit:
         return Unit(self.source_id, self.day)
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """A folder readers see that the run wrote, and why (new rows, or self-healing)."""
+
+    folder: str               # Target.path: access_logs/dt=.../bucket=...
+    reason: str
+    files: int
+
+
+@dataclass(frozen=True)
+class StagingRepair:
+    """A committed staging file found missing or damaged, and what the run did about it:
+    re-ingested its unit's log objects, or (error) the sentence saying what to do."""
+
+    file: str
+    folder: str               # Target.path it feeds
+    why: str                  # "is missing", "has 10 bytes where its manifest says 4,096"
+    error: str | None = None  # None: repaired
+
+    @property
+    def repaired(self) -> bool:
+        return self.error is None
+
+    @property
+    def sentence(self) -> str:
+        return self.error or (f"staging file {self.file} {self.why}: re-ingested from its "
+                              "log objects")
 
 
 @dataclass
@@ -99,6 +141,17 @@ class RunReport:
     lake_requests: dict[str, int] = field(default_factory=dict)  # to the lake
     duplicates_dropped: int = 0   # rows whose record_id another row of the partition has
     seconds: float = 0.0
+    rebuilt: list[Rebuilt] = field(default_factory=list)         # every folder written
+    staging: list[StagingRepair] = field(default_factory=list)   # missing or damaged found
+
+    @property
+    def partitions_rewritten(self) -> int:
+        """Records partitions the run wrote, whatever made it write them."""
+        return sum(r.folder.startswith("access_logs/") for r in self.rebuilt)
+
+    @property
+    def files_rewritten(self) -> int:
+        return sum(r.files for r in self.rebuilt)
 
     def total(self, name: str) -> int:
         return sum(len(v) if isinstance(v := getattr(d, name), list) else v for d in self.days)
@@ -115,23 +168,51 @@ class RunReport:
         days = [{**asdict(d), "partitions": [p.path for p in d.partitions]} for d in self.days]
         return {"run": self.run, "days": days, "requests": self.requests,
                 "lake_requests": self.lake_requests,
-                "duplicates_dropped": self.duplicates_dropped, "seconds": round(self.seconds, 3)}
+                "duplicates_dropped": self.duplicates_dropped, "seconds": round(self.seconds, 3),
+                "rebuilt": [asdict(r) for r in self.rebuilt],
+                "staging": [{**asdict(r), "repaired": r.repaired} for r in self.staging]}
 
 
 def plan(sources: Sequence[LogSource], lake: Lake, days: Iterable[date], *,
          force: bool = False) -> list[DayPlan]:
     """List every (source, day) in full and compare it with the unit's manifest."""
-    plans = []
-    for day in days:
-        for source in sources:
-            manifest = current(lake, Unit(source.id, day.isoformat()))
-            known = manifest.objects if manifest else {}
-            listing = source.list_day(day)
-            todo = [o for o in listing.objects if force or o.url not in known
-                    or known[o.url].fingerprint != o.fingerprint]
-            plans.append(DayPlan(source.url, day.isoformat(), listing.objects, todo,
-                                 len(listing.objects) - len(todo), listing.unrecognized))
-    return plans
+    return [_plan_unit(source, lake, day, force, ())[0] for day in days for source in sources]
+
+
+def _plan_unit(source: LogSource, lake: Lake, day: date, force: bool,
+               repair: Sequence[StagingProblem]) -> tuple[DayPlan, set[str]]:
+    """One unit's plan, and the objects it must read again to write the damaged staging
+    files in `repair` anew (every object that fed their folders); StagingLost, with the
+    sentence, if some are no longer in the source."""
+    manifest = current(lake, Unit(source.id, day.isoformat()))
+    known = manifest.objects if manifest else {}
+    listing = source.list_day(day)
+    needed = {url for p in repair for url, e in known.items() if _feeds(e, p.target)}
+    listed = {o.url for o in listing.objects}
+    for p in repair:
+        gone = sorted(url for url, e in known.items() if _feeds(e, p.target)
+                      and url not in listed)
+        if gone:
+            raise StagingLost(_lost(p, gone))
+    todo = [o for o in listing.objects if force or o.url in needed or o.url not in known
+            or known[o.url].fingerprint != o.fingerprint]
+    return DayPlan(source.url, day.isoformat(), listing.objects, todo,
+                   len(listing.objects) - len(todo), listing.unrecognized,
+                   [f"{s.path}: {s.reason}" for s in listing.skipped]), needed
+
+
+def _feeds(entry: ManifestEntry, target: Target) -> bool:
+    """Whether an object's rows are in the unit's staging file for `target`."""
+    if target.table == "access_logs":
+        return any(p.path == target.folder for p in entry.partitions)
+    return entry.rejects > 0
+
+
+def _lost(problem: StagingProblem, gone: list[str]) -> str:
+    return (f"staging file {problem.file} {problem.why}, and {len(gone):,} of the log "
+            f"objects it was built from are gone from the source (e.g. {gone[0]}): restore "
+            "the file from a backup of the lake; until then the folder readers see is left "
+            "as it is, with its rows")
 
 
 def trailing_days(today: date, n: int) -> list[date]:
@@ -150,7 +231,8 @@ def ingest(sources: Sequence[LogSource], lake: Lake, days: Iterable[date] = (), 
     outcomes = [ingest_unit(source, lake, day, force=force, progress=progress,
                             fetch_attempts=fetch_attempts)
                 for day in days for source in sources]
-    return rebuild(lake, outcomes, started)
+    return rebuild(lake, outcomes, started, sources, progress=progress,
+                   fetch_attempts=fetch_attempts)
 
 
 @dataclass
@@ -164,48 +246,156 @@ class UnitOutcome:
     verify: set[Target]       # unchanged now, checked in case a killed run left them stale
     requests: dict[str, int]
     lake_requests: dict[str, int]
+    repaired: list[StagingProblem] = field(default_factory=list)  # its damaged staging
+
+    @property
+    def unit(self) -> Unit:
+        return self.plan.unit
 
 
 def ingest_unit(source: LogSource, lake: Lake, day: date, *, force: bool = False,
-                progress: bool = True, fetch_attempts: int = ATTEMPTS) -> UnitOutcome:
+                progress: bool = True, fetch_attempts: int = ATTEMPTS,
+                repair: Sequence[StagingProblem] = ()) -> UnitOutcome:
     """List, fetch, parse and commit one source's day: it writes only what the unit owns
     (its staging files and manifest), so any number of them can run at once, anywhere.
+    `repair` names committed staging files of the unit found missing or damaged: they are
+    written anew from the log objects that fed them (as is any other its commit meets).
     A unit that fails says why in its report (`error`); the other units go on."""
     before = source.counts.as_dict(), lake.counts.as_dict()
     day_plan = DayPlan(source.url, day.isoformat(), [], [], 0, [])
     report, touched, manifest = DayReport(source.url, day.isoformat()), set(), None
+    problems = list(repair)
     try:
         migrate(lake)
-        day_plan = plan([source], lake, [day], force=force)[0]
-        with Spill() as spill:
-            work = _collect(source, day_plan, spill, progress, fetch_attempts)
-            report = work.report
-            if work.entries:
-                manifest, touched = _commit(lake, work, new_run_id(), spill)
-                collect_garbage(lake, work.unit, manifest, touched | manifest.targets())
-            else:
-                manifest = current(lake, work.unit)
+        for attempt in range(REPAIR_ATTEMPTS):
+            try:
+                day_plan, report, manifest, touched = _ingest_unit(
+                    source, lake, day, force, progress, fetch_attempts, problems)
+                break
+            except StagingDamaged as e:
+                seen = {p.target for p in problems}
+                problems += [p for p in e.problems if p.target not in seen]
+                if attempt == REPAIR_ATTEMPTS - 1 or all(p.target in seen for p in e.problems):
+                    raise StagingLost(f"{e}, and writing it again from its log objects did "
+                                      "not take: run again") from e
+    except StagingLost as e:  # the sentence says what to do
+        report.error = str(e)
     except (OSError, CommitError) as e:  # storage: reported, the run fails at its end
         report.error = describe(e)
     verify = manifest.targets() - touched if manifest else set()
     return UnitOutcome(day_plan, report, touched, verify,
                        {k: source.counts[k] - before[0][k] for k in ("LIST", "GET")},
-                       {k: lake.counts[k] - before[1][k] for k in ("LIST", "PUT", "DELETE")})
+                       {k: lake.counts[k] - before[1][k] for k in ("LIST", "PUT", "DELETE")},
+                       [] if report.error else problems)
 
 
-def rebuild(lake: Lake, outcomes: Sequence[UnitOutcome], started: float) -> RunReport:
-    """Rebuild every folder the units touched (pipelines.compact), and report the run."""
+def _ingest_unit(source: LogSource, lake: Lake, day: date, force: bool, progress: bool,
+                 fetch_attempts: int, repair: list[StagingProblem]
+                 ) -> tuple[DayPlan, DayReport, Manifest | None, set[Target]]:
+    """One attempt at a unit: its plan, report, committed manifest and changed folders."""
+    day_plan, needed = _plan_unit(source, lake, day, force, repair)
+    with Spill() as spill:
+        work = _collect(source, day_plan, spill, progress, fetch_attempts)
+        work.repair = {p.target for p in repair}
+        unread = sorted(needed - set(work.entries))
+        if unread:  # failed or vanished now: its rows could not be written again
+            raise StagingLost(f"staging file {repair[0].file} {repair[0].why}, and "
+                              f"{len(unread):,} of its log objects could not be read again "
+                              f"(e.g. {unread[0]}): run again")
+        if work.entries or work.repair:
+            manifest, touched = _commit(lake, work, new_run_id(), spill)
+            collect_garbage(lake, work.unit, manifest, touched | manifest.targets())
+            return day_plan, work.report, manifest, touched
+        return day_plan, work.report, current(lake, work.unit), set()
+
+
+def rebuild(lake: Lake, outcomes: Sequence[UnitOutcome], started: float,
+            sources: Sequence[LogSource] = (), *, progress: bool = False,
+            fetch_attempts: int = ATTEMPTS) -> RunReport:
+    """Rebuild every folder the units touched or feed (pipelines.compact), checking their
+    committed staging on the way; a unit whose staging file there is missing or damaged
+    is ingested again from `sources` (the run's) and its folders rebuilt. Then report
+    the run: every folder written and why, every damaged file and what became of it."""
     before = lake.counts.as_dict()
     migrate(lake)
-    rebuilt = compact(lake, sorted({t for o in outcomes for t in o.touched | o.verify}))
+    rebuilt = compact(lake, _targets(outcomes), feeders=_feeders(outcomes))
+    repairs = _repair(lake, rebuilt, sources, progress, fetch_attempts)
+    if repairs:
+        rebuilt.update(compact(lake, _targets(repairs), feeders=_feeders(repairs)))
     report = RunReport(days=[o.report for o in outcomes], plans=[o.plan for o in outcomes],
                        run=new_run_id())
     _describe(lake, report, outcomes, rebuilt)
-    report.requests = {k: sum(o.requests[k] for o in outcomes) for k in ("LIST", "GET")}
+    report.staging = _staging_report([*outcomes, *repairs], rebuilt)
+    report.rebuilt = [_why_rebuilt(r, report.staging) for r in report.rebuilt]
+    report.requests = {k: sum(o.requests[k] for o in [*outcomes, *repairs])
+                       for k in ("LIST", "GET")}
+    # the repairs' own lake requests are the rebuild's (made through this `lake`)
     report.lake_requests = {k: sum(o.lake_requests[k] for o in outcomes) + lake.counts[k]
                             - before[k] for k in ("LIST", "PUT", "DELETE")}
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _targets(outcomes: Sequence[UnitOutcome]) -> list[Target]:
+    return sorted({t for o in outcomes for t in o.touched | o.verify})
+
+
+def _feeders(outcomes: Sequence[UnitOutcome]) -> dict[Target, set[Unit]]:
+    """The units each folder is fed by, as the run's own units know: checked even when
+    the listing no longer shows a file of theirs."""
+    feeders: dict[Target, set[Unit]] = {}
+    for o in outcomes:
+        for t in o.touched | o.verify:
+            feeders.setdefault(t, set()).add(o.unit)
+    return feeders
+
+
+def _repair(lake: Lake, rebuilt: dict[Target, Compaction], sources: Sequence[LogSource],
+            progress: bool, fetch_attempts: int) -> list[UnitOutcome]:
+    """Ingest again the units whose staging files the rebuild found missing or damaged,
+    when their source is one of the run's: the rest are reported, with what to run."""
+    by_unit: dict[Unit, list[StagingProblem]] = {}
+    for c in rebuilt.values():
+        for p in c.problems:
+            by_unit.setdefault(p.unit, []).append(p)
+    by_id = {s.id: s for s in sources}
+    return [ingest_unit(by_id[unit.source_id], lake, date.fromisoformat(unit.day),
+                        progress=progress, fetch_attempts=fetch_attempts, repair=problems)
+            for unit, problems in sorted(by_unit.items()) if unit.source_id in by_id]
+
+
+def _staging_report(outcomes: Sequence[UnitOutcome],
+                    rebuilt: dict[Target, Compaction]) -> list[StagingRepair]:
+    """Every damaged staging file met: repaired by its unit's commit, or still damaged
+    (a folder left as it was), with the sentence saying what to do."""
+    out = {(p.target, p.unit): StagingRepair(p.file, p.target.path, p.why)
+           for o in outcomes for p in o.repaired}
+    errors = {o.unit: o.report.error for o in outcomes if o.report.error}
+    for c in rebuilt.values():
+        for p in c.problems:
+            out[(p.target, p.unit)] = StagingRepair(p.file, p.target.path, p.why,
+                                                    _unrepaired(p, errors.get(p.unit)))
+    return [out[k] for k in sorted(out)]
+
+
+def _unrepaired(p: StagingProblem, error: str | None) -> str:
+    """What to do about a damaged staging file the run could not write again."""
+    if error is None:  # its source is not one of the run's
+        return (f"staging file {p.file} {p.why}: ingest its log objects again with "
+                f"`s3logs ingest --source {p.source} --days {p.unit.day}`")
+    if p.file in error:
+        return error
+    return (f"staging file {p.file} {p.why}, and ingesting its log objects again failed "
+            f"({error}): fix that and run again")
+
+
+def _why_rebuilt(r: Rebuilt, staging: list[StagingRepair]) -> Rebuilt:
+    """A folder rebuilt because its staging was repaired says so."""
+    fixed = [s for s in staging if s.repaired and s.folder == r.folder]
+    if not fixed:
+        return r
+    return replace(r, reason=f"staging file {fixed[0].file} {fixed[0].why}; its unit's "
+                             "log objects were ingested again")
 
 
 def recheck_trailing(sources: Sequence[LogSource], lake: Lake, today: date, late_days: int,
@@ -222,6 +412,7 @@ class _Work:
     report: DayReport
     entries: dict[str, ManifestEntry] = field(default_factory=dict)  # ingested now, by URL
     abandoned: set[str] = field(default_factory=set)  # failed half-read: rows in the spill
+    repair: set[Target] = field(default_factory=set)  # damaged staging: written, not read
 
 
 def _collect(source: LogSource, day_plan: DayPlan, spill: Spill, progress: bool,
@@ -232,6 +423,7 @@ def _collect(source: LogSource, day_plan: DayPlan, spill: Spill, progress: bool,
     report.objects_listed = len(day_plan.listed)
     report.objects_unchanged = day_plan.unchanged
     report.unrecognized_keys = day_plan.unrecognized
+    report.skipped = day_plan.skipped
     todo = day_plan.todo
     if not todo:
         return work
@@ -348,31 +540,53 @@ def _commit(lake: Lake, work: _Work, run: str, spill: Spill) -> tuple[Manifest, 
         old = [objects[u] for u in work.entries if u in objects]
         objects.update(work.entries)
         targets = spill.targets(unit) | {Target.records(p) for e in old for p in e.partitions}
+        targets |= work.repair
         if old or any(e.rejects for e in work.entries.values()):
             targets.add(Target.quarantine(unit))
         version = (base.version if base else 0) + 1
-        staging = dict(base.staging) if base else {}
+        manifest = Manifest(source.url, unit.day, source.layout, objects, version, run,
+                            dict(base.staging) if base else {},
+                            facts=dict(base.facts) if base else {})
         try:
             for target in sorted(targets):  # one folder's rows in memory at a time
                 rows = pa.concat_tables([
-                    staged_rows(lake, base, unit, target, without=set(work.entries)),
+                    _kept_rows(lake, work, base, target),
                     # not the rows of an object that failed half-read
                     *(t.filter(pc.invert(pc.is_in(t["source_key"], value_set=abandoned)))
                       if len(abandoned) else t for t in spill.tables(unit, target))])
-                if rows.num_rows:
-                    staging[target.path] = stage(lake, target, unit, version, run, rows)
-                else:
-                    staging.pop(target.path, None)
-        except FileNotFoundError:
+                manifest.set_staged(target.path, stage(lake, target, unit, version, run, rows)
+                                    if rows.num_rows else None)
+        except _Collected:
             continue  # a newer commit collected the version we read: read it again
         # every folder it ever fed and no longer does: each run checks them again
-        dropped = ({*base.staging, *base.dropped} - set(staging)) if base else set()
-        manifest = Manifest(source.url, unit.day, source.layout, objects, version, run,
-                            staging, sorted(dropped))
+        manifest.dropped = sorted(({*base.staging, *base.dropped} - set(manifest.staging))
+                                  if base else set())
         if commit(lake, unit, manifest):
             return manifest, targets
     raise CommitError(f"{source.url} {unit.day}: other runs committed it "
                       f"{COMMIT_ATTEMPTS} times first; run again")
+
+
+class _Collected(Exception):
+    """The version a commit built on lost a staging file to a newer commit's cleanup."""
+
+
+def _kept_rows(lake: Lake, work: _Work, base: Manifest | None, target: Target) -> pa.Table:
+    """The unit's committed rows for `target` that this commit keeps: those of the objects
+    it did not ingest again (none where the file is being repaired: every object that fed
+    it was). A file gone because a newer commit collected it is a race (_Collected); gone
+    while the version is still current, it is damage (StagingDamaged)."""
+    if target in work.repair:
+        return schema_of(target).empty_table()
+    try:
+        return staged_rows(lake, base, work.unit, target, without=set(work.entries))
+    except FileNotFoundError as e:
+        now = current(lake, work.unit)
+        if base is None or now is None or now.version != base.version:
+            raise _Collected from e
+        path = staging_path(lake, target, work.unit, base.staging[target.path])
+        raise StagingDamaged([StagingProblem(target, work.unit, lake.display(path),
+                                             "is missing", base.source)]) from e
 
 
 def _describe(lake: Lake, report: RunReport, outcomes: Sequence[UnitOutcome],
@@ -384,6 +598,8 @@ def _describe(lake: Lake, report: RunReport, outcomes: Sequence[UnitOutcome],
         day.files_written = sorted(lake.display(f) for t in outcome.touched if t in rebuilt
                                    for f in rebuilt[t].files)
     report.duplicates_dropped = sum(c.duplicates_dropped for c in rebuilt.values())
+    report.rebuilt = [Rebuilt(t.path, c.reason, len(c.files))
+                      for t, c in sorted(rebuilt.items()) if c.written]
 
 
 def _keys(folder: str) -> tuple[str, str]:

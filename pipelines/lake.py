@@ -23,6 +23,8 @@ import contextlib
 import io
 import json
 import os
+import re
+import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -80,6 +82,66 @@ class LakeWriteError(OSError):
         super().__init__(f"could not write {url} ({reason}): check the lake's storage "
                          "(permissions, endpoint, free space) and run again; what earlier "
                          "runs committed is intact")
+
+
+class LakeMetadataError(ValueError):
+    """A file the writers keep (a manifest, `_lake.json`) cannot be read as what it must
+    be; one sentence naming it and saying what to do (the CLI prints it, no traceback)."""
+
+    def __init__(self, url: str, problem: str, what_to_do: str) -> None:
+        super().__init__(f"{url} {problem}: {what_to_do}")
+        self.url = url
+
+
+def unreadable(e: BaseException) -> str:
+    """What was wrong with a file, in a few words, from the error reading it raised."""
+    first = str(e).splitlines()[0] if str(e) else ""
+    return f"{type(e).__name__}: {first}"[:200] if first else type(e).__name__
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The process that made a leftover (a spill folder, a hidden temporary file), written
+    into its name: on the same host a dead owner means the leftover can go at once;
+    elsewhere (another host sharing the folder) only its age can tell."""
+
+    pid: int
+    host: str
+
+    @staticmethod
+    def me() -> Owner:
+        return Owner(os.getpid(), _host())
+
+    @property
+    def tag(self) -> str:
+        return f"{self.pid}@{self.host}"
+
+    @staticmethod
+    def parse(tag: str) -> Owner | None:
+        m = _OWNER.fullmatch(tag)
+        return Owner(int(m.group(1)), m.group(2)) if m else None
+
+    def gone(self) -> bool:
+        """True only when it is known dead: same host and no such process."""
+        return self.host == _host() and not alive(self.pid)
+
+
+_OWNER = re.compile(r"(\d+)@([A-Za-z0-9-]+)")
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:63] or "host"
+
+
+def alive(pid: int) -> bool:
+    """Whether a process of this host has that id (someone else's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 class Lake:
@@ -176,6 +238,22 @@ class Lake:
         data = self.read_bytes(path)
         return None if data is None else json.loads(data)
 
+    def read_object(self, path: str, what_to_do: str) -> dict | None:
+        """A JSON object the writers keep, or None if the file does not exist;
+        LakeMetadataError (naming the file, saying `what_to_do`) if it is not one."""
+        data = self.read_bytes(path)
+        if data is None:
+            return None
+        try:
+            value = json.loads(data)
+        except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+            raise LakeMetadataError(self.display(path), f"is not valid JSON ({len(data):,} "
+                                    f"bytes; {unreadable(e)})", what_to_do) from e
+        if not isinstance(value, dict):
+            raise LakeMetadataError(self.display(path), f"holds a JSON "
+                                    f"{type(value).__name__}, not an object", what_to_do)
+        return value
+
     def read_bytes(self, path: str) -> bytes | None:
         """A whole file in one GET (opening it would ask for its size first), or None."""
         self.loc.count_local("GET")
@@ -216,19 +294,26 @@ class Lake:
         """Replace one partition folder of a derived table (`marts/<model>/dt=...`)."""
         return list(self.write_files(self.path(*parts), table, sort_key=None))
 
-    def clean_temporary_files(self, folder: str) -> int:
-        """Remove the hidden temporary files a killed writer left in `folder` (local lakes;
-        S3 PUTs leave none). Only old ones: a live writer renames its own in seconds."""
+    def clean_temporary_files(self, folder: str,
+                              stale_seconds: float = STALE_TEMPORARY_SECONDS) -> int:
+        """Remove the hidden temporary files killed writers left in `folder` (local lakes;
+        S3 PUTs leave none): at once when the name says its writer was a process of this
+        host that is gone, otherwise only old ones (a live writer renames its own in
+        seconds; one on another host cannot be asked)."""
         if self.loc.is_s3 or not os.path.isdir(folder):
             return 0
-        cutoff, removed = time.time() - STALE_TEMPORARY_SECONDS, 0
+        cutoff, removed = time.time() - stale_seconds, 0
         for root, _, names in os.walk(folder):
             for name in names:
+                if not (name.startswith(".") and name.endswith(".tmp")):
+                    continue
                 path = os.path.join(root, name)
-                if name.startswith(".") and name.endswith(".tmp") and \
-                        os.path.getmtime(path) < cutoff:
-                    os.unlink(path)
-                    removed += 1
+                owner = _temporary_owner(name)
+                with contextlib.suppress(FileNotFoundError):  # its writer, or another run
+                    if (owner is not None and owner.gone()) or \
+                            os.path.getmtime(path) < cutoff:
+                        os.unlink(path)
+                        removed += 1
         return removed
 
     # -- reading -------------------------------------------------------------------------
@@ -259,6 +344,17 @@ class Lake:
             for path in self.files(table):
                 out[path[len(self.loc.path):]] = self.read_bytes(path)
         return out
+
+    def sizes(self, folder: str) -> dict[str, int]:
+        """Every file under `folder`, recursively, with its size, from one listing (what
+        `find` asks for anyway); none if it does not exist."""
+        self.loc.count_local("LIST")
+        try:
+            found = self.fs.find(folder, detail=True)
+        except FileNotFoundError:
+            return {}
+        return {path: int(info.get("size") or 0) for path, info in sorted(found.items())
+                if info.get("type", "file") == "file"}
 
     def find(self, folder: str) -> list[str]:
         """Every file under `folder`, recursively; none if it does not exist."""
@@ -309,12 +405,19 @@ class Lake:
     def _temporary(path: str, data: bytes) -> str:
         folder = os.path.dirname(path)
         os.makedirs(folder, exist_ok=True)
-        tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+        tmp = os.path.join(folder, f".{os.path.basename(path)}.{Owner.me().tag}."
+                                   f"{uuid.uuid4().hex}.tmp")
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         return tmp
+
+
+def _temporary_owner(name: str) -> Owner | None:
+    """The writer of `.NAME.PID@HOST.UUID.tmp` (None for the older `.NAME.UUID.tmp`)."""
+    parts = name[1:-len(".tmp")].rsplit(".", 2)
+    return Owner.parse(parts[1]) if len(parts) == 3 else None
 
 
 def _stamp(st: os.stat_result) -> str:

@@ -6,6 +6,11 @@ ETag) and what it produced (records, rejects, the partitions it fed), and names 
 staging files that hold the unit's rows for each folder it feeds. Manifests are versioned
 and never rewritten: a new version is a new file, created only if no one created it
 first, which is how runs commit without locks (pipelines.units).
+
+Each staging file's size and row count are recorded beside its name (`staging_files`), so
+a run can tell a deleted or truncated one from the listing it makes anyway; manifests
+written before they were recorded still name their files, and those are checked for
+presence only until a commit rewrites them (their content is checked when read).
 """
 
 from __future__ import annotations
@@ -60,6 +65,53 @@ class Target:
         return Target("quarantine", f"dt={unit.day}/source={unit.source_id}")
 
 
+@dataclass(frozen=True)
+class StagingFacts:
+    """What a staging file held when it was written: a file of another size, or that
+    reads as other rows, was damaged since."""
+
+    size: int
+    rows: int
+
+    def as_json(self) -> dict:
+        return {"size": self.size, "rows": self.rows}
+
+    @staticmethod
+    def from_json(d: dict) -> StagingFacts:
+        return StagingFacts(_int(d["size"]), _int(d["rows"]))
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A staging file just written: its name and what it holds."""
+
+    name: str
+    facts: StagingFacts
+
+
+class ManifestShapeError(ValueError):
+    """A manifest's JSON is not the shape this version writes (the reader names the
+    file)."""
+
+
+def _int(v) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise ManifestShapeError(f"{v!r} is not a count")
+    return v
+
+
+def _str(v) -> str:
+    if not isinstance(v, str):
+        raise ManifestShapeError(f"{v!r} is not text")
+    return v
+
+
+def _dict(v) -> dict:
+    if not isinstance(v, dict):
+        raise ManifestShapeError(f"{type(v).__name__} where an object was expected")
+    return v
+
+
 @dataclass
 class ManifestEntry:
     size: int
@@ -83,9 +135,12 @@ class ManifestEntry:
 
     @staticmethod
     def from_json(d: dict) -> ManifestEntry:
-        return ManifestEntry(d["size"], d["etag"], d["last_modified"], d["records"],
-                             d["rejects"], d["lines"],
-                             {PartitionKey(*p) for p in d["partitions"]}, d.get("problem"))
+        d = _dict(d)
+        problem = d.get("problem")
+        return ManifestEntry(_int(d["size"]), _str(d["etag"]), _str(d["last_modified"]),
+                             _int(d["records"]), _int(d["rejects"]), _int(d["lines"]),
+                             {PartitionKey(_str(dt), _str(b)) for dt, b in d["partitions"]},
+                             None if problem is None else _str(problem))
 
 
 @dataclass
@@ -98,6 +153,9 @@ class Manifest:
     run: str = ""              # the run that committed this version
     staging: dict[str, str] = field(default_factory=dict)  # Target.path -> staging file
     dropped: list[str] = field(default_factory=list)  # targets the previous version fed
+    # Target.path -> what its staging file holds (absent for files staged before it was
+    # recorded: those are checked for presence only)
+    facts: dict[str, StagingFacts] = field(default_factory=dict)
 
     @property
     def totals(self) -> dict[str, int]:
@@ -121,11 +179,33 @@ class Manifest:
                 "run": self.run, "layout": [self.layout.kind, self.layout.date_source],
                 "objects": {u: e.as_json() for u, e in sorted(self.objects.items())},
                 "staging": dict(sorted(self.staging.items())), "dropped": self.dropped,
+                "staging_files": {t: f.as_json() for t, f in sorted(self.facts.items())
+                                  if t in self.staging},
                 "totals": self.totals}
+
+    def set_staged(self, target: str, staged: Staged | None) -> None:
+        """Name `target`'s new staging file (None: the unit no longer feeds it)."""
+        if staged is None:
+            self.staging.pop(target, None)
+            self.facts.pop(target, None)
+        else:
+            self.staging[target] = staged.name
+            self.facts[target] = staged.facts
 
     @staticmethod
     def from_json(d: dict) -> Manifest:
-        return Manifest(d["source"], d["day"], KeyLayout(*d["layout"]),
-                        {u: ManifestEntry.from_json(e) for u, e in d["objects"].items()},
-                        d.get("version", 0), d.get("run", ""), d.get("staging", {}),
-                        d.get("dropped", []))
+        """A manifest as written by this version or an earlier one (which had no versions,
+        no staging, or no `staging_files`); ManifestShapeError (or KeyError, TypeError,
+        ValueError) when it is not one."""
+        d = _dict(d)
+        staging = {_str(t): _str(n) for t, n in _dict(d.get("staging", {})).items()}
+        facts = {_str(t): StagingFacts.from_json(_dict(f))
+                 for t, f in _dict(d.get("staging_files", {})).items() if t in staging}
+        kind, date_source = d["layout"]
+        return Manifest(_str(d["source"]), _str(d["day"]),
+                        KeyLayout(_str(kind), None if date_source is None else
+                                  _str(date_source)),
+                        {_str(u): ManifestEntry.from_json(e)
+                         for u, e in _dict(d["objects"]).items()},
+                        _int(d.get("version", 0)), _str(d.get("run", "")), staging,
+                        [_str(t) for t in d.get("dropped", [])], facts)

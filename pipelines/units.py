@@ -11,15 +11,25 @@ commit of the unit. What readers see is rebuilt from committed staging (pipeline
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
+from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .lake import LAKE_SCHEMA, Lake, json_bytes, parquet_bytes
+from .lake import (
+    LAKE_SCHEMA,
+    Lake,
+    LakeMetadataError,
+    decode,
+    json_bytes,
+    parquet_bytes,
+    unreadable,
+)
 from .logformat import REJECT_SCHEMA
-from .manifest import Manifest, Target, Unit
+from .manifest import Manifest, Staged, StagingFacts, Target, Unit
 
 MANIFESTS, STAGING = "_manifests", "_staging"
 _VERSION = re.compile(r"v(\d{6})\.json$")
@@ -32,6 +42,42 @@ class CommitError(RuntimeError):
     """A unit could not be committed (other runs kept committing it first)."""
 
 
+MANIFEST_ADVICE = ("restore it from a backup of the lake, or delete it and ingest that day "
+                   "again (the version before it is used, and what that one lacks is "
+                   "ingested again)")
+MARKER_ADVICE = ("delete it and run again (the next run checks every unit has a manifest "
+                 "version and writes it anew)")
+
+
+@dataclass(frozen=True)
+class StagingProblem:
+    """A committed staging file that is missing or damaged: the unit's rows for that
+    folder are gone from the lake's inputs until the unit is ingested again."""
+
+    target: Target
+    unit: Unit
+    file: str           # as a user can paste it
+    why: str            # "is missing", "has 120 bytes where its manifest says 4,096"...
+    source: str         # the unit's source URL, to say what to run
+
+    @property
+    def sentence(self) -> str:
+        return f"staging file {self.file} {self.why}"
+
+
+class StagingDamaged(Exception):
+    """A unit's own committed staging file is missing or damaged: the unit is ingested
+    again for those folders (pipelines.ingest), from its log objects."""
+
+    def __init__(self, problems: list[StagingProblem]) -> None:
+        super().__init__("; ".join(p.sentence for p in problems))
+        self.problems = problems
+
+
+class StagingLost(OSError):
+    """A damaged staging file cannot be rebuilt from its log objects; one sentence."""
+
+
 def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
@@ -41,9 +87,26 @@ def schema_of(target: Target) -> pa.Schema:
 
 
 def current(lake: Lake, unit: Unit) -> Manifest | None:
-    """The unit's latest committed manifest (None if nothing was ever committed)."""
-    versions = _versions(lake, unit)  # never deleted: the last one listed is there
-    return Manifest.from_json(lake.read_json(versions[-1])) if versions else None
+    """The unit's latest committed manifest (None if nothing was ever committed).
+    LakeMetadataError, naming the file, if it is not a manifest: it decides which rows
+    the lake holds, so no run guesses."""
+    for path in reversed(_versions(lake, unit)):  # never deleted by a run
+        manifest = read_manifest(lake, path)
+        if manifest is not None:
+            return manifest
+    return None
+
+
+def read_manifest(lake: Lake, path: str) -> Manifest | None:
+    """The manifest in `path` (None if there is no such file), its shape checked."""
+    value = lake.read_object(path, MANIFEST_ADVICE)
+    if value is None:
+        return None
+    try:
+        return Manifest.from_json(value)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise LakeMetadataError(lake.display(path), f"is not a manifest this version can "
+                                f"read ({unreadable(e)})", MANIFEST_ADVICE) from e
 
 
 def _versions(lake: Lake, unit: Unit) -> list[str]:
@@ -57,15 +120,17 @@ def commit(lake: Lake, unit: Unit, manifest: Manifest) -> bool:
     # Whose version it is, the file says: our own PUT, retried after a lost answer, is
     # refused as if another run had won, and some S3-compatible stores check
     # If-None-Match apart from the write.
-    return (lake.read_json(path) or {}).get("run") == manifest.run
+    return (lake.read_object(path, MANIFEST_ADVICE) or {}).get("run") == manifest.run
 
 
 def stage(lake: Lake, target: Target, unit: Unit, version: int, run: str,
-          table: pa.Table) -> str:
-    """Write the unit's rows for `target` to a new staging file; its name."""
+          table: pa.Table) -> Staged:
+    """Write the unit's rows for `target` to a new staging file; its name and what it
+    holds (kept in the manifest, so a damaged file is told from its listing)."""
     name = f"v{version:06d}-{run}.parquet"
-    lake.put(staging_path(lake, target, unit, name), parquet_bytes(table, sort_key=None))
-    return name
+    data = parquet_bytes(table, sort_key=None)
+    lake.put(staging_path(lake, target, unit, name), data)
+    return Staged(name, StagingFacts(len(data), table.num_rows))
 
 
 def staging_path(lake: Lake, target: Target, unit: Unit, name: str) -> str:
@@ -74,16 +139,42 @@ def staging_path(lake: Lake, target: Target, unit: Unit, name: str) -> str:
 
 def staged_rows(lake: Lake, manifest: Manifest | None, unit: Unit, target: Target,
                 without: set[str] = frozenset()) -> pa.Table:
-    """The unit's committed rows for `target`, less those of the objects in `without`."""
+    """The unit's committed rows for `target`, less those of the objects in `without`.
+    FileNotFoundError if the file is gone (a newer commit may have collected it: the
+    caller tells), StagingDamaged if it is not what the manifest recorded."""
     name = manifest.staging.get(target.path) if manifest else None
     schema = schema_of(target)
     if not name:
         return schema.empty_table()
-    rows = lake.read_table([staging_path(lake, target, unit, name)], schema)
+    path = staging_path(lake, target, unit, name)
+    (data,) = lake.read_files([path])
+    rows, why = read_staging(data, schema, manifest.facts.get(target.path))
+    if why:
+        raise StagingDamaged([StagingProblem(target, unit, lake.display(path), why,
+                                             manifest.source)])
     if without and rows.num_rows:
         rows = rows.filter(pc.invert(pc.is_in(rows["source_key"],
                                               value_set=pa.array(sorted(without)))))
     return rows
+
+
+def read_staging(data: bytes, schema: pa.Schema, facts: StagingFacts | None
+                 ) -> tuple[pa.Table, str | None]:
+    """A staging file's rows, and what is wrong with it if it is not what its manifest
+    recorded (unreadable, another size, other rows)."""
+    if facts is not None and len(data) != facts.size:
+        return schema.empty_table(), size_problem(len(data), facts.size)
+    try:
+        rows = decode([data], schema)
+    except (OSError, ValueError) as e:  # ArrowInvalid is a ValueError
+        return schema.empty_table(), f"cannot be read as Parquet ({unreadable(e)})"
+    if facts is not None and rows.num_rows != facts.rows:
+        return rows, f"holds {rows.num_rows:,} rows where its manifest says {facts.rows:,}"
+    return rows, None
+
+
+def size_problem(size: int, expected: int) -> str:
+    return f"has {size:,} bytes where its manifest says {expected:,}"
 
 
 def collect_garbage(lake: Lake, unit: Unit, kept: Manifest, targets: set[Target]) -> None:
@@ -108,14 +199,17 @@ def migrate(lake: Lake) -> int:
     at once or after a kill (a unit with a version is left alone; the legacy manifests go
     only once all are committed). Returns how many units it migrated."""
     marker = lake.path(MARKER)
-    if lake.read_json(marker) == LAKE_FORMAT:
+    if _lake_format(lake, marker) == LAKE_FORMAT:
         return 0
     found = lake.find(lake.path(MANIFESTS))
     if not found:
         return 0  # a new lake: nothing to migrate, and nothing written by a run that fails
     legacy = {Unit(*m.groups()): path for path in found if (m := _LEGACY.search(path))}
-    manifests = {unit: Manifest.from_json(lake.read_json(path))
+    manifests = {unit: read_manifest(lake, path)
                  for unit, path in sorted(legacy.items()) if not _versions(lake, unit)}
+    manifests = {unit: m for unit, m in manifests.items() if m is not None}
+    for manifest in manifests.values():
+        manifest.staging, manifest.facts = {}, {}  # staged anew below
     run, owner = new_run_id(), {url: u for u, m in manifests.items() for url in m.objects}
     targets = sorted({Target.records(p) for m in manifests.values()
                       for e in m.objects.values() for p in e.partitions}
@@ -126,12 +220,28 @@ def migrate(lake: Lake) -> int:
         keys = pc.unique(rows["source_key"]).to_pylist() if rows.num_rows else []
         for unit in sorted({owner[k] for k in keys if k in owner}):
             mine = [k for k in keys if owner.get(k) == unit]
-            manifests[unit].staging[target.path] = stage(
+            manifests[unit].set_staged(target.path, stage(
                 lake, target, unit, 1, run,
-                rows.filter(pc.is_in(rows["source_key"], value_set=pa.array(mine))))
+                rows.filter(pc.is_in(rows["source_key"], value_set=pa.array(mine)))))
     for unit, manifest in manifests.items():
         manifest.version, manifest.run = 1, run
         commit(lake, unit, manifest)  # or another migration did: both are the same rows
     lake.delete(*legacy.values())
     lake.put_new(marker, json_bytes(LAKE_FORMAT))
     return len(manifests)
+
+
+def _lake_format(lake: Lake, marker: str) -> dict | None:
+    """What `_lake.json` says (None: no marker yet); LakeMetadataError if it is not a
+    format this version knows, since migrating again could not be right either."""
+    value = lake.read_object(marker, MARKER_ADVICE)
+    if value is None or value == LAKE_FORMAT:
+        return value
+    found = value.get("format")
+    if isinstance(found, int) and not isinstance(found, bool) and \
+            found > LAKE_FORMAT["format"]:
+        raise LakeMetadataError(lake.display(marker), f"says lake format {found}, newer "
+                                f"than this version's {LAKE_FORMAT['format']}",
+                                "upgrade s3logs to write to this lake")
+    raise LakeMetadataError(lake.display(marker), f"is not a lake format marker (it "
+                            f"should hold {json.dumps(LAKE_FORMAT)})", MARKER_ADVICE)

@@ -6,9 +6,11 @@ import argparse
 import json
 
 from .. import checks
+from ..compact import NEW_ROWS
 from ..config import settings
 from ..ingest import RunReport, ingest, trailing_days
 from ..sources import LogSource
+from ..textsafe import visible
 from .common import UserError, failed, format_checks, lake, parse_days, today, where
 
 
@@ -58,19 +60,27 @@ def format_report(report: RunReport) -> str:
     for d in report.days:
         lines.append(f"{d.day:<11} {d.objects_listed:>8,} {d.objects_ingested:>6,} "
                      f"{d.lines_read:>10,} {d.rows_parsed:>10,} {d.rows_quarantined:>11,}  "
-                     f"{d.source}")
+                     f"{visible(d.source)}")
         for key in d.unrecognized_keys[:5]:
-            lines.append(f"  ! not a log object key in either layout: {key}")
-        if d.error:
-            lines.append(f"  ! could not be ingested, run again: {d.error}")
+            lines.append(f"  ! not a log object key in either layout: {visible(key)}")
+        for entry in d.skipped[:20]:
+            lines.append(f"  ! not read: {visible(entry)}")
+        if d.error:  # a staging sentence says itself what to do
+            then = "" if d.error.startswith("staging file ") else ", run again"
+            lines.append(f"  ! could not be ingested{then}: {visible(d.error)}")
         for key in d.objects_vanished[:5]:
-            lines.append(f"  ! deleted between listing and reading: {key}")
+            lines.append(f"  ! deleted between listing and reading: {visible(key)}")
     r = report.requests
     lines.append(f"\n{report.total('lines_read'):,} lines read = "
                  f"{report.total('rows_parsed'):,} rows + {report.total('rows_quarantined'):,} "
                  f"quarantined; {report.duplicates_dropped:,} duplicate records dropped")
-    lines.append(f"{len(report.partitions):,} partitions rewritten, "
-                 f"{len({f for d in report.days for f in d.files_written}):,} files; "
+    for s in report.staging:
+        lines.append(f"  ! {visible(s.sentence)}")
+    healed = [f for f in report.rebuilt if f.reason != NEW_ROWS]
+    for folder in healed[:20]:  # the others were rebuilt for the new rows of their units
+        lines.append(f"  rebuilt {visible(folder.folder)}: {visible(folder.reason)}")
+    lines.append(f"{report.partitions_rewritten:,} partitions rewritten, "
+                 f"{report.files_rewritten:,} files; "
                  f"requests: {r['LIST']:,} LIST, {r['GET']:,} GET to sources, "
                  f"{report.lake_requests['PUT']:,} PUT to the lake; {report.seconds:.1f} s")
     return "\n".join(lines)
