@@ -24,6 +24,14 @@ The file becomes tables every DuckDB session holds (`policy_buckets`, `policy_pr
 security models join. A mistake stops the run with one sentence naming the file, the line
 and the key: a policy silently ignored would report that everything is fine.
 
+A file that would hurt to read is refused the same way, before it costs much: one larger
+than MAX_POLICY_BYTES (checked before parsing), YAML aliases (one `*name` can repeat a
+list thousands of times), collections nested deeper than MAX_POLICY_DEPTH (checked as each
+is met, so the parser never recurses further), more than MAX_POLICY_NODES values (counted
+as they are composed), and a policy of more than MAX_POLICY_ROWS rows (checked as each is
+added). Networks are read strictly: host bits set
+(`10.1.2.3/8`) or an interface zone (`fe80::%eth0/64`) are refused, not silently widened.
+
 Addresses are compared as `ip_key`: 32 hex digits of the IPv6 address (IPv4 mapped into
 ::ffff:0:0/96), so one text comparison covers both families, and a CIDR is a key range.
 """
@@ -34,6 +42,8 @@ import csv
 import fnmatch
 import io
 import ipaddress
+import os
+import re
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -47,6 +57,13 @@ from .catalog import load
 SEVERITIES = ("info", "low", "medium", "high")
 _BUCKET_KEYS = {"anonymous", "principals", "read_only", "networks", "min_tls", "description"}
 _SUPPRESSION_KEYS = {"detection", "bucket", "principal", "network", "reason", "expires"}
+# Limits that keep a mistaken or hostile policy file from costing minutes and gigabytes:
+# a real one is a few KB, four levels deep and a few hundred rows.
+MAX_POLICY_BYTES = 1 << 20      # the file, checked before it is read
+MAX_POLICY_DEPTH = 32           # nested mappings and lists; a policy needs 4
+MAX_POLICY_ROWS = 100_000       # networks, principals, buckets, suppressions, severities
+MAX_POLICY_NODES = 200_000      # YAML values of any kind, counted as they are composed
+_ZONE = re.compile(r"%[^/]*")   # an IPv6 interface zone: fe80::1%eth0
 
 
 class PolicyError(ValueError):
@@ -115,8 +132,36 @@ def ip_key(text: str | None) -> str | None:
 
 
 def cidr_range(text: str) -> tuple[str, str]:
-    """(first, last) ip_key of a CIDR or a single address; ValueError if it is neither."""
-    net = ipaddress.ip_network(str(text).strip(), strict=False)
+    """(first, last) ip_key of a CIDR or a single address; ValueError if it is neither.
+
+    Lenient (host bits are dropped), for lists kept elsewhere such as the threat list; the
+    policy file's own networks go through policy_network."""
+    return _key_range(ipaddress.ip_network(str(text).strip(), strict=False))
+
+
+def policy_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """The network a policy file names, read strictly; ValueError says what is wrong.
+
+    A rule written `10.1.2.3/8` was meant as one address or as 10.0.0.0/8, and reading it
+    either way silently would allow something nobody checked; a zone (`%eth0`) names an
+    interface of some host, which access logs never carry."""
+    text = str(text).strip()
+    bare = _ZONE.sub("", text)
+    try:
+        loose = ipaddress.ip_network(bare, strict=False)
+    except ValueError:
+        raise ValueError("is not an address or CIDR") from None
+    if bare != text:
+        raise ValueError(f"names an interface zone ({_ZONE.search(text).group()}) that "
+                         f"access logs never carry (write {loose})")
+    try:
+        return ipaddress.ip_network(bare, strict=True)
+    except ValueError:
+        raise ValueError(f"has host bits set (write the network, {loose}, or just "
+                         f"{bare.split('/')[0]} for that one address)") from None
+
+
+def _key_range(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[str, str]:
     return ip_key(str(net[0])), ip_key(str(net[-1]))
 
 
@@ -151,19 +196,101 @@ def _mtime(path: str) -> float:
                           "names it") from None
 
 
-@lru_cache(maxsize=8)
-def _policy_tables(path: str, _mtime: float) -> dict[str, pa.Table]:
+def _read(path: str) -> str:
+    """The file's text; one past MAX_POLICY_BYTES is refused before it is read or parsed.
+
+    The size is checked on the open file, and no more than the limit and one byte is read,
+    so a file that grows meanwhile (or a device that never ends) is refused too."""
+    too_big = PolicyError(f"{path} is larger than {MAX_POLICY_BYTES >> 20} MiB, the most a "
+                          "policy file may be: shorten it with bucket globs and wider CIDRs")
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size > MAX_POLICY_BYTES:
+                raise too_big
+            data = f.read(MAX_POLICY_BYTES + 1)
+    except OSError as e:
+        raise PolicyError(f"{path} cannot be read ({e.strerror}): make it a readable file, "
+                          "or unset the setting that names it") from None
+    if len(data) > MAX_POLICY_BYTES:
+        raise too_big
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise PolicyError(f"{path} is not UTF-8 text: save it as UTF-8") from None
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases and deep nesting on each node's first event, before
+    the node is composed.
+
+    PyYAML composes an alias as the anchored node itself, so one 10,000-network list named
+    1,000 times is cheap to parse and 10 million rows to read; refusing the alias is the
+    only point where the file is still small. The composer recurses once per level, so 500
+    nested brackets would end in a RecursionError: the depth is checked before recursing."""
+
+    def __init__(self, text: str, path: str) -> None:
+        super().__init__(text)
+        self.path, self.depth, self.nodes = path, 0, 0
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        self.nodes += 1
+        if self.nodes > MAX_POLICY_NODES:  # composed nodes cost ~1 KB each in PyYAML
+            self._refuse(event, f"the file holds more than {MAX_POLICY_NODES:,} values: "
+                         "shorten it with bucket globs and wider CIDRs")
+        if isinstance(event, yaml.AliasEvent):
+            self._refuse(event, f"*{event.anchor} is a YAML alias, which a policy file may "
+                         "not use (one alias can repeat a list thousands of times): write "
+                         "the values out")
+        if not isinstance(event, yaml.CollectionStartEvent):
+            return super().compose_node(parent, index)
+        if self.depth >= MAX_POLICY_DEPTH:
+            self._refuse(event, f"mappings and lists nest more than {MAX_POLICY_DEPTH} deep "
+                         "here (a policy needs 4 levels): flatten the file")
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def _refuse(self, event: yaml.Event, problem: str):
+        raise PolicyError(f"{self.path}, line {event.start_mark.line + 1}: {problem}")
+
+
+def _compose(path: str, text: str) -> yaml.Node | None:
+    """The file's YAML tree, or one sentence saying where and why it cannot be read."""
+    loader = _Loader(text, path)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        return loader.get_single_node()
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
         line = f", line {mark.line + 1}" if mark else ""
         raise PolicyError(f"{path}{line}: this is not valid YAML "
                           f"({getattr(e, 'problem', None) or e}): fix the syntax") from None
+    finally:
+        loader.dispose()
+
+
+class _Rows:
+    """The tables' rows as the file is read, refused past MAX_POLICY_ROWS as each is added,
+    so a policy too large to hold fails before it takes the memory."""
+
+    def __init__(self, reader: _Reader) -> None:
+        self.reader, self.count = reader, 0
+        self.tables: dict[str, list[dict]] = {name: [] for name in CONFIG_TABLES}
+
+    def add(self, table: str, node: yaml.Node, key: str, row: dict) -> None:
+        if self.count >= MAX_POLICY_ROWS:
+            self.reader.fail(node, key, f"takes the policy past {MAX_POLICY_ROWS:,} rows "
+                             "(networks, principals, buckets, suppressions), the most one "
+                             "file may hold (use wider CIDRs and globs)")
+        self.count += 1
+        self.tables[table].append(row)
+
+
+@lru_cache(maxsize=8)
+def _policy_tables(path: str, _mtime: float) -> dict[str, pa.Table]:
+    root = _compose(path, _read(path))
     p = _Reader(path)
     if root is None:
         raise PolicyError(f"{path} declares nothing: add a `buckets:` entry, or unset "
@@ -171,21 +298,24 @@ def _policy_tables(path: str, _mtime: float) -> dict[str, pa.Table]:
     top = p.mapping(root, "the file", {"buckets", "suppressions", "severities"})
     if "buckets" not in top:
         p.fail(root, "the file", "has no `buckets:` entry, so it would check nothing")
-    rows: dict[str, list[dict]] = {name: [] for name in CONFIG_TABLES}
+    rows = _Rows(p)
     for position, (name, (_, node)) in enumerate(
             p.mapping(top["buckets"][1], "buckets", None).items()):
         entry = p.mapping(node, name, _BUCKET_KEYS)
-        principals = p.strings(entry, "principals", name)
-        read_only = p.strings(entry, "read_only", name)
-        networks = p.strings(entry, "networks", name)
-        for cidr in networks:
-            rows["policy_networks"].append({"bucket_pattern": name, "position": position,
-                                            "cidr": cidr, **p.cidr(entry["networks"][1],
-                                                                   cidr, f"{name}.networks")})
-        for glob, ro in [(g, False) for g in principals] + [(g, True) for g in read_only]:
-            rows["policy_principals"].append({"bucket_pattern": name, "position": position,
-                                              "principal": glob, "read_only": ro})
-        rows["policy_buckets"].append({
+        principals = p.items(entry, "principals", name)
+        read_only = p.items(entry, "read_only", name)
+        networks = p.items(entry, "networks", name)
+        for cidr, item in networks:
+            where = f"{name}.networks"
+            rows.add("policy_networks", item, where, {
+                "bucket_pattern": name, "position": position, "cidr": cidr,
+                **p.cidr(item, cidr, where)})
+        for (glob, item), ro in [(g, False) for g in principals] + [(g, True)
+                                                                    for g in read_only]:
+            rows.add("policy_principals", item, f"{name}.principals", {
+                "bucket_pattern": name, "position": position, "principal": glob,
+                "read_only": ro})
+        rows.add("policy_buckets", node, name, {
             "bucket_pattern": name, "position": position,
             "anonymous": p.choice(entry, "anonymous", ("allow", "deny"), "deny", name),
             "min_tls": p.tls(entry, name), "has_principals": bool(principals or read_only),
@@ -212,7 +342,7 @@ def _policy_tables(path: str, _mtime: float) -> dict[str, pa.Table]:
             network = p.scalar(s, "network", where)
             lo_hi = p.cidr(s["network"][1], network, f"{where}.network") if network else \
                 {"lo": None, "hi": None}
-            rows["policy_suppressions"].append({
+            rows.add("policy_suppressions", item, where, {
                 "position": position, "detection": detection,
                 "bucket_pattern": p.scalar(s, "bucket", where),
                 "principal": p.scalar(s, "principal", where), "network": network, **lo_hi,
@@ -226,9 +356,10 @@ def _policy_tables(path: str, _mtime: float) -> dict[str, pa.Table]:
             value = node.value if isinstance(node, yaml.ScalarNode) else None
             if value not in SEVERITIES:
                 p.fail(node, f"severities.{detection}", f"must be one of {', '.join(SEVERITIES)}")
-            rows["policy_severities"].append({"detection": detection, "severity": value})
+            rows.add("policy_severities", node, f"severities.{detection}",
+                     {"detection": detection, "severity": value})
     return {name: pa.Table.from_pylist(r, schema=CONFIG_TABLES[name].schema)
-            for name, r in rows.items()}
+            for name, r in rows.tables.items()}
 
 
 def _detections() -> set[str]:
@@ -273,14 +404,15 @@ class _Reader:
             self.fail(node, f"{where}.{key}", "must be one non-empty value")
         return str(node.value)
 
-    def strings(self, entry: dict, key: str, where: str) -> list[str]:
+    def items(self, entry: dict, key: str, where: str) -> list[tuple[str, yaml.Node]]:
+        """Each text of a list with its node, so a mistake names the item's own line."""
         if key not in entry:
             return []
         node = entry[key][1]
         if not isinstance(node, yaml.SequenceNode) or not all(
                 isinstance(v, yaml.ScalarNode) and str(v.value).strip() for v in node.value):
             self.fail(node, f"{where}.{key}", "must be a list of non-empty texts")
-        return [str(v.value) for v in node.value]
+        return [(str(v.value), v) for v in node.value]
 
     def choice(self, entry: dict, key: str, allowed: tuple[str, ...], default: str,
                where: str) -> str:
@@ -301,9 +433,9 @@ class _Reader:
 
     def cidr(self, node: yaml.Node, text: str, key: str) -> dict:
         try:
-            lo, hi = cidr_range(text)
-        except ValueError:
-            self.fail(node, key, f"has {text!r}, which is not an address or CIDR")
+            lo, hi = _key_range(policy_network(text))
+        except ValueError as e:
+            self.fail(node, key, f"has {text!r}, which {e}")
         return {"lo": lo, "hi": hi}
 
     def day(self, entry: dict, key: str, where: str) -> date:
