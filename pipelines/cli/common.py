@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from ..checks import ERROR, CheckResult
 from ..config import settings
 from ..lake import Lake
+from ..textsafe import visible
 
 
 class UserError(Exception):
@@ -66,12 +67,15 @@ def today(text: str | None) -> date:
 
 
 def format_table(columns: list[str], rows: list[tuple], width: int = 40) -> str:
-    """A plain text table: numbers right-aligned, long values cut."""
+    """A plain text table: numbers right-aligned, long values cut. Every header and cell
+    goes through `visible`: values come from log content, and an escape sequence or a
+    line break in one must neither drive the terminal nor break the table."""
     def cell(v) -> str:
         text = "" if v is None else f"{v:,}" if isinstance(v, int) and not isinstance(
-            v, bool) else f"{v:,.4f}" if isinstance(v, float) else str(v)
+            v, bool) else f"{v:,.4f}" if isinstance(v, float) else visible(str(v))
         return text if len(text) <= width else text[:width - 1] + "…"
 
+    columns = [visible(str(c)) for c in columns]
     cells = [[cell(v) for v in r] for r in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     numeric = [all(isinstance(r[i], (int, float)) or r[i] is None for r in rows) and rows

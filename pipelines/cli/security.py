@@ -12,8 +12,9 @@ import pyarrow.csv as pacsv
 from .. import alerts, policy
 from ..catalog import load
 from ..config import settings
-from ..export import spreadsheet_safe
+from ..export import spreadsheet_safe, terminal_safe
 from ..session import glob_literal, query, session
+from ..textsafe import visible
 from .common import UserError, format_table, lake, parse_days, today
 
 
@@ -77,7 +78,9 @@ def audit(args: argparse.Namespace) -> int:
     table = table.set_column(table.schema.get_field_index("policy_violations"),
                              "policy_violations", violations)
     if args.format == "csv":
-        pacsv.write_csv(spreadsheet_safe(table), args.out or sys.stdout.buffer)
+        to_terminal = not args.out and sys.stdout.isatty()
+        safe = terminal_safe(table) if to_terminal else spreadsheet_safe(table)
+        pacsv.write_csv(safe, args.out or sys.stdout.buffer)
         return 0
     print(format_table(table.column_names, [tuple(r.values()) for r in
                                             table.slice(0, args.limit).to_pylist()]))
@@ -98,9 +101,10 @@ def send_alerts(args: argparse.Namespace) -> int:
         print(f"{run.candidates:,} findings at {config.alert_severity} or above; "
               "S3LOGS_ALERT_WEBHOOK is not set, so none was sent")
         return 0
-    print(f"{run.sent:,} findings sent in {run.messages:,} messages; "
-          f"{run.already_sent:,} were sent before"
-          + "".join(f"; no answer in time for {u} (not sent again)" for u in run.unconfirmed))
+    print(visible(f"{run.sent:,} findings sent in {run.messages:,} messages; "
+                  f"{run.already_sent:,} were sent before"
+                  + "".join(f"; no answer for {u} (posted again by the next run)"
+                            for u in run.unknown)))
     alerts.check(run, config.alert_webhook)
     return 0
 
