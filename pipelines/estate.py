@@ -13,9 +13,10 @@ Records are built column-wise (numpy and Arrow compute) as in pipelines.synth.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -92,6 +93,17 @@ class Requests:
 
     def __len__(self) -> int:
         return len(self.secs)
+
+    def take(self, rows: np.ndarray) -> Requests:
+        """The requests at `rows` (indices); scalar columns stay scalars."""
+        return Requests(**{f.name: _take(getattr(self, f.name), rows) for f in fields(self)})
+
+
+def _take(column: object, rows: np.ndarray) -> object:
+    """A column's values at `rows`: numpy or Arrow, or the scalar it is for every row."""
+    if isinstance(column, np.ndarray):
+        return column[rows]
+    return column.take(pa.array(rows)) if isinstance(column, pa.Array) else column
 
 
 def role(account: str, name: str) -> str:
@@ -221,8 +233,38 @@ def _addresses(ids: np.ndarray, seed: int) -> pa.Array:
     return pc.binary_join_element_wise(*[_fmt_int(p.astype(np.int64)) for p in parts], ".")
 
 
+@dataclass(frozen=True)
+class Draws:
+    """The random columns of rendered requests, drawn apart from the formatting so that a
+    bucket's lines can be formatted a piece at a time, in time order, after every part's
+    numbers were drawn in the order they always were."""
+
+    total_ms: np.ndarray
+    request_ids: pa.Array
+    host_ids: pa.Array
+
+    def take(self, rows: np.ndarray) -> Draws:
+        return Draws(self.total_ms[rows], _take(self.request_ids, rows),
+                     _take(self.host_ids, rows))
+
+
+def draw(rng: np.random.Generator, r: Requests) -> Draws:
+    """The random columns of the requests' lines (request time, request and host ids)."""
+    n = len(r)
+    total = (np.exp(rng.normal(2.5, 0.8, size=n)) + r.bytes_sent / 5e6).astype(np.int64) + 1
+    request_ids = _random_tokens(rng, n, 16, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+    host_ids = _random_tokens(rng, n, 56, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                          b"0123456789+/")
+    return Draws(total, request_ids, host_ids)
+
+
 def render(rng: np.random.Generator, r: Requests) -> tuple[pa.Array, np.ndarray]:
     """The log lines (27 fields) of the requests, and their epoch seconds."""
+    return format_lines(r, draw(rng, r)), r.secs
+
+
+def format_lines(r: Requests, drawn: Draws) -> pa.Array:
+    """The log lines (27 fields) of the requests, with their random columns `drawn`."""
     n = len(r)
     time_str = pc.strftime(pa.array(r.secs.astype("datetime64[s]")),
                            format="[%d/%b/%Y:%H:%M:%S +0000]")
@@ -241,26 +283,34 @@ def render(rng: np.random.Generator, r: Requests) -> tuple[pa.Array, np.ndarray]
     def num(v: np.ndarray) -> pa.Array:
         return pc.if_else(pa.array(v == 0), "-", _fmt_int(v))
 
-    total = (np.exp(rng.normal(2.5, 0.8, size=n)) + r.bytes_sent / 5e6).astype(np.int64) + 1
+    total = drawn.total_ms
     tls = r.tls
     quoted_ua = pc.binary_join_element_wise('"', r.user_agent, '"', "")
-    cols = [OWNER, r.bucket, time_str, r.remote_ip, r.requester,
-            _random_tokens(rng, n, 16, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"), ops, key, uri,
-            status, r.error, num(r.bytes_sent), num(r.object_size),
+    cols = [OWNER, r.bucket, time_str, r.remote_ip, r.requester, drawn.request_ids, ops, key,
+            uri, status, r.error, num(r.bytes_sent), num(r.object_size),
             pc.if_else(lifecycle, "-", _fmt_int(total)),
             pc.if_else(lifecycle, "-", _fmt_int(np.maximum(total // 3, 1))), '"-"',
             pc.if_else(lifecycle, "-", quoted_ua), "-",
-            _random_tokens(rng, n, 56, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                       b"0123456789+/"),
+            drawn.host_ids,
             pc.if_else(pc.equal(r.auth, "-") if isinstance(r.auth, pa.Array) else
                        pa.array(np.full(n, r.auth == "-")), "-", "SigV4"),
             pc.if_else(pc.equal(tls, "-") if isinstance(tls, pa.Array) else
                        pa.array(np.full(n, tls == "-")), "-", "TLS_AES_128_GCM_SHA256"),
             r.auth, pc.binary_join_element_wise(r.bucket, ".s3.us-east-1.amazonaws.com", ""),
             tls, "-", "-", "-"]
-    cols = [pa.array(np.full(n, c, dtype=object).tolist(), pa.string())
-            if isinstance(c, str) else c for c in cols]
-    return pc.binary_join_element_wise(*cols, " "), r.secs
+    # constant columns stay scalars: the join broadcasts them, no n copies of a string
+    return pc.binary_join_element_wise(*cols, " ")
+
+
+BLOCK_SCALE = 64.0
+"""The most traffic one block of a day holds, as a scale (64: about 1.5 million requests).
+
+Up to this a day is one block, generated exactly as before blocks existed, so the same seed
+gives the same bytes (the demo, `make eval` and the tests rely on it). Earlier versions
+failed somewhere above scale 41 and always above 62.4, so every run that worked is in here.
+A larger day is ceil(scale / BLOCK_SCALE) blocks of equal scale, each from its own seeded
+generator, generated and written one after the other: memory is bounded by a block, not a
+day. A bucket's blocks overlap in time, as objects from S3's many delivering hosts do."""
 
 
 @dataclass(frozen=True)
@@ -274,27 +324,78 @@ class EstateConfig:
     incidents: tuple = field(default_factory=tuple)   # pipelines.incidents.Planted
 
 
-def estate_lines(cfg: EstateConfig) -> Iterator[tuple[date, str, pa.Array, np.ndarray]]:
-    """(day, bucket, lines, epoch seconds) of the benign traffic with incidents overlaid."""
-    from .incidents import overlay  # incidents build on this module's actors
+PIECE_ROWS = 1 << 16
+"""About how many lines of a bucket are formatted at a time (whole delivery batches)."""
 
+
+def estate_lines(cfg: EstateConfig) -> Iterator[tuple[date, str, pa.Array, np.ndarray]]:
+    """(day, bucket, lines, epoch seconds) of the benign traffic with incidents overlaid, in
+    pieces: a bucket's day comes as `day_blocks` blocks, each in time order, each in pieces
+    of whole delivery batches (so objects are cut as if the block came at once)."""
+    rows = max(1, PIECE_ROWS // cfg.records_per_object) * cfg.records_per_object
     rng = np.random.default_rng(cfg.seed)
+    blocks = day_blocks(cfg.scale)
     for d in range(cfg.days):
         day = cfg.start + timedelta(days=d)
-        by_bucket: dict[str, list[Requests]] = {b: [] for b in BUCKETS}
-        for actor in ACTORS:
-            requests = day_requests(rng, actor, day, cfg.scale)
-            if requests is not None:
-                by_bucket[actor.bucket].append(requests)
-        for bucket, parts in by_bucket.items():
-            rendered = [render(rng, r) for r in parts]
-            rendered += [render(rng, r) for r in overlay(rng, cfg.incidents, day, bucket)]
-            lines = pa.concat_arrays([x for x, _ in rendered])
-            secs = np.concatenate([s for _, s in rendered])
-            keep = overlay_filter(cfg.incidents, day, bucket, secs)
-            order = np.argsort(secs[keep], kind="stable")
-            yield day, bucket, pc.take(lines.filter(pa.array(keep)), pa.array(order)), \
-                secs[keep][order]
+        for b in range(blocks):
+            # one block: the generator runs on across days, as it always has
+            block_rng = rng if blocks == 1 else np.random.default_rng((cfg.seed, d, b))
+            yield from block_lines(block_rng, day, cfg.scale / blocks, cfg.incidents,
+                                   overlaid=b == 0, rows=rows)
+
+
+def day_blocks(scale: float) -> int:
+    """How many blocks a day at `scale` is generated in, so none is larger than
+    BLOCK_SCALE."""
+    return max(1, math.ceil(scale / BLOCK_SCALE))
+
+
+def block_lines(rng: np.random.Generator, day: date, scale: float, incidents, *,
+                overlaid: bool = True, rows: int = PIECE_ROWS
+                ) -> Iterator[tuple[date, str, pa.Array, np.ndarray]]:
+    """(day, bucket, lines, epoch seconds) of one block, `rows` lines at most at a time:
+    every actor's requests of the day at `scale`, plus the incidents' requests if `overlaid`
+    (a day's incidents are planted once, not once per block); the incidents' silences apply
+    to every block. Only requests and their random columns are held for the whole block;
+    lines exist a piece at a time."""
+    from .incidents import overlay  # incidents build on this module's actors
+
+    by_bucket: dict[str, list[Requests]] = {b: [] for b in BUCKETS}
+    for actor in ACTORS:
+        requests = day_requests(rng, actor, day, scale)
+        if requests is not None:
+            by_bucket[actor.bucket].append(requests)
+    for bucket in BUCKETS:
+        parts = by_bucket.pop(bucket)  # a bucket's requests are let go once it is written
+        drawn = [draw(rng, r) for r in parts]
+        if overlaid:
+            planted = overlay(rng, incidents, day, bucket)
+            parts, drawn = parts + planted, drawn + [draw(rng, r) for r in planted]
+        if not parts:
+            continue
+        secs = np.concatenate([r.secs for r in parts])
+        kept = np.flatnonzero(overlay_filter(incidents, day, bucket, secs))
+        order = kept[np.argsort(secs[kept], kind="stable")]  # ties in part order
+        for lo in range(0, len(order), rows):
+            piece = order[lo:lo + rows]
+            yield day, bucket, _lines_at(parts, drawn, piece), secs[piece]
+
+
+def _lines_at(parts: list[Requests], drawn: list[Draws], at: np.ndarray) -> pa.Array:
+    """The lines of the rows `at` (indices into the parts, concatenated), in that order.
+
+    Each part's rows are formatted together, so a part's scalar columns stay scalars, and
+    the lines then put back in the order of `at`."""
+    starts = np.cumsum([0] + [len(r) for r in parts])
+    part = np.searchsorted(starts, at, side="right") - 1
+    formatted = []
+    for p in np.unique(part):
+        rows = at[part == p] - starts[p]
+        formatted.append(format_lines(parts[p].take(rows), drawn[p].take(rows)))
+    grouped = np.argsort(part, kind="stable")  # where each formatted line belongs
+    position = np.empty_like(grouped)
+    position[grouped] = np.arange(len(grouped))
+    return pc.take(pa.concat_arrays(formatted), pa.array(position))
 
 
 def overlay_filter(incidents, day: date, bucket: str, secs: np.ndarray) -> np.ndarray:

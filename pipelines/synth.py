@@ -119,9 +119,44 @@ def _pick(values: list[str], idx: np.ndarray) -> pa.Array:
     return pc.take(pa.array(values, pa.string()), pa.array(idx))
 
 
+TOKEN_ROWS = 1 << 16
+"""Rows of random tokens drawn at a time: bounds the int64 temporary of the draw."""
+
+
 def _random_tokens(rng: np.random.Generator, n: int, width: int, alphabet: bytes) -> pa.Array:
-    codes = np.frombuffer(alphabet, np.uint8)[rng.integers(0, len(alphabet), size=(n, width))]
-    return pa.array(codes.view(f"S{width}").ravel()).cast(pa.string())
+    """`n` random strings of `width` characters of `alphabet`, as one contiguous array.
+
+    Built from its buffers because pa.array over a numpy bytes array returns a ChunkedArray
+    once the data passes 2^24 bytes, which pa.concat_arrays refuses (the estate failed above
+    scale ~41). Drawn TOKEN_ROWS rows at a time: the generator yields the same numbers as in
+    one draw, without an n x width int64 temporary."""
+    symbols = np.frombuffer(alphabet, np.uint8)
+    codes = np.empty((n, width), np.uint8)
+    for lo in range(0, n, TOKEN_ROWS):
+        rows = min(TOKEN_ROWS, n - lo)
+        codes[lo:lo + rows] = symbols[rng.integers(0, len(alphabet), size=(rows, width))]
+    return _fixed_width_strings(codes)
+
+
+STRING_BYTES = 2**31 - 1
+"""The most characters a string array holds: its offsets are 32-bit."""
+
+
+def _fixed_width_strings(codes: np.ndarray) -> pa.Array:
+    """The rows of a 2-D uint8 array as strings, without copying; a ChunkedArray only past
+    the STRING_BYTES a string array's offsets can address."""
+    n, width = codes.shape
+    if n * width > STRING_BYTES:
+        half = n // 2
+        return pa.chunked_array([*_chunks(_fixed_width_strings(codes[:half])),
+                                 *_chunks(_fixed_width_strings(codes[half:]))])
+    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets),
+                                                  pa.py_buffer(codes)])
+
+
+def _chunks(values: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
+    return values.chunks if isinstance(values, pa.ChunkedArray) else [values]
 
 
 def _fmt_int(values: np.ndarray) -> pa.Array:

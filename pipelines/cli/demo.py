@@ -34,7 +34,8 @@ def register(sub, parent: argparse.ArgumentParser) -> None:
     sp.add_argument("--start", default="2026-11-09", help="first day, YYYY-MM-DD")
     sp.add_argument("--days", type=int, default=14)
     sp.add_argument("--scale", type=float, default=1.0,
-                    help="multiplies every principal's requests (1.0: about 25,000 a day)")
+                    help="multiplies every principal's requests (1.0: about 25,000 a day); "
+                    "any scale: above 64 a day is generated and written in blocks")
     sp.add_argument("--incident", action="append", default=[], metavar="NAME@DAY",
                     help=f"plant an incident ({', '.join(INCIDENTS)}) on a day, repeatable")
     sp.add_argument("--mixed", action="store_true",
