@@ -24,6 +24,7 @@ import uuid
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from .catalog import Catalog, Kind, load
 from .lake import LAKE_TABLES, Lake
@@ -68,13 +69,33 @@ def open_warehouse(path: str, lake: Lake, catalog: Catalog | None = None
                                 "or materialize analyst_warehouse in Dagster")
     catalog = catalog or load()
     con = connect(None, path, read_only=True)
-    for table in LAKE_TABLES.values():
-        mount(con, lake, table.folder, table.name, table.schema)
-    for name, shape in compiled(catalog).empty.items():
-        mount(con, lake, f"marts/{name}", name, shape.schema)
+    listed = _listed_columns(con)
+    folders = [(t.folder, t.name, t.schema) for t in LAKE_TABLES.values()] + [
+        (f"marts/{name}", name, shape.schema) for name, shape in compiled(catalog).empty.items()]
+    for folder, name, schema in folders:
+        mount(con, lake, folder, name, _ordered(schema, listed.get(name, [])))
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
+
+
+def _listed_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    """Each relation's columns in the order the warehouse file lists them (its catalog,
+    read without binding a view)."""
+    listed: dict[str, list[str]] = {}
+    for table, column in con.execute("SELECT table_name, column_name FROM duckdb_columns() "
+                                     "WHERE schema_name = 'main' ORDER BY column_index"
+                                     ).fetchall():
+        listed.setdefault(table, []).append(column)
+    return listed
+
+
+def _ordered(schema: pa.Schema, listed: list[str]) -> pa.Schema:
+    """`schema` in the warehouse view's column order, where they name the same columns:
+    `SELECT *` reads the same through s3logs as through `duckdb -readonly`."""
+    if sorted(listed) != sorted(schema.names):
+        return schema
+    return pa.schema([schema.field(name) for name in listed])
 
 
 def refusal(error: duckdb.Error) -> ReadOnlyError | None:
@@ -121,11 +142,7 @@ def _relations(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 def _comment_everything(con, catalog: Catalog, documented: dict[str, list[Column]]) -> None:
     relations = _relations(con)
-    names: dict[str, list[str]] = {}  # from the catalog: binding a view would read the lake
-    for table, column in con.execute("SELECT table_name, column_name FROM duckdb_columns() "
-                                     "WHERE schema_name = 'main' ORDER BY column_index"
-                                     ).fetchall():
-        names.setdefault(table, []).append(column)
+    names = _listed_columns(con)  # from the catalog: binding a view would read the lake
     for table in [*LAKE_TABLES.values(), *CONFIG_TABLES.values()]:
         _comment_relation(con, relations[table.name], table.name, names[table.name],
                           table.doc, table.docs)

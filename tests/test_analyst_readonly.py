@@ -173,3 +173,23 @@ def test_glob_characters_in_the_lake_and_warehouse_paths(tmp_path, name):
     con = duckdb.connect(str(path), read_only=True)
     assert con.execute("SELECT (SELECT count(*) FROM access_logs), (SELECT count(*) > 0 "
                        "FROM usage_daily)").fetchall() == [(5, True)]
+
+
+def test_every_relation_reads_as_the_warehouse_file_shows_it(tmp_path):
+    """The analyst connection reads the lake through Arrow datasets, not the file's views:
+    every relation must still give the same columns, in the same order, and rows."""
+    lake = Lake(str(tmp_path / "lake"))
+    path = build(tmp_path, lake)
+    plain = duckdb.connect(str(path), read_only=True)  # closed before ours: one instance
+    plain.execute("SET TimeZone = 'UTC'")  # as s3logs sets it, so times print alike
+    names = [n for (n,) in plain.execute("SELECT table_name FROM duckdb_tables() UNION ALL "
+                                         "SELECT view_name FROM duckdb_views() WHERE NOT "
+                                         "internal").fetchall()]
+    assert {"lake_access_logs", "quarantine", "access_logs", "usage_daily"} <= set(names)
+    theirs = {n: (plain.table(n).columns, sorted(map(str, plain.table(n).fetchall())))
+              for n in names}
+    plain.close()
+    mine = warehouse.open_warehouse(str(path), lake)
+    for name in names:
+        ours = mine.table(name)
+        assert (ours.columns, sorted(map(str, ours.fetchall()))) == theirs[name], name
