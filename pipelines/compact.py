@@ -190,7 +190,7 @@ def _rebuild(lake: Lake, target: Target, *, manifests: dict,
     existing = lake.fingerprints(folder)
     if record.value == _record(folder, list(inputs.paths), existing):
         return None, inputs
-    why = _why(record, list(inputs.paths))
+    why = _why(record, list(inputs.paths), existing)
     paths = [lake.path(STAGING, target.table, target.folder, i) for i in inputs.paths]
     try:
         data = lake.read_files(paths)
@@ -213,12 +213,12 @@ def _damaged(target: Target, problems: tuple[StagingProblem, ...]) -> Compaction
                       reason="left as it was: " + "; ".join(p.sentence for p in problems))
 
 
-def _why(record: _Record, inputs: list[str]) -> str:
+def _why(record: _Record, inputs: list[str], existing: dict[str, str]) -> str:
     """Why a folder is rebuilt, for the run's summary."""
     if record.unreadable:
         return f"its record could not be read ({record.unreadable})"
-    if record.value is None:
-        return "it had no record of what it was built from"
+    if record.value is None:  # a new folder has none yet: routine
+        return "it had no record of what it was built from" if existing else NEW_ROWS
     if record.value.get("inputs") != inputs:
         return NEW_ROWS
     return ("its files were not the ones its last rebuild wrote (a writer killed "

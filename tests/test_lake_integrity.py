@@ -20,7 +20,7 @@ import pytest
 
 from pipelines import checks
 from pipelines.ingest import RunReport, ingest
-from pipelines.lake import Lake
+from pipelines.lake import Lake, parquet_bytes
 from pipelines.manifest import Unit
 from pipelines.sources import LogSource
 from tests.conftest import upload
@@ -72,11 +72,11 @@ class Setup:
 def setup(request, tmp_path) -> Setup:
     logs = tmp_path / "logs"
     late_logs(logs)
-    env = {**os.environ}
     if request.param == "local":
-        setup = Setup(str(logs), Lake(str(tmp_path / "lake")), logs, env)
+        setup = Setup(str(logs), Lake(str(tmp_path / "lake")), logs, {**os.environ})
     else:
-        client = request.getfixturevalue("s3")
+        client = request.getfixturevalue("s3")  # starts the endpoint: env after it
+        env = {**os.environ}
         upload(client, "target-logs", [(f"logs/{p.name}", p.read_bytes())
                                        for p in sorted(logs.iterdir())])
         setup = Setup("s3://target-logs/logs/", Lake("s3://lake/s3logs"), logs, env)
@@ -280,13 +280,24 @@ def test_a_self_healing_rebuild_is_counted_in_the_summary(setup):
     lake, before = setup.lake, setup.lake.snapshot()
     part = next(p for p in lake.files() if SHARED in p)
     rows = pq.read_table(lake.fs.open(part)).slice(0, 10)
-    from pipelines.lake import parquet_bytes
     lake.fs.pipe_file(part, parquet_bytes(rows, "request_time"))
     out = setup.cli()
     assert out.returncode == 0, out.stderr
     assert "1 partitions rewritten, 1 files" in out.stdout
     assert f"rebuilt access_logs/{SHARED}: its files were not the ones" in out.stdout
     assert lake.snapshot() == before
+
+
+def test_a_first_run_names_no_folder_as_healed(tmp_path):
+    """New folders have no rebuild record yet: that is routine, not a repair to report."""
+    logs = tmp_path / "logs"
+    late_logs(logs)
+    out = subprocess.run([S3LOGS, "ingest", "--source", str(logs), "--lake",
+                          str(tmp_path / "lake"), "--layout", "simple", "--days",
+                          f"{D1}..{D2}"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"^[1-9][0-9]* partitions rewritten", out.stdout, re.M)
+    assert "rebuilt " not in out.stdout
 
 
 def _dead_pid() -> int:
