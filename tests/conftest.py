@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from tests.s3server import FaultProxy
+from tests.servers import Webhook
 
 os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                   AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
@@ -75,3 +76,11 @@ def upload(client, bucket: str, objects: Iterable[tuple[str, bytes]]) -> list[st
         list(pool.map(lambda kb: client.put_object(Bucket=bucket, Key=kb[0], Body=kb[1]),
                       objects))
     return [key for key, _ in objects]
+
+
+@pytest.fixture
+def receiver():
+    """An alert webhook on 127.0.0.1 (tests.servers.Webhook), for one test."""
+    hook = Webhook()
+    yield hook
+    hook.stop()

@@ -1,5 +1,5 @@
 """Servers a deployment runs, started for real on 127.0.0.1 for one test: PostgreSQL (Debian's
-package) and the Dagster processes (gRPC code server, webserver, daemon)."""
+package), the Dagster processes (gRPC code server, webserver, daemon) and an alert webhook."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
@@ -130,3 +132,46 @@ def graphql(url: str, query: str, variables: dict | None = None) -> dict:
     if answer.get("errors"):
         raise RuntimeError(answer["errors"])
     return answer["data"]
+
+
+class Webhook:
+    """A local alert webhook that dedupes on Idempotency-Key, as the README asks of one.
+    It answers `status` (200 unless a test sets it); while `mode` is "hang" it reads a
+    post and answers nothing until the test ends, while "reset" it reads a post and drops
+    the connection."""
+
+    def __init__(self) -> None:
+        self.status, self.mode = 200, "answer"
+        self.bodies: list[dict] = []                # every body posted
+        self.attempts: list[tuple[str, str]] = []  # (header key, body key) of every post
+        self.delivered: dict[str, dict] = {}      # what it kept (answered 2xx), by key
+        self.release = threading.Event()
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                key = self.headers.get("Idempotency-Key", "")
+                hook.bodies.append(body)
+                hook.attempts.append((key, body.get("idempotency_key", "")))
+                if hook.mode == "hang":
+                    hook.release.wait(60)
+                if hook.mode in ("hang", "reset"):
+                    self.close_connection = True
+                    return
+                if 200 <= hook.status < 300:
+                    hook.delivered.setdefault(key, body)
+                self.send_response(hook.status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.release.set()
+        self.server.shutdown()

@@ -11,9 +11,7 @@ import json
 import os
 import pty
 import subprocess
-import threading
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import duckdb
@@ -150,51 +148,6 @@ def test_webhook_text_escapes_control_characters_and_slack_markup():
 
 
 # -- alerts whose post got no answer ------------------------------------------------------
-
-class Receiver:
-    """A local webhook that dedupes on Idempotency-Key, as the README asks of one. While
-    `mode` is "hang" it reads a post and answers nothing until the test ends; while
-    "reset", it reads a post and drops the connection; otherwise it answers 200."""
-
-    def __init__(self) -> None:
-        self.mode = "answer"
-        self.attempts: list[tuple[str, str]] = []  # (header key, body key) of every post
-        self.delivered: dict[str, dict] = {}      # what it kept, by key
-        self.release = threading.Event()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                key = self.headers.get("Idempotency-Key", "")
-                receiver.attempts.append((key, body.get("idempotency_key", "")))
-                if receiver.mode == "hang":
-                    receiver.release.wait(60)
-                    self.close_connection = True
-                    return
-                if receiver.mode == "reset":
-                    self.close_connection = True
-                    return
-                receiver.delivered.setdefault(key, body)
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    yield r
-    r.release.set()
-    r.server.shutdown()
-
 
 @pytest.fixture
 def finding_lake(tmp_path, monkeypatch) -> Lake:
