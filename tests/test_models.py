@@ -268,6 +268,21 @@ def test_thresholds_come_from_the_settings_table(security_lake):
     assert not [r for r in found if r["detection"] == "mass_delete"]
 
 
+def test_detections_read_only_their_lookback_of_the_lake(tmp_path):
+    """The window's lower bound was a subquery on detection_settings, so DuckDB could not
+    prune the scan: every day read the whole lake up to it. Bound per run, days older
+    than the lookback are never opened, so an unreadable file there changes nothing."""
+    day = D + timedelta(days=60)
+    lake = make_lake(tmp_path, {d: req(d, 3) for d in (day - timedelta(days=3), day)})
+    old = Path(lake.path("access_logs", f"dt={day - timedelta(days=40)}", f"bucket={BUCKET}"))
+    old.mkdir(parents=True)
+    (old / "part-00000.parquet").write_bytes(b"not parquet")  # 40 days back: outside 28
+    con = session(lake)
+    models.query(con, "security_detections", day, day)  # 28 days back: never opened
+    with pytest.raises(duckdb.Error, match="parquet"):  # a lookback that reaches it reads it
+        models.query(con, "security_detections", day, day, catalog=None, lookback_days=45)
+
+
 # -- running, warehouse, query -------------------------------------------------------------
 
 def test_models_write_exactly_the_days_they_compute(tmp_path):

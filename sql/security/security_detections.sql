@@ -3,6 +3,7 @@ MODEL (
   kind INCREMENTAL_BY_TIME_RANGE (time_column dt),
   grain (dt, bucket, detection, principal, remote_ip),
   nullable (principal, remote_ip),
+  parameters (lookback_days = 28),
   description 'What each detection found per day (day, bucket, detection, principal, address or network), before the finding lifecycle (security_findings adds status, ids and suppressions). AWS''s own traffic is left out; baselines learn from the lake''s own history; thresholds and severities from detection_settings, policy_severities and config_operations.',
   column_descriptions (
     dt = 'UTC day (partition).',
@@ -23,7 +24,7 @@ MODEL (
 WITH hits AS (
     SELECT * FROM access_logs
     WHERE dt BETWEEN strftime(CAST($start_date AS DATE)
-                              - to_days(CAST(setting('baseline', 'lookback_days') AS INT)),
+                              - to_days($lookback_days),
                               '%Y-%m-%d')
                  AND $end_date
 ),
@@ -54,15 +55,14 @@ principal_days AS (
            min(request_time) AS first_seen, max(request_time) AS last_seen,
            list(request_id ORDER BY bytes_sent DESC NULLS LAST)[1:3] AS samples,
            isodow(CAST(dt AS DATE)) AS dow,
-           strftime(CAST(dt AS DATE) - to_days(CAST(setting('baseline', 'lookback_days')
-                                                    AS INT)), '%Y-%m-%d') AS since
+           strftime(CAST(dt AS DATE) - to_days($lookback_days), '%Y-%m-%d') AS since
     FROM people GROUP BY dt, bucket, principal
 ),
 bucket_days AS (SELECT DISTINCT dt, bucket FROM hits),
 known AS (  -- principals with enough history on the bucket to have a baseline
     SELECT d.dt, d.bucket, d.principal, count(p.dt) AS days,
            avg(p.n) AS avg_n, max(p.n) FILTER (WHERE p.dow = d.dow) AS same_day_n,
-           sum(p.sent) / CAST(setting('baseline', 'lookback_days') AS INT) AS avg_sent,
+           sum(p.sent) / $lookback_days AS avg_sent,
            max(p.sent) FILTER (WHERE p.dow = d.dow) AS same_day_sent
     FROM principal_days AS d
     JOIN principal_days AS p ON p.bucket = d.bucket AND p.principal = d.principal
@@ -75,8 +75,7 @@ network_days AS (
            CAST(coalesce(sum(bytes_sent), 0) AS BIGINT) AS sent,
            min(request_time) AS first_seen, max(request_time) AS last_seen,
            list(request_id ORDER BY request_time)[1:3] AS samples,
-           strftime(CAST(dt AS DATE) - to_days(CAST(setting('baseline', 'lookback_days')
-                                                    AS INT)), '%Y-%m-%d') AS since
+           strftime(CAST(dt AS DATE) - to_days($lookback_days), '%Y-%m-%d') AS since
     FROM people
     WHERE remote_ip IS NOT NULL AND requester IS NOT NULL AND http_status < 400
     GROUP BY ALL
@@ -158,7 +157,7 @@ findings AS (
     -- A principal that never got access to the bucket in the lookback days, once the
     -- bucket has enough history to know its principals.
     SELECT 'new_principal', w.dt, w.bucket, w.principal, NULL, w.n, w.first_seen,
-           w.last_seen, w.samples, 'first access in ' || setting('baseline', 'lookback_days')
+           w.last_seen, w.samples, 'first access in ' || CAST($lookback_days AS VARCHAR)
            || ' days', NULL
     FROM principal_days AS w
     WHERE w.dt >= $start_date AND w.principal <> 'anonymous' AND w.granted > 0
@@ -172,7 +171,7 @@ findings AS (
     -- left through it (credentials used from somewhere else, and used to take data).
     SELECT 'new_network', w.dt, w.bucket, w.principal, w.network, w.n, w.first_seen,
            w.last_seen, w.samples, format('first use of this network in {} days; {:.1f} GB '
-           || 'sent through it', setting('baseline', 'lookback_days'), w.sent / 1e9),
+           || 'sent through it', CAST($lookback_days AS VARCHAR), w.sent / 1e9),
            CASE WHEN w.sent >= CAST(setting('new_network', 'high_bytes') AS BIGINT)
                 THEN 'high' END
     FROM network_days AS w
