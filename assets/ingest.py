@@ -78,7 +78,6 @@ def access_logs_rebuild(context: dg.OpExecutionContext, outcomes: list, lake: La
     """Rebuild the partitions the units changed (re-ingesting a unit whose committed
     staging is found missing or damaged), check the run, and report it."""
     lk, days = lake.lake(), _days(context)
-    lk.clean_temporary_files(lk.path())  # what writers killed mid-write left (local)
     report = rebuild(lk, outcomes, time.perf_counter(), log_sources.sources())
     for s in report.staging:
         (context.log.info if s.repaired else context.log.error)(s.sentence)

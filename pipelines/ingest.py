@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .compact import Compaction, compact
+from .compact import COMPACTED, Compaction, compact
 from .fetch import ATTEMPTS, describe, fetch, refused
 from .lake import LAKE_SCHEMA, Lake
 from .logformat import REJECT_SCHEMA
@@ -39,6 +39,8 @@ from .progress import Progress
 from .sources import LogSource, ObjectInfo, source_id
 from .spill import Spill
 from .units import (
+    MANIFESTS,
+    STAGING,
     CommitError,
     StagingDamaged,
     StagingLost,
@@ -227,7 +229,6 @@ def ingest(sources: Sequence[LogSource], lake: Lake, days: Iterable[date] = (), 
     touched. `force` re-ingests unchanged objects too (the lake comes out byte-identical
     when nothing changed). Dagster runs the same two steps, the units concurrently."""
     started = time.perf_counter()
-    lake.clean_temporary_files(lake.path())  # what writers killed mid-write left (local)
     outcomes = [ingest_unit(source, lake, day, force=force, progress=progress,
                             fetch_attempts=fetch_attempts)
                 for day in days for source in sources]
@@ -322,6 +323,7 @@ def rebuild(lake: Lake, outcomes: Sequence[UnitOutcome], started: float,
     repairs = _repair(lake, rebuilt, sources, progress, fetch_attempts)
     if repairs:
         rebuilt.update(compact(lake, _targets(repairs), feeders=_feeders(repairs)))
+    clean_leftovers(lake, [*outcomes, *repairs])
     report = RunReport(days=[o.report for o in outcomes], plans=[o.plan for o in outcomes],
                        run=new_run_id())
     _describe(lake, report, outcomes, rebuilt)
@@ -334,6 +336,20 @@ def rebuild(lake: Lake, outcomes: Sequence[UnitOutcome], started: float,
                             - before[k] for k in ("LIST", "PUT", "DELETE")}
     report.seconds = time.perf_counter() - started
     return report
+
+
+def clean_leftovers(lake: Lake, outcomes: Sequence[UnitOutcome]) -> None:
+    """Remove the hidden temporaries killed writers left (local lakes) in the folders the
+    run's units write and check: each folder the units feed, its staging and rebuild
+    record, and the units' manifests. A leftover is hidden from every reader, so it need
+    not be found sooner; looking only there keeps the cost that of the day, not of the
+    lake's history (a folder no run touches again keeps its leftover, unseen)."""
+    folders = {lake.path(MANIFESTS, o.unit.path) for o in outcomes}
+    for t in _targets(outcomes):
+        folders |= {lake.path(t.table, t.folder), lake.path(STAGING, t.table, t.folder),
+                    lake.path(COMPACTED, t.table, t.folder.split("/")[0])}
+    for folder in sorted(folders):
+        lake.clean_temporary_files(folder)
 
 
 def _targets(outcomes: Sequence[UnitOutcome]) -> list[Target]:

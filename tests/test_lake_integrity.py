@@ -315,7 +315,8 @@ def test_leftovers_of_a_dead_run_on_this_host_are_removed_by_the_next_run(tmp_pa
     """A run killed before it took its spill lock left an empty folder, and its hidden
     .tmp files stayed an hour: both are named after their owner now, and a next run
     removes those of a dead process of this host at once. What a live process, or another
-    host, left is kept until it is old."""
+    host, left is kept until it is old. Only the folders the run writes and checks are
+    looked at: a folder of another day keeps its leftover (hidden from every reader)."""
     logs = tmp_path / "logs"
     late_logs(logs)
     lake = tmp_path / "lake"
@@ -331,8 +332,12 @@ def test_leftovers_of_a_dead_run_on_this_host_are_removed_by_the_next_run(tmp_pa
     (unlocked / "1.arrow").write_bytes(b"rows")
     live = spill / f"{_owner(os.getppid())}-ghi789"  # being created right now
     live.mkdir()
-    folder = lake / "access_logs" / f"dt={D1}" / "bucket=x"
+    folder = lake / "access_logs" / SHARED  # fed by D2's unit too
     folder.mkdir(parents=True)
+    elsewhere = lake / "access_logs" / "dt=2020-01-01" / "bucket=x"
+    elsewhere.mkdir(parents=True)
+    untouched = elsewhere / f".part-00000.parquet.{_owner(dead)}.{uuid.uuid4().hex}.tmp"
+    untouched.write_bytes(b"half a file")
     tmp_dead = folder / f".part-00000.parquet.{_owner(dead)}.{uuid.uuid4().hex}.tmp"
     tmp_other_host = folder / f".part-00000.parquet.{_owner(dead, 'elsewhere')}." \
                               f"{uuid.uuid4().hex}.tmp"
@@ -347,6 +352,7 @@ def test_leftovers_of_a_dead_run_on_this_host_are_removed_by_the_next_run(tmp_pa
     assert out.returncode == 0, out.stderr
     assert not empty.exists() and not unlocked.exists() and live.exists()
     assert not tmp_dead.exists() and not tmp_old_other.exists() and tmp_other_host.exists()
+    assert untouched.exists()  # the run's cost is its day's folders, not the lake's
 
 
 def test_staging_complete_is_a_dagster_asset_check():

@@ -23,6 +23,7 @@ from tests.s3server import INTERNAL, Fault
 from tests.test_cli import S3LOGS
 
 DAY = date(2026, 11, 16)
+BUCKET = "amzn-s3-demo-bucket1"  # what tests.loglines.line logs
 
 
 def small_lake(tmp_path: Path, name: str = "lake", key: str = "k") -> tuple[Path, Lake]:
@@ -155,7 +156,8 @@ def test_what_a_killed_run_leaves_is_cleaned_by_the_next(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert before and all(p.exists() for p in before)
-    stale = tmp_path / "lake" / "access_logs" / "dt=2026-11-16" / "bucket=x"
+    written = BUCKET.replace("k", "k0-")  # the first object's bucket: its k became k0-
+    stale = tmp_path / "lake" / "access_logs" / "dt=2026-11-16" / f"bucket={written}"
     stale.mkdir(parents=True)
     tmp = stale / ".part-00000.parquet.0123abcd.tmp"
     tmp.write_bytes(b"half a file")
