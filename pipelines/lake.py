@@ -358,11 +358,7 @@ class Lake:
 
     def find(self, folder: str) -> list[str]:
         """Every file under `folder`, recursively; none if it does not exist."""
-        self.loc.count_local("LIST")
-        try:
-            return sorted(self.fs.find(folder))
-        except FileNotFoundError:
-            return []
+        return list(self.sizes(folder))
 
     def parts(self, folder: str) -> list[str]:
         """The part-NNNNN.parquet files directly in `folder`."""

@@ -4,11 +4,16 @@ days on the command line, plain-text tables, check results, one-sentence errors.
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
 from ..checks import ERROR, CheckResult
 from ..config import settings
+from ..export import spreadsheet_safe, terminal_safe
 from ..lake import Lake
 from ..textsafe import visible
 
@@ -86,6 +91,13 @@ def format_table(columns: list[str], rows: list[tuple], width: int = 40) -> str:
                          for v, w, n in zip(values, widths, numeric)).rstrip()
     return "\n".join([line(columns), line(["-" * w for w in widths])] +
                      [line(r) for r in cells] + [f"({len(rows)} rows)"])
+
+
+def write_csv(table: pa.Table, out: str | None) -> None:
+    """`table` as CSV to `out`, or to stdout: every cell spreadsheet-safe, and shown with
+    visible escapes too when stdout is a terminal (a file keeps values as logged)."""
+    safe = terminal_safe if out is None and sys.stdout.isatty() else spreadsheet_safe
+    pacsv.write_csv(safe(table), out or sys.stdout.buffer)
 
 
 def format_checks(results: list[CheckResult]) -> str:

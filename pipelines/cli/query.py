@@ -8,13 +8,11 @@ import sys
 from pathlib import Path
 
 import duckdb
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ..export import spreadsheet_safe, terminal_safe
 from ..lake import Lake
 from ..warehouse import listing, open_warehouse, refusal
-from .common import UserError, format_table, where
+from .common import UserError, format_table, where, write_csv
 
 
 def register(sub, parent: argparse.ArgumentParser) -> None:
@@ -62,8 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "table":
         print(format_table(rel.columns, rel.limit(args.limit).fetchall()))
     elif args.format == "csv":
-        safe = terminal_safe if not args.out and sys.stdout.isatty() else spreadsheet_safe
-        pacsv.write_csv(safe(rel.to_arrow_table()), args.out or sys.stdout.buffer)
+        write_csv(rel.to_arrow_table(), args.out)
     elif args.format == "json":
         lines = "".join(json.dumps(row, default=str) + "\n"
                         for row in rel.to_arrow_table().to_pylist())

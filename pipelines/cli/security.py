@@ -4,18 +4,15 @@ evidence an auditor keeps, and the alerts a security team acts on."""
 from __future__ import annotations
 
 import argparse
-import sys
 
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from .. import alerts, policy
 from ..catalog import load
 from ..config import settings
-from ..export import spreadsheet_safe, terminal_safe
 from ..session import glob_literal, query, session
 from ..textsafe import visible
-from .common import UserError, format_table, lake, parse_days, today
+from .common import UserError, format_table, lake, parse_days, today, write_csv
 
 
 def register(sub, parent: argparse.ArgumentParser) -> None:
@@ -78,9 +75,7 @@ def audit(args: argparse.Namespace) -> int:
     table = table.set_column(table.schema.get_field_index("policy_violations"),
                              "policy_violations", violations)
     if args.format == "csv":
-        to_terminal = not args.out and sys.stdout.isatty()
-        safe = terminal_safe(table) if to_terminal else spreadsheet_safe(table)
-        pacsv.write_csv(safe, args.out or sys.stdout.buffer)
+        write_csv(table, args.out)
         return 0
     print(format_table(table.column_names, [tuple(r.values()) for r in
                                             table.slice(0, args.limit).to_pylist()]))
