@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from enum import StrEnum
 from functools import cache
 from importlib import resources
@@ -57,9 +58,35 @@ _ALLOWED = {  # property -> kinds that take it (name, kind, description: every k
     "grain": {Kind.MODEL},
     "nullable": {Kind.MODEL},
     "parameters": {Kind.MODEL, Kind.QUERY},
+    "window": {Kind.MODEL},
     "columns": {Kind.SEED},
 }
 _SEED_TYPES = ("VARCHAR", "TEXT", "DOUBLE", "BIGINT", "INTEGER", "BOOLEAN", "DATE")
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which days a model reads: its own, and for a baseline or a month to date the days
+    before them, from the results of the models it reads (never older records). The
+    runner computes those results first where a day has records but none yet."""
+
+    days: int | str = 0    # days before its first day: a number, or a parameter's name
+    month: bool = False    # from the first of its first day's month
+
+    def first_day(self, start: date, bound: dict) -> date:
+        if self.month:
+            return start.replace(day=1)
+        days = bound[self.days] if isinstance(self.days, str) else self.days
+        return start - timedelta(days=int(days))
+
+    def describe(self) -> str:
+        if self.month:
+            return "the month to its days"
+        if isinstance(self.days, str):
+            return f"its days and the `{self.days}` days before"
+        if self.days:
+            return f"its days and the {self.days} days before"
+        return "its days"
 
 
 @dataclass(frozen=True)
@@ -78,6 +105,7 @@ class Model:
     seed_file: str | None = None     # SEED: the CSV, under the SQL folder
     seed_types: dict[str, str] = field(default_factory=dict)
     takes_days: bool = False         # its SQL reads $start_date and $end_date
+    window: Window = Window()
 
     @property
     def subject(self) -> str:
@@ -164,10 +192,11 @@ class Catalog:
 
     def markdown_table(self) -> str:
         """The models as a Markdown table (the README embeds it; a test keeps them equal)."""
-        rows = ["| model | grain | parameters | what |", "|---|---|---|---|"]
+        rows = ["| model | grain | reads | parameters | what |", "|---|---|---|---|---|"]
         for m in self.of(Kind.MODEL):
             params = ", ".join(f"`{k}` = {v}" for k, v in m.parameters.items()) or "-"
-            rows.append(f"| `{m.name}` | {', '.join(m.grain)} | {params} | {m.description} |")
+            rows.append(f"| `{m.name}` | {', '.join(m.grain)} | {m.window.describe()} "
+                        f"| {params} | {m.description} |")
         return "\n".join(rows)
 
 
@@ -273,12 +302,30 @@ def _model(path: str, text: str) -> Model:
                                   f"{', '.join(_SEED_TYPES)}")
         if set(seed_types) != set(columns):
             raise fail("columns", "columns and column_descriptions must name the same columns")
+    window = _window(props.get("window", []), parameters, fail)
     folder = Path(path).parent
     return Model(name=str(name), kind=kind, path=path, description=description, body=body,
                  columns=columns, grain=grain, nullable=nullable, parameters=parameters,
                  seed_file=(folder / options["path"]).as_posix() if kind == Kind.SEED else None,
                  seed_types={k: v.upper() for k, v in seed_types.items()},
-                 takes_days=bool(set(_PARAM.findall(_strip(body))) & set(DAY_PARAMETERS)))
+                 takes_days=bool(set(_PARAM.findall(_strip(body))) & set(DAY_PARAMETERS)),
+                 window=window)
+
+
+def _window(value, parameters: dict, fail) -> Window:
+    if value == []:
+        return Window()
+    if value == [Name("month")]:
+        return Window(month=True)
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], Pair) \
+            and value[0].key == "days":
+        days = value[0].value
+        if isinstance(days, int) and days >= 0:
+            return Window(days=days)
+        if isinstance(days, Name) and isinstance(parameters.get(days), int):
+            return Window(days=str(days))
+    raise fail("window", "window is (month), (days = N) or (days = PARAMETER) naming a "
+                         "whole-number parameter: the days before its own that it reads")
 
 
 def _kind(value, fail) -> tuple[Kind, dict[str, str]]:

@@ -8,10 +8,17 @@ passes replaces exactly the days it computed in
 file): results that break their grain never replace good ones. Each day's rows are chosen
 by their `dt`, whatever order the SQL returns them in, and sorted by the grain, so the
 files are a pure function of the result: the same lake gives the same bytes.
+
+A model whose window reaches before its days (a baseline, a month to date) reads those
+earlier days from the results of the models it reads, never from their records: a daily
+run costs what the day costs. Where an earlier day has records but no such result yet (a
+backfill run out of order, a lake older than the model), the runner computes it first,
+so the answer never depends on the order days were run in.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -37,6 +44,7 @@ class ModelRun:
     days: list[str]
     files: list[str]             # empty when the audit failed: the lake kept its days
     audit: checks.CheckResult
+    filled: tuple[ModelRun, ...] = ()  # earlier days of the models it reads, computed first
 
 
 def days_between(start: date, end: date) -> list[str]:
@@ -67,6 +75,8 @@ def run_model(lake: Lake, name: str, start: date, end: date,
     own = con is None
     con = con or session(lake, catalog)
     try:
+        filled = fill_history(lake, model, start, con, catalog, model.bind(
+            start.isoformat(), end.isoformat(), **params))
         table = query(con, model, start, end, **params)
     finally:
         if own:
@@ -79,7 +89,47 @@ def run_model(lake: Lake, name: str, start: date, end: date,
         for day in days:
             rows = table.filter(pc.equal(table["dt"], day)).drop_columns(["dt"])
             files += lake.replace_table_partition(["marts", model.name, f"dt={day}"], rows)
-    return ModelRun(model.name, table.num_rows, days, files, audit)
+    return ModelRun(model.name, table.num_rows, days, files, audit, tuple(filled))
+
+
+def fill_history(lake: Lake, model: Model, start: date, con: duckdb.DuckDBPyConnection,
+                 catalog: Catalog, bound: dict) -> list[ModelRun]:
+    """Compute the models `model` reads on the days of its window before `start` that
+    have records but no results of theirs, and show the session the results."""
+    first = model.window.first_day(start, bound)
+    if first >= start:
+        return []
+    recorded = recorded_days(lake, "access_logs") & set(
+        days_between(first, start - timedelta(days=1)))
+    runs = []
+    for name in catalog.reads(model, Kind.MODEL):
+        missing = sorted(recorded - recorded_days(lake, f"marts/{name}"))
+        for a, b in _spans(missing):
+            runs.append(run_model(lake, name, a, b, con, catalog))
+        if missing:
+            refresh(con, lake, catalog, catalog[name])
+    return runs
+
+
+def recorded_days(lake: Lake, folder: str) -> set[str]:
+    """The days a lake folder has a dt= partition for, from one listing of the folder."""
+    try:
+        entries = lake.fs.ls(lake.path(folder), detail=False)
+    except FileNotFoundError:
+        return set()
+    return {m.group(1) for e in entries
+            if (m := re.search(r"(?:^|/)dt=([0-9]{4}-[0-9]{2}-[0-9]{2})$", e.rstrip("/")))}
+
+
+def _spans(days: list[str]) -> list[tuple[date, date]]:
+    """Sorted days as runs of consecutive days, first and last of each."""
+    spans: list[tuple[date, date]] = []
+    for day in map(date.fromisoformat, days):
+        if spans and spans[-1][1] == day - timedelta(days=1):
+            spans[-1] = (spans[-1][0], day)
+        else:
+            spans.append((day, day))
+    return spans
 
 
 def _check_days(model: Model, table: pa.Table, days: list[str]) -> None:
@@ -98,9 +148,15 @@ def _check_days(model: Model, table: pa.Table, days: list[str]) -> None:
 def run_models(lake: Lake, start: date, end: date, names: list[str] | None = None,
                catalog: Catalog | None = None, **params) -> dict[str, ModelRun]:
     """Several models in one session, each after the models it reads (whose fresh results
-    it then sees); `params` go to the models that declare them."""
+    it then sees), which run too; `params` go to the models that declare them."""
     catalog = catalog or load()
     chosen = set(names or model_names(catalog))
+    todo = list(chosen)
+    while todo:
+        for up in catalog.reads(catalog[todo.pop()], Kind.MODEL):
+            if up not in chosen:
+                chosen.add(up)
+                todo.append(up)
     declared = {p for name in chosen for p in catalog[name].parameters}
     if set(params) - declared:
         raise CatalogError(f"no model among {', '.join(sorted(chosen))} takes the parameter "

@@ -48,8 +48,9 @@ def test_the_shipped_catalog_compiles_and_documents_every_column():
     catalog = load()
     documented = columns(catalog)
     assert {m.name for m in catalog.of(Kind.MODEL)} == {
-        "usage_daily", "usage_top_n", "usage_by_prefix", "usage_status_codes",
-        "billing_daily", "security_detections", "security_findings"}
+        "usage_daily", "usage_hourly", "usage_top_n", "usage_by_prefix", "usage_status_codes",
+        "billing_daily", "transfer_out_daily", "security_activity", "security_detections",
+        "security_findings"}
     for model in catalog.of(Kind.MODEL, Kind.VIEW, Kind.SEED, Kind.QUERY):
         assert documented[model.name] and all(c.doc for c in documented[model.name]), model
 
@@ -68,9 +69,29 @@ def test_a_good_header_is_read_whole(tmp_path):
         "min_requests": 5, "start_date": "2026-11-01", "end_date": "2026-11-02"}
     with pytest.raises(CatalogError, match="takes no parameter 'top_n'"):
         model.bind("2026-11-01", "2026-11-02", top_n=3)
+    assert model.window.first_day(date(2026, 11, 5), {}) == date(2026, 11, 5)  # its days
+
+
+def test_a_window_says_which_earlier_days_a_model_reads(tmp_path):
+    days = catalog_of(tmp_path / "a", GOOD.replace(
+        "grain (dt, bucket),", "grain (dt, bucket), window (days = min_requests),"))
+    month = catalog_of(tmp_path / "b", GOOD.replace(
+        "grain (dt, bucket),", "grain (dt, bucket), window (month),"))
+    model = days["requests_per_bucket"]
+    assert model.window.first_day(date(2026, 11, 5), model.bind("x", "y")) == date(2026, 11, 4)
+    assert model.window.first_day(date(2026, 11, 5), {"min_requests": 10}) == date(2026, 10, 26)
+    assert month["requests_per_bucket"].window.first_day(date(2026, 11, 5), {}) == date(
+        2026, 11, 1)
+    assert "its days and the `min_requests` days before" in days.markdown_table()
 
 
 BROKEN = {  # what is wrong -> (the file's text, what the error must say)
+    "a window naming no parameter": (
+        GOOD.replace("grain (dt, bucket),", "grain (dt, bucket), window (days = lookback),"),
+        "window is (month), (days = N) or (days = PARAMETER)"),
+    "a window of text": (
+        GOOD.replace("grain (dt, bucket),", "grain (dt, bucket), window (days = '7'),"),
+        "window is (month), (days = N) or (days = PARAMETER)"),
     "a column without a doc": (GOOD.replace("    requests = 'Number of requests.'\n", "")
                                .replace("bucket = 'Source bucket.',", "bucket = 'Source bucket.'"),
                                "column requests has no entry in column_descriptions"),

@@ -3,6 +3,7 @@ not by running the same SQL."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from datetime import date, timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from pipelines import models
 from pipelines import warehouse as wh
-from pipelines.catalog import Kind, load
+from pipelines.catalog import load
 from pipelines.ingest import ingest
 from pipelines.lake import Lake
 from pipelines.session import session
@@ -41,7 +42,7 @@ def req(day: date, n: int = 1, **fields) -> list[bytes]:
 
 def make_lake(tmp_path: Path, days: dict[date, list[bytes]]) -> Lake:
     folder = tmp_path / "logs"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     for i, (day, lines) in enumerate(sorted(days.items())):
         (folder / f"{day}-23-00-00-{i:016X}").write_bytes(b"\n".join(lines) + b"\n")
     lake = Lake(str(tmp_path / "lake"))
@@ -52,10 +53,9 @@ def make_lake(tmp_path: Path, days: dict[date, list[bytes]]) -> Lake:
 
 
 def rows(lake: Lake, model: str, start: date, end: date | None = None) -> list[dict]:
-    """The model's rows for the days, computed now (the models it reads are run first)."""
-    upstream = load().reads(load()[model], Kind.MODEL)
-    if upstream:
-        models.run_models(lake, start, end or start, upstream)
+    """The model's rows for the days, computed now (with the models it reads, and their
+    earlier days its window needs)."""
+    models.run_models(lake, start, end or start, [model])
     con = session(lake)
     return models.query(con, model, start, end or start).to_pylist()
 
@@ -268,19 +268,62 @@ def test_thresholds_come_from_the_settings_table(security_lake):
     assert not [r for r in found if r["detection"] == "mass_delete"]
 
 
-def test_detections_read_only_their_lookback_of_the_lake(tmp_path):
-    """The window's lower bound was a subquery on detection_settings, so DuckDB could not
-    prune the scan: every day read the whole lake up to it. Bound per run, days older
-    than the lookback are never opened, so an unreadable file there changes nothing."""
+def test_detections_read_the_days_before_theirs_from_summaries(tmp_path):
+    """Baselines come from the summaries of the lookback days, never their records: once
+    the summaries exist, a destroyed records file of an earlier day changes no finding."""
     day = D + timedelta(days=60)
-    lake = make_lake(tmp_path, {d: req(d, 3) for d in (day - timedelta(days=3), day)})
-    old = Path(lake.path("access_logs", f"dt={day - timedelta(days=40)}", f"bucket={BUCKET}"))
-    old.mkdir(parents=True)
-    (old / "part-00000.parquet").write_bytes(b"not parquet")  # 40 days back: outside 28
-    con = session(lake)
-    models.query(con, "security_detections", day, day)  # 28 days back: never opened
-    with pytest.raises(duckdb.Error, match="parquet"):  # a lookback that reaches it reads it
-        models.query(con, "security_detections", day, day, catalog=None, lookback_days=45)
+    history = [day - timedelta(days=i) for i in range(10, 0, -1)]
+    lake = make_lake(tmp_path, {d: normal(d) for d in history} | {day: normal(day) + req(
+        day, 1, remote_ip="198.51.100.9")})
+    models.run_models(lake, history[0], history[-1], ["security_detections"])
+    expected = rows(lake, "security_detections", day)
+    assert [r["detection"] for r in expected] == ["new_network"]  # the baseline was there
+    for f in lake.files(f"access_logs/dt={history[-3]}"):
+        Path(f).write_bytes(b"not parquet")
+    assert rows(lake, "security_detections", day) == expected
+    with pytest.raises(duckdb.Error, match="parquet"):  # the damage is real for its own day
+        rows(lake, "security_detections", history[-3])
+
+
+def test_missing_summaries_are_computed_first_whatever_the_order_days_run(tmp_path):
+    """A backfill may run a late day before earlier ones: the runner computes the earlier
+    days' summaries the window needs, so the findings are those of a run in order."""
+    day = D + timedelta(days=60)
+    history = [day - timedelta(days=i) for i in range(10, 0, -1)]
+    days = {d: normal(d) for d in history} | {day: normal(day) + req(
+        day, 1, remote_ip="198.51.100.9")}
+    in_order = make_lake(tmp_path / "a", days)
+    models.run_models(in_order, history[0], day, ["security_findings", "billing_daily"])
+    late_first = make_lake(tmp_path / "b", days)
+    run = models.run_model(late_first, "security_detections", day, day)
+    assert {(r.model, r.days[0], r.days[-1]) for r in run.filled} == {
+        (m, history[0].isoformat(), history[-1].isoformat())
+        for m in ("security_activity", "usage_hourly")}
+    assert models.run_model(late_first, "security_detections", day, day).filled == ()
+    bill = models.run_model(late_first, "billing_daily", day, day)
+    assert {r.model for r in bill.filled} == {"transfer_out_daily"}
+    for model in ("security_detections", "billing_daily"):
+        assert rows(late_first, model, day) == rows(in_order, model, day)
+
+
+def test_a_range_run_and_day_by_day_runs_agree(security_lake, tmp_path):
+    """The run's own days are counted from their records, earlier days from summaries:
+    the two must count alike, so one run over many days equals one run per day."""
+    daily = Lake(str(tmp_path / "lake"))
+    shutil.copytree(security_lake.path("access_logs"), daily.path("access_logs"))
+    first, last = HISTORY[0], ATTACK
+    models.run_models(security_lake, first, last, ["security_findings", "billing_daily"])
+    for i in range((last - first).days + 1):
+        models.run_models(daily, first + timedelta(days=i), first + timedelta(days=i),
+                          ["security_findings", "billing_daily"])
+    for model in ("security_activity", "usage_hourly", "security_detections",
+                  "transfer_out_daily", "billing_daily"):
+        ours = sorted(p.split("/marts/")[1] for p in daily.files(f"marts/{model}"))
+        assert ours and ours == sorted(p.split("/marts/")[1]
+                                       for p in security_lake.files(f"marts/{model}"))
+        for name in ours:
+            assert Path(daily.path("marts", name)).read_bytes() == Path(
+                security_lake.path("marts", name)).read_bytes(), name
 
 
 # -- running, warehouse, query -------------------------------------------------------------
@@ -289,8 +332,9 @@ def test_models_write_exactly_the_days_they_compute(tmp_path):
     lake = billing_lake(tmp_path)
     models.run_models(lake, D, D + timedelta(days=1), ["usage_daily", "billing_daily"])
     files = lake.files("marts")
-    assert {f.split("marts/")[1] for f in files} == {
-        f"{m}/dt={d}/part-00000.parquet" for m in ("usage_daily", "billing_daily")
+    assert {f.split("marts/")[1] for f in files} == {  # with the summary billing reads
+        f"{m}/dt={d}/part-00000.parquet"
+        for m in ("usage_daily", "billing_daily", "transfer_out_daily")
         for d in (D, D + timedelta(days=1))}
     before = {f: Path(f).read_bytes() for f in files}
     models.run_models(lake, D, D + timedelta(days=1), ["usage_daily", "billing_daily"])

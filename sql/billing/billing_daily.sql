@@ -2,6 +2,7 @@ MODEL (
   name billing_daily,
   kind INCREMENTAL_BY_TIME_RANGE (time_column dt),
   grain (dt, bucket, requester, key_prefix),
+  window (month),
   description 'Estimated request and data-transfer-out cost per day, bucket, requester (with its IAM role) and key prefix, so any of them sums up to a bill, at the prices in effect each day (the prices seed).',
   column_descriptions (
     dt = 'UTC day (partition).',
@@ -20,31 +21,11 @@ MODEL (
     transfer_out_cost_usd = 'Estimated data transfer out cost in USD: monthly tiers after the first 100 GB, shared by bytes.'
   )
 );
--- Rules: system records are not billed; 5xx are not billed; since 2024-05-13 a 403
--- AccessDenied from outside the bucket owner's account is not billed (requests or bytes):
--- anonymous requests, or an account other than the owner's in bucket_accounts.csv.
--- Transfer out counts bytes sent to non-AWS clients (an estimate: logs do not say whether
--- an address is inside AWS); the first 100 GB of each month are free, then tiers apply to
--- the month's running total per bucket owner, and each day's cost is shared among the
+-- The billing rules are billed_requests'. The first 100 GB of each month are free, then
+-- tiers apply to the month's running total per bucket owner (from transfer_out_daily: the
+-- earlier days' summaries, not their records), and each day's cost is shared among the
 -- day's requesters in proportion to their bytes.
-WITH requests AS (
-    SELECT
-        l.dt, l.bucket, l.bucket_owner, coalesce(l.requester, 'anonymous') AS requester,
-        l.role_name, coalesce(l.key_prefix, '(no key)') AS key_prefix, l.request_tier, coalesce(l.bytes_sent, 0) AS bytes_sent,
-        NOT (l.request_tier = 'system'
-             OR coalesce(l.http_status, 0) >= 500
-             OR (l.http_status = 403 AND l.error_code = 'AccessDenied' AND l.dt >= '2024-05-13'
-                 AND (l.requester_type = 'anonymous'
-                      OR (l.requester_account IS NOT NULL AND a.account_id IS NOT NULL
-                          AND l.requester_account <> a.account_id)))) AS billed,
-        l.requester_type <> 'aws_service' AND l.remote_ip IS NOT NULL
-            AND NOT coalesce(is_private_address(l.remote_ip), false) AS to_internet
-    FROM access_logs AS l
-    LEFT JOIN bucket_accounts AS a ON a.bucket = l.bucket
-    WHERE l.dt BETWEEN strftime(date_trunc('month', CAST($start_date AS DATE)), '%Y-%m-%d')
-                   AND $end_date
-),
-per_requester AS (
+WITH per_requester AS (
     SELECT
         dt, bucket, bucket_owner, requester, role_name, key_prefix,
         count(*) FILTER (WHERE billed AND request_tier = 'tier1') AS tier1_requests,
@@ -54,17 +35,25 @@ per_requester AS (
         count(*) FILTER (WHERE NOT billed AND request_tier <> 'system') AS unbilled_requests,
         CAST(sum(bytes_sent) AS BIGINT) AS bytes_sent,
         CAST(sum(bytes_sent) FILTER (WHERE billed AND to_internet) AS BIGINT) AS internet_bytes
-    FROM requests
+    FROM billed_requests($start_date, $end_date)
     GROUP BY ALL
+),
+-- The month's days before the run from their summaries, the run's own from its rows.
+owner_bytes AS (
+    SELECT dt, bucket_owner, internet_bytes FROM transfer_out_daily
+    WHERE dt >= strftime(date_trunc('month', CAST($start_date AS DATE)), '%Y-%m-%d')
+      AND dt < $start_date
+    UNION ALL
+    SELECT dt, bucket_owner, CAST(sum(coalesce(internet_bytes, 0)) AS BIGINT)
+    FROM per_requester GROUP BY dt, bucket_owner
 ),
 owner_days AS (
     SELECT
-        dt, bucket_owner, sum(coalesce(internet_bytes, 0)) / 1073741824.0 AS day_gb,
-        coalesce(sum(sum(coalesce(internet_bytes, 0))) OVER (
+        dt, bucket_owner, internet_bytes / 1073741824.0 AS day_gb,
+        coalesce(sum(internet_bytes) OVER (
             PARTITION BY bucket_owner, substr(dt, 1, 7) ORDER BY dt
             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) / 1073741824.0 AS before_gb
-    FROM per_requester
-    GROUP BY dt, bucket_owner
+    FROM owner_bytes
 ),
 owner_cost AS (
     SELECT
@@ -90,7 +79,7 @@ SELECT
                THEN c.transfer_cost_usd * coalesce(r.internet_bytes, 0) / 1073741824.0 / c.day_gb
                ELSE 0 END, 10) AS transfer_out_cost_usd
 FROM per_requester AS r
-JOIN owner_cost AS c USING (dt, bucket_owner)
+JOIN owner_cost AS c ON c.dt = r.dt AND c.bucket_owner IS NOT DISTINCT FROM r.bucket_owner
 LEFT JOIN prices AS t1 ON t1.item = 'tier1'
     AND r.dt BETWEEN t1.effective_from AND coalesce(t1.effective_to, '9999-12-31')
 LEFT JOIN prices AS t2 ON t2.item = 'tier2'

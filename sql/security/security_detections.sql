@@ -4,6 +4,7 @@ MODEL (
   grain (dt, bucket, detection, principal, remote_ip),
   nullable (principal, remote_ip),
   parameters (lookback_days = 28),
+  window (days = lookback_days),
   description 'What each detection found per day (day, bucket, detection, principal, address or network), before the finding lifecycle (security_findings adds status, ids and suppressions). AWS''s own traffic is left out; baselines learn from the lake''s own history; thresholds and severities from detection_settings, policy_severities and config_operations.',
   column_descriptions (
     dt = 'UTC day (partition).',
@@ -21,15 +22,17 @@ MODEL (
 );
 -- Every detection has fixtures that must fire and a normal day on which it must stay
 -- quiet (tests/test_models.py); `make eval` measures them on weeks of realistic traffic.
-WITH hits AS (
-    SELECT * FROM access_logs
-    WHERE dt BETWEEN strftime(CAST($start_date AS DATE)
-                              - to_days($lookback_days),
-                              '%Y-%m-%d')
-                 AND $end_date
+-- What it reads: the run's own days from the records, and for the baselines the summaries
+-- of the lookback days before them (security_activity, usage_hourly), never older records.
+WITH day_rows AS (
+    SELECT * FROM access_logs WHERE dt BETWEEN $start_date AND $end_date
 ),
-people AS (SELECT * FROM hits WHERE NOT is_aws_service),
-win AS (SELECT * FROM people WHERE dt BETWEEN $start_date AND $end_date),
+win AS (SELECT * FROM day_rows WHERE NOT is_aws_service),
+earlier AS (
+    SELECT * FROM security_activity
+    WHERE dt >= strftime(CAST($start_date AS DATE) - to_days($lookback_days), '%Y-%m-%d')
+      AND dt < $start_date
+),
 -- Each request with every request-level detection it matches (one row per match).
 tagged AS (
     SELECT *, unnest(list_filter([
@@ -56,18 +59,26 @@ principal_days AS (
            list(request_id ORDER BY bytes_sent DESC NULLS LAST)[1:3] AS samples,
            isodow(CAST(dt AS DATE)) AS dow,
            strftime(CAST(dt AS DATE) - to_days($lookback_days), '%Y-%m-%d') AS since
-    FROM people GROUP BY dt, bucket, principal
+    FROM win GROUP BY dt, bucket, principal
 ),
-bucket_days AS (SELECT DISTINCT dt, bucket FROM hits),
+-- The figures of every day before the one judged: the summaries of the days before the
+-- run, then the run's own days (counted as security_activity counts them).
+principal_history AS (
+    SELECT dt, bucket, principal, CAST(sum(requests) AS BIGINT) AS n,
+           CAST(sum(granted) AS BIGINT) AS granted, CAST(sum(bytes_sent) AS BIGINT) AS sent
+    FROM earlier GROUP BY dt, bucket, principal
+    UNION ALL
+    SELECT dt, bucket, principal, n, granted, sent FROM principal_days
+),
 known AS (  -- principals with enough history on the bucket to have a baseline
     SELECT d.dt, d.bucket, d.principal, count(p.dt) AS days,
            avg(p.n) AS avg_n, max(p.n) FILTER (WHERE p.dow = d.dow) AS same_day_n,
            sum(p.sent) / $lookback_days AS avg_sent,
            max(p.sent) FILTER (WHERE p.dow = d.dow) AS same_day_sent
     FROM principal_days AS d
-    JOIN principal_days AS p ON p.bucket = d.bucket AND p.principal = d.principal
-                            AND p.dt < d.dt AND p.dt >= d.since AND p.granted > 0
-    WHERE d.dt >= $start_date
+    JOIN (SELECT *, isodow(CAST(dt AS DATE)) AS dow FROM principal_history) AS p
+      ON p.bucket = d.bucket AND p.principal = d.principal
+     AND p.dt < d.dt AND p.dt >= d.since AND p.granted > 0
     GROUP BY d.dt, d.bucket, d.principal
 ),
 network_days AS (
@@ -76,14 +87,31 @@ network_days AS (
            min(request_time) AS first_seen, max(request_time) AS last_seen,
            list(request_id ORDER BY request_time)[1:3] AS samples,
            strftime(CAST(dt AS DATE) - to_days($lookback_days), '%Y-%m-%d') AS since
-    FROM people
+    FROM win
     WHERE remote_ip IS NOT NULL AND requester IS NOT NULL AND http_status < 400
     GROUP BY ALL
 ),
-hours AS (SELECT DISTINCT dt, bucket, hour(request_time) AS h FROM hits),
+network_history AS (
+    SELECT dt, bucket, principal, network FROM earlier
+    WHERE network IS NOT NULL AND granted > 0
+    UNION ALL
+    SELECT dt, bucket, principal, network FROM network_days
+),
+hours AS (
+    SELECT dt, bucket, hour AS h FROM usage_hourly
+    WHERE dt >= strftime(CAST($start_date AS DATE) - to_days($lookback_days), '%Y-%m-%d')
+      AND dt < $start_date
+    UNION
+    SELECT DISTINCT dt, bucket, hour(request_time) FROM day_rows
+),
+bucket_days AS (SELECT DISTINCT dt, bucket FROM hours),
 -- How far the lake's records reach (whatever days the run covers): a silence after the
 -- last hour any bucket logged may be logs not delivered yet, not a bucket gone quiet.
-latest AS (SELECT max(request_time) AS t FROM access_logs WHERE dt >= $start_date),
+-- Records of the day after the run mean the run's days are complete.
+latest AS (
+    SELECT max(request_time) AS t FROM access_logs
+    WHERE dt BETWEEN $start_date AND strftime(CAST($end_date AS DATE) + 1, '%Y-%m-%d')
+),
 horizon AS (SELECT strftime(t, '%Y-%m-%d') AS dt, hour(t) AS h FROM latest),
 gaps AS (  -- per window day and bucket with history: its longest silence, in hours
     SELECT d.dt, b.bucket,
@@ -99,7 +127,7 @@ gaps AS (  -- per window day and bucket with history: its longest silence, in ho
     FROM (SELECT strftime(CAST(range AS DATE), '%Y-%m-%d') AS dt
           FROM range(CAST($start_date AS DATE), CAST($end_date AS DATE) + INTERVAL 1 DAY,
                      INTERVAL 1 DAY)) AS d
-    CROSS JOIN (SELECT DISTINCT bucket FROM hits) AS b
+    CROSS JOIN (SELECT DISTINCT bucket FROM bucket_days) AS b
 ),
 silences AS (
     SELECT dt, bucket, coverage, logged, unnest(list_transform(
@@ -160,10 +188,10 @@ findings AS (
            w.last_seen, w.samples, 'first access in ' || CAST($lookback_days AS VARCHAR)
            || ' days', NULL
     FROM principal_days AS w
-    WHERE w.dt >= $start_date AND w.principal <> 'anonymous' AND w.granted > 0
+    WHERE w.principal <> 'anonymous' AND w.granted > 0
       AND (SELECT count(*) FROM bucket_days AS b WHERE b.bucket = w.bucket AND b.dt < w.dt
              AND b.dt >= w.since) >= CAST(setting('baseline', 'min_history_days') AS INT)
-      AND NOT EXISTS (SELECT 1 FROM principal_days AS p WHERE p.bucket = w.bucket
+      AND NOT EXISTS (SELECT 1 FROM principal_history AS p WHERE p.bucket = w.bucket
                         AND p.principal = w.principal AND p.dt < w.dt AND p.dt >= w.since
                         AND p.granted > 0)
     UNION ALL
@@ -176,9 +204,8 @@ findings AS (
                 THEN 'high' END
     FROM network_days AS w
     JOIN known AS k USING (dt, bucket, principal)
-    WHERE w.dt >= $start_date
-      AND k.days >= CAST(setting('baseline', 'min_history_days') AS INT)
-      AND NOT EXISTS (SELECT 1 FROM network_days AS p WHERE p.bucket = w.bucket
+    WHERE k.days >= CAST(setting('baseline', 'min_history_days') AS INT)
+      AND NOT EXISTS (SELECT 1 FROM network_history AS p WHERE p.bucket = w.bucket
                         AND p.principal = w.principal AND p.network = w.network
                         AND p.dt < w.dt AND p.dt >= w.since)
     UNION ALL
@@ -188,7 +215,7 @@ findings AS (
            d.sent / 1e9, greatest(coalesce(k.avg_sent, 0), coalesce(k.same_day_sent, 0)) / 1e9),
            NULL
     FROM principal_days AS d LEFT JOIN known AS k USING (dt, bucket, principal)
-    WHERE d.dt >= $start_date AND d.principal <> 'anonymous'
+    WHERE d.principal <> 'anonymous'
       AND (SELECT count(*) FROM bucket_days AS b WHERE b.bucket = d.bucket AND b.dt < d.dt
              AND b.dt >= d.since) >= CAST(setting('baseline', 'min_history_days') AS INT)
       AND d.sent >= CAST(setting('exfiltration', 'min_bytes') AS BIGINT)
@@ -283,9 +310,8 @@ findings AS (
     SELECT 'lifecycle_expirations', dt, bucket, principal, NULL, count(*),
            min(request_time), max(request_time), list(request_id ORDER BY request_time)[1:3],
            count(*) || ' objects expired', NULL
-    FROM hits
-    WHERE dt BETWEEN $start_date AND $end_date
-      AND operation IN ('S3.EXPIRE.OBJECT', 'S3.CREATE.DELETEMARKER')
+    FROM day_rows
+    WHERE operation IN ('S3.EXPIRE.OBJECT', 'S3.CREATE.DELETEMARKER')
     GROUP BY dt, bucket, principal
 )
 SELECT dt, bucket, detection,
