@@ -33,22 +33,28 @@ earlier AS (
     WHERE dt >= strftime(CAST($start_date AS DATE) - to_days($lookback_days), '%Y-%m-%d')
       AND dt < $start_date
 ),
--- Each request with every request-level detection it matches (one row per match).
+-- Each request with every request-level detection it matches (one row per match). The
+-- scanner pattern is a setting, not a constant, so it is matched once per user agent.
+scanners AS (
+    SELECT agent FROM (SELECT DISTINCT lower(user_agent) AS agent FROM win)
+    WHERE regexp_matches(agent, setting('scanner_user_agent', 'pattern'))
+),
 tagged AS (
-    SELECT *, unnest(list_filter([
+    SELECT w.*, t.detection
+    FROM win AS w
+    CROSS JOIN LATERAL (SELECT unnest(list_filter([
         -- Plain HTTP in lines new enough to log TLS (24+ fields); website endpoints are HTTP.
-        CASE WHEN tls_version IS NULL AND field_count >= 24 AND request_tier <> 'system'
-                  AND remote_ip IS NOT NULL AND NOT starts_with(operation, 'WEBSITE.')
+        CASE WHEN w.tls_version IS NULL AND w.field_count >= 24 AND w.request_tier <> 'system'
+                  AND w.remote_ip IS NOT NULL AND NOT starts_with(w.operation, 'WEBSITE.')
              THEN 'no_tls' END,
-        CASE WHEN try_cast(regexp_extract(lower(tls_version), 'tlsv([0-9.]+)', 1) AS DOUBLE)
+        CASE WHEN try_cast(regexp_extract(lower(w.tls_version), 'tlsv([0-9.]+)', 1) AS DOUBLE)
                   < CAST(setting('weak_tls', 'min_version') AS DOUBLE) THEN 'weak_tls' END,
-        CASE WHEN signature_version = 'SigV2' THEN 'sigv2' END,
-        CASE WHEN acl_required THEN 'acl_required' END,
-        CASE WHEN regexp_matches(lower(user_agent), setting('scanner_user_agent', 'pattern'))
+        CASE WHEN w.signature_version = 'SigV2' THEN 'sigv2' END,
+        CASE WHEN w.acl_required THEN 'acl_required' END,
+        CASE WHEN lower(w.user_agent) IN (SELECT agent FROM scanners)
              THEN 'scanner_user_agent' END,
-        CASE WHEN authentication_type = 'QueryString' THEN 'presigned_url' END
-    ], lambda d: d IS NOT NULL)) AS detection
-    FROM win
+        CASE WHEN w.authentication_type = 'QueryString' THEN 'presigned_url' END
+    ], lambda d: d IS NOT NULL)) AS detection) AS t
 ),
 -- Per day and principal, the figures baselines compare (each day's own lookback).
 principal_days AS (
@@ -56,7 +62,8 @@ principal_days AS (
            count(*) FILTER (WHERE http_status < 400) AS granted,
            CAST(coalesce(sum(bytes_sent), 0) AS BIGINT) AS sent,
            min(request_time) AS first_seen, max(request_time) AS last_seen,
-           list(request_id ORDER BY bytes_sent DESC NULLS LAST)[1:3] AS samples,
+           list(request_id ORDER BY bytes_sent DESC NULLS LAST, request_time, request_id)[1:3]
+               AS samples,
            isodow(CAST(dt AS DATE)) AS dow,
            strftime(CAST(dt AS DATE) - to_days($lookback_days), '%Y-%m-%d') AS since
     FROM win GROUP BY dt, bucket, principal
@@ -85,7 +92,7 @@ network_days AS (
     SELECT dt, bucket, principal, network_of(remote_ip) AS network, count(*) AS n,
            CAST(coalesce(sum(bytes_sent), 0) AS BIGINT) AS sent,
            min(request_time) AS first_seen, max(request_time) AS last_seen,
-           list(request_id ORDER BY request_time)[1:3] AS samples,
+           list(request_id ORDER BY request_time, request_id)[1:3] AS samples,
            strftime(CAST(dt AS DATE) - to_days($lookback_days), '%Y-%m-%d') AS since
     FROM win
     WHERE remote_ip IS NOT NULL AND requester IS NOT NULL AND http_status < 400
@@ -138,10 +145,18 @@ silences AS (
                AS s
     FROM gaps
 ),
+-- Each address of the days on the threat list, with the narrowest entry that holds it.
+listed AS (
+    SELECT a.remote_ip, t.cidr, t.label
+    FROM (SELECT remote_ip, ip_key(remote_ip) AS ip
+          FROM (SELECT DISTINCT remote_ip FROM win WHERE remote_ip IS NOT NULL)) AS a
+    JOIN threat_networks AS t ON a.ip BETWEEN t.lo AND t.hi
+    QUALIFY row_number() OVER (PARTITION BY a.remote_ip ORDER BY t.hi, t.lo DESC, t.cidr) = 1
+),
 findings AS (
     SELECT 'access_denied_burst' AS detection, dt, bucket, principal, remote_ip,
            count(*) AS n, min(request_time) AS first_seen, max(request_time) AS last_seen,
-           list(request_id ORDER BY request_time)[1:3] AS samples,
+           list(request_id ORDER BY request_time, request_id)[1:3] AS samples,
            'AccessDenied answered ' || count(*) || ' times' AS rule, NULL AS severity
     FROM win WHERE http_status = 403 AND error_code = 'AccessDenied'
     GROUP BY dt, bucket, principal, remote_ip
@@ -152,7 +167,7 @@ findings AS (
     -- low once it is the bucket's routine (a public website not declared as one yet).
     SELECT 'anonymous_access', a.dt, a.bucket, 'anonymous', NULL, count(*),
            min(a.request_time), max(a.request_time),
-           list(a.request_id ORDER BY a.request_time)[1:3],
+           list(a.request_id ORDER BY a.request_time, a.request_id)[1:3],
            count(DISTINCT a.remote_ip) || ' addresses' || CASE WHEN any_value(k.days)
                >= CAST(setting('baseline', 'min_history_days') AS INT) THEN '; routine on '
                || 'this bucket: declare it public (anonymous: allow) in the policy file'
@@ -167,7 +182,7 @@ findings AS (
     UNION ALL
     -- Credentials that do not work, tried again and again from one address.
     SELECT 'auth_failure_burst', dt, bucket, NULL, remote_ip, count(*), min(request_time),
-           max(request_time), list(request_id ORDER BY request_time)[1:3],
+           max(request_time), list(request_id ORDER BY request_time, request_id)[1:3],
            string_agg(DISTINCT error_code, ', ' ORDER BY error_code), NULL
     FROM win
     WHERE http_status = 403 AND error_code IN (SELECT unnest(string_split(
@@ -176,7 +191,7 @@ findings AS (
     HAVING count(*) >= CAST(setting('auth_failure_burst', 'min_requests') AS INT)
     UNION ALL
     SELECT 'mass_delete', dt, bucket, principal, NULL, count(*), min(request_time),
-           max(request_time), list(request_id ORDER BY request_time)[1:3],
+           max(request_time), list(request_id ORDER BY request_time, request_id)[1:3],
            count(*) || ' objects deleted', NULL
     FROM win WHERE operation IN ('REST.DELETE.OBJECT', 'BATCH.DELETE.OBJECT')
     GROUP BY dt, bucket, principal
@@ -233,7 +248,7 @@ findings AS (
                 * greatest(k.avg_n, coalesce(k.same_day_n, 0))
     UNION ALL
     SELECT 'enumeration', dt, bucket, principal, remote_ip, count(*), min(request_time),
-           max(request_time), list(request_id ORDER BY request_time)[1:3],
+           max(request_time), list(request_id ORDER BY request_time, request_id)[1:3],
            count(*) FILTER (WHERE error_code = 'NoSuchKey') || ' missing keys, '
            || count(*) FILTER (WHERE operation LIKE 'REST.GET.BUCKET%') || ' listings', NULL
     FROM win WHERE (http_status = 404 AND error_code = 'NoSuchKey')
@@ -247,7 +262,7 @@ findings AS (
     -- Bucket configuration changed (the log shows the operation, not the new setting).
     SELECT 'config_change', w.dt, w.bucket, w.principal, w.remote_ip, count(*),
            min(w.request_time), max(w.request_time),
-           list(w.request_id ORDER BY w.request_time)[1:3],
+           list(w.request_id ORDER BY w.request_time, w.request_id)[1:3],
            string_agg(DISTINCT c.kind || ' (' || w.operation || ')', ', '),
            -- the most severe of the operations
            ['info', 'low', 'medium', 'high'][max(list_position(['info', 'low', 'medium',
@@ -273,18 +288,15 @@ findings AS (
     -- Addresses on the user's threat list (S3LOGS_THREAT_LIST).
     SELECT 'threat_list', w.dt, w.bucket, w.principal, w.remote_ip, count(*),
            min(w.request_time), max(w.request_time),
-           list(w.request_id ORDER BY w.request_time)[1:3],
-           'listed: ' || min(w.cidr) || coalesce(' ' || nullif(min(w.label), ''), ''), NULL
-    FROM (SELECT w.*, t.cidr, t.label  -- one list entry per request, however many match
-          FROM win AS w JOIN threat_networks AS t
-            ON ip_key(w.remote_ip) BETWEEN t.lo AND t.hi
-          QUALIFY row_number() OVER (PARTITION BY w.dt, w.bucket, w.record_id
-                                     ORDER BY t.hi, t.lo DESC, t.cidr) = 1) AS w
+           list(w.request_id ORDER BY w.request_time, w.request_id)[1:3],
+           'listed: ' || any_value(l.cidr) || coalesce(' ' || nullif(any_value(l.label), ''),
+                                                       ''), NULL
+    FROM win AS w JOIN listed AS l USING (remote_ip)
     GROUP BY w.dt, w.bucket, w.principal, w.remote_ip
     UNION ALL
     -- Access the policy file does not allow, grouped so each finding is one thing to check.
     SELECT v.detection, v.dt, v.bucket, v.who, v.at, count(*), min(v.request_time),
-           max(v.request_time), list(v.request_id ORDER BY v.request_time)[1:3],
+           max(v.request_time), list(v.request_id ORDER BY v.request_time, v.request_id)[1:3],
            'policy entry ' || any_value(v.policy_entry) || ': ' || any_value(CASE v.detection
                WHEN 'policy_anonymous' THEN 'anonymous access is denied'
                WHEN 'policy_principal' THEN 'principal not allowed (or read-only)'
@@ -303,12 +315,13 @@ findings AS (
     SELECT detection, dt, bucket, principal,
            CASE WHEN detection = 'presigned_url' THEN NULL ELSE remote_ip END,
            count(*), min(request_time), max(request_time),
-           list(request_id ORDER BY request_time)[1:3], NULL, NULL
+           list(request_id ORDER BY request_time, request_id)[1:3], NULL, NULL
     FROM tagged GROUP BY ALL
     UNION ALL
     -- AWS's own lifecycle deletions: reported so they are not mistaken for someone's.
     SELECT 'lifecycle_expirations', dt, bucket, principal, NULL, count(*),
-           min(request_time), max(request_time), list(request_id ORDER BY request_time)[1:3],
+           min(request_time), max(request_time),
+           list(request_id ORDER BY request_time, request_id)[1:3],
            count(*) || ' objects expired', NULL
     FROM day_rows
     WHERE operation IN ('S3.EXPIRE.OBJECT', 'S3.CREATE.DELETEMARKER')
