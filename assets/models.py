@@ -30,12 +30,17 @@ def _model_asset(model: Model, cols: list[Column], upstream: list[str]) -> dg.As
         keys = context.partition_key_range
         lk = lake.lake()
         run = models.run_model(lk, model.name, date.fromisoformat(keys.start),
-                               date.fromisoformat(keys.end))
+                               date.fromisoformat(keys.end), memory_limit=lake.memory_limit)
+        for filled in run.filled:
+            context.log.info(f"computed {filled.model} for {filled.days[0]}..{filled.days[-1]} "
+                             f"first: {model.name}'s window reads it ({filled.rows:,} rows)")
         if not run.audit.passed:
             context.log.error(f"{run.audit.summary}: the lake keeps its previous results for "
                               f"{keys.start}..{keys.end}")
         return dg.MaterializeResult(
             metadata={"dagster/row_count": run.rows, "days": len(run.days),
+                      "window": model.window.describe(),
+                      "filled_days": sum(len(f.days) for f in run.filled),
                       "files": len(run.files), "written": run.audit.passed,
                       "path": dg.MetadataValue.path(lk.loc.display(lk.path("marts", model.name)))},
             check_results=[dagster_checks.result(run.audit)])

@@ -6,6 +6,7 @@ import dagster as dg
 
 from pipelines.config import settings
 from pipelines.lake import Lake
+from pipelines.session import MEMORY_LIMIT
 from pipelines.sources import LogSource
 
 
@@ -29,10 +30,12 @@ class LogSourcesResource(dg.ConfigurableResource):
 
 
 class LakeResource(dg.ConfigurableResource):
-    """The Parquet lake root: a local folder or an s3:// URL."""
+    """The Parquet lake root: a local folder or an s3:// URL; and what a SQL model's
+    DuckDB session may hold in memory before it spills to disk."""
 
     url: str
     s3: S3Settings
+    memory_limit: str = MEMORY_LIMIT
 
     def lake(self) -> Lake:
         return Lake(self.url, endpoint=self.s3.endpoint_url)

@@ -7,7 +7,7 @@ import argparse
 
 from .. import models, warehouse
 from ..catalog import Kind, load
-from ..session import columns
+from ..session import MEMORY_LIMIT, columns
 from .common import UserError, failed, format_checks, format_table, lake, parse_days, where
 
 
@@ -24,6 +24,9 @@ def register(sub, parent: argparse.ArgumentParser) -> None:
     rn.add_argument("--model", action="append", help="only this model (repeatable)")
     rn.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                     help="a model parameter, e.g. top_n=20 (repeatable)")
+    rn.add_argument("--memory-limit", default=MEMORY_LIMIT,
+                    help="what DuckDB may hold in memory before it spills to disk "
+                         f"(default {MEMORY_LIMIT})")
     rn.set_defaults(func=run_models)
 
     wh = sub.add_parser("warehouse", parents=[parent],
@@ -63,10 +66,14 @@ def run_models(args: argparse.Namespace) -> int:
         if not takers:
             raise UserError(f"--param {name}: none of {', '.join(names)} takes it")
         params[name] = takers[0].parameter(name, value)
-    runs = models.run_models(lake(args), days[0], days[-1], names, catalog, **params)
+    runs = models.run_models(lake(args), days[0], days[-1], names, catalog,
+                             memory_limit=args.memory_limit, **params)
     print(format_table(["model", "rows", "days", "files", "written"],
                        [(r.model, r.rows, len(r.days), len(r.files), r.audit.passed)
                         for r in runs.values()]))
+    for filled in (f for r in runs.values() for f in r.filled):
+        print(f"computed first, for a window: {filled.model} {filled.days[0]}.."
+              f"{filled.days[-1]} ({filled.rows:,} rows)")
     audits = [r.audit for r in runs.values()]
     print(format_checks(audits))
     return failed(audits)

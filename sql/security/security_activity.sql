@@ -66,7 +66,7 @@ SELECT p.dt, p.bucket, p.principal, p.network,
        any_value(a.most_not_found) AS most_not_found_per_address,
        any_value(a.most_listings) AS most_listings_per_address,
        min(p.request_time) AS first_seen, max(p.request_time) AS last_seen,
-       list(p.request_id ORDER BY p.request_time, p.request_id)[1:3] AS sample_request_ids
+       earliest_ids(p.request_id, p.request_time) AS sample_request_ids
 FROM people AS p
 JOIN per_address AS a ON a.dt = p.dt AND a.bucket = p.bucket AND a.principal = p.principal
                      AND a.network IS NOT DISTINCT FROM p.network

@@ -40,21 +40,23 @@ scanners AS (
     WHERE regexp_matches(agent, setting('scanner_user_agent', 'pattern'))
 ),
 tagged AS (
-    SELECT w.*, t.detection
-    FROM win AS w
-    CROSS JOIN LATERAL (SELECT unnest(list_filter([
-        -- Plain HTTP in lines new enough to log TLS (24+ fields); website endpoints are HTTP.
-        CASE WHEN w.tls_version IS NULL AND w.field_count >= 24 AND w.request_tier <> 'system'
-                  AND w.remote_ip IS NOT NULL AND NOT starts_with(w.operation, 'WEBSITE.')
-             THEN 'no_tls' END,
-        CASE WHEN try_cast(regexp_extract(lower(w.tls_version), 'tlsv([0-9.]+)', 1) AS DOUBLE)
-                  < CAST(setting('weak_tls', 'min_version') AS DOUBLE) THEN 'weak_tls' END,
-        CASE WHEN w.signature_version = 'SigV2' THEN 'sigv2' END,
-        CASE WHEN w.acl_required THEN 'acl_required' END,
-        CASE WHEN lower(w.user_agent) IN (SELECT agent FROM scanners)
-             THEN 'scanner_user_agent' END,
-        CASE WHEN w.authentication_type = 'QueryString' THEN 'presigned_url' END
-    ], lambda d: d IS NOT NULL)) AS detection) AS t
+    -- Plain HTTP in lines new enough to log TLS (24+ fields); website endpoints are HTTP.
+    SELECT *, 'no_tls' AS detection FROM win
+    WHERE tls_version IS NULL AND field_count >= 24 AND request_tier <> 'system'
+      AND remote_ip IS NOT NULL AND NOT starts_with(operation, 'WEBSITE.')
+    UNION ALL
+    SELECT *, 'weak_tls' FROM win
+    WHERE try_cast(regexp_extract(lower(tls_version), 'tlsv([0-9.]+)', 1) AS DOUBLE)
+          < CAST(setting('weak_tls', 'min_version') AS DOUBLE)
+    UNION ALL
+    SELECT *, 'sigv2' FROM win WHERE signature_version = 'SigV2'
+    UNION ALL
+    SELECT *, 'acl_required' FROM win WHERE acl_required
+    UNION ALL
+    SELECT *, 'scanner_user_agent' FROM win
+    WHERE lower(user_agent) IN (SELECT agent FROM scanners)
+    UNION ALL
+    SELECT *, 'presigned_url' FROM win WHERE authentication_type = 'QueryString'
 ),
 -- Per day and principal, the figures baselines compare (each day's own lookback).
 principal_days AS (
@@ -62,8 +64,8 @@ principal_days AS (
            count(*) FILTER (WHERE http_status < 400) AS granted,
            CAST(coalesce(sum(bytes_sent), 0) AS BIGINT) AS sent,
            min(request_time) AS first_seen, max(request_time) AS last_seen,
-           list(request_id ORDER BY bytes_sent DESC NULLS LAST, request_time, request_id)[1:3]
-               AS samples,
+           min_by(request_id, {'b': -coalesce(bytes_sent, -1), 't': request_time,
+                               'id': request_id}, 3) AS samples,  -- the largest first
            isodow(CAST(dt AS DATE)) AS dow,
            strftime(CAST(dt AS DATE) - to_days($lookback_days), '%Y-%m-%d') AS since
     FROM win GROUP BY dt, bucket, principal
@@ -92,7 +94,7 @@ network_days AS (
     SELECT dt, bucket, principal, network_of(remote_ip) AS network, count(*) AS n,
            CAST(coalesce(sum(bytes_sent), 0) AS BIGINT) AS sent,
            min(request_time) AS first_seen, max(request_time) AS last_seen,
-           list(request_id ORDER BY request_time, request_id)[1:3] AS samples,
+           earliest_ids(request_id, request_time) AS samples,
            strftime(CAST(dt AS DATE) - to_days($lookback_days), '%Y-%m-%d') AS since
     FROM win
     WHERE remote_ip IS NOT NULL AND requester IS NOT NULL AND http_status < 400
@@ -116,8 +118,10 @@ bucket_days AS (SELECT DISTINCT dt, bucket FROM hours),
 -- last hour any bucket logged may be logs not delivered yet, not a bucket gone quiet.
 -- Records of the day after the run mean the run's days are complete.
 latest AS (
-    SELECT max(request_time) AS t FROM access_logs
-    WHERE dt BETWEEN $start_date AND strftime(CAST($end_date AS DATE) + 1, '%Y-%m-%d')
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM lake_access_logs WHERE dt = strftime(
+                                 CAST($end_date AS DATE) + 1, '%Y-%m-%d') LIMIT 1)
+                THEN CAST(CAST($end_date AS DATE) + 1 AS TIMESTAMPTZ)
+                ELSE (SELECT max(request_time) FROM day_rows) END AS t
 ),
 horizon AS (SELECT strftime(t, '%Y-%m-%d') AS dt, hour(t) AS h FROM latest),
 gaps AS (  -- per window day and bucket with history: its longest silence, in hours
@@ -156,7 +160,7 @@ listed AS (
 findings AS (
     SELECT 'access_denied_burst' AS detection, dt, bucket, principal, remote_ip,
            count(*) AS n, min(request_time) AS first_seen, max(request_time) AS last_seen,
-           list(request_id ORDER BY request_time, request_id)[1:3] AS samples,
+           earliest_ids(request_id, request_time) AS samples,
            'AccessDenied answered ' || count(*) || ' times' AS rule, NULL AS severity
     FROM win WHERE http_status = 403 AND error_code = 'AccessDenied'
     GROUP BY dt, bucket, principal, remote_ip
@@ -167,7 +171,7 @@ findings AS (
     -- low once it is the bucket's routine (a public website not declared as one yet).
     SELECT 'anonymous_access', a.dt, a.bucket, 'anonymous', NULL, count(*),
            min(a.request_time), max(a.request_time),
-           list(a.request_id ORDER BY a.request_time, a.request_id)[1:3],
+           earliest_ids(a.request_id, a.request_time),
            count(DISTINCT a.remote_ip) || ' addresses' || CASE WHEN any_value(k.days)
                >= CAST(setting('baseline', 'min_history_days') AS INT) THEN '; routine on '
                || 'this bucket: declare it public (anonymous: allow) in the policy file'
@@ -182,7 +186,7 @@ findings AS (
     UNION ALL
     -- Credentials that do not work, tried again and again from one address.
     SELECT 'auth_failure_burst', dt, bucket, NULL, remote_ip, count(*), min(request_time),
-           max(request_time), list(request_id ORDER BY request_time, request_id)[1:3],
+           max(request_time), earliest_ids(request_id, request_time),
            string_agg(DISTINCT error_code, ', ' ORDER BY error_code), NULL
     FROM win
     WHERE http_status = 403 AND error_code IN (SELECT unnest(string_split(
@@ -191,7 +195,7 @@ findings AS (
     HAVING count(*) >= CAST(setting('auth_failure_burst', 'min_requests') AS INT)
     UNION ALL
     SELECT 'mass_delete', dt, bucket, principal, NULL, count(*), min(request_time),
-           max(request_time), list(request_id ORDER BY request_time, request_id)[1:3],
+           max(request_time), earliest_ids(request_id, request_time),
            count(*) || ' objects deleted', NULL
     FROM win WHERE operation IN ('REST.DELETE.OBJECT', 'BATCH.DELETE.OBJECT')
     GROUP BY dt, bucket, principal
@@ -248,7 +252,7 @@ findings AS (
                 * greatest(k.avg_n, coalesce(k.same_day_n, 0))
     UNION ALL
     SELECT 'enumeration', dt, bucket, principal, remote_ip, count(*), min(request_time),
-           max(request_time), list(request_id ORDER BY request_time, request_id)[1:3],
+           max(request_time), earliest_ids(request_id, request_time),
            count(*) FILTER (WHERE error_code = 'NoSuchKey') || ' missing keys, '
            || count(*) FILTER (WHERE operation LIKE 'REST.GET.BUCKET%') || ' listings', NULL
     FROM win WHERE (http_status = 404 AND error_code = 'NoSuchKey')
@@ -262,7 +266,7 @@ findings AS (
     -- Bucket configuration changed (the log shows the operation, not the new setting).
     SELECT 'config_change', w.dt, w.bucket, w.principal, w.remote_ip, count(*),
            min(w.request_time), max(w.request_time),
-           list(w.request_id ORDER BY w.request_time, w.request_id)[1:3],
+           earliest_ids(w.request_id, w.request_time),
            string_agg(DISTINCT c.kind || ' (' || w.operation || ')', ', '),
            -- the most severe of the operations
            ['info', 'low', 'medium', 'high'][max(list_position(['info', 'low', 'medium',
@@ -288,7 +292,7 @@ findings AS (
     -- Addresses on the user's threat list (S3LOGS_THREAT_LIST).
     SELECT 'threat_list', w.dt, w.bucket, w.principal, w.remote_ip, count(*),
            min(w.request_time), max(w.request_time),
-           list(w.request_id ORDER BY w.request_time, w.request_id)[1:3],
+           earliest_ids(w.request_id, w.request_time),
            'listed: ' || any_value(l.cidr) || coalesce(' ' || nullif(any_value(l.label), ''),
                                                        ''), NULL
     FROM win AS w JOIN listed AS l USING (remote_ip)
@@ -296,7 +300,7 @@ findings AS (
     UNION ALL
     -- Access the policy file does not allow, grouped so each finding is one thing to check.
     SELECT v.detection, v.dt, v.bucket, v.who, v.at, count(*), min(v.request_time),
-           max(v.request_time), list(v.request_id ORDER BY v.request_time, v.request_id)[1:3],
+           max(v.request_time), earliest_ids(v.request_id, v.request_time),
            'policy entry ' || any_value(v.policy_entry) || ': ' || any_value(CASE v.detection
                WHEN 'policy_anonymous' THEN 'anonymous access is denied'
                WHEN 'policy_principal' THEN 'principal not allowed (or read-only)'
@@ -315,13 +319,13 @@ findings AS (
     SELECT detection, dt, bucket, principal,
            CASE WHEN detection = 'presigned_url' THEN NULL ELSE remote_ip END,
            count(*), min(request_time), max(request_time),
-           list(request_id ORDER BY request_time, request_id)[1:3], NULL, NULL
+           earliest_ids(request_id, request_time), NULL, NULL
     FROM tagged GROUP BY ALL
     UNION ALL
     -- AWS's own lifecycle deletions: reported so they are not mistaken for someone's.
     SELECT 'lifecycle_expirations', dt, bucket, principal, NULL, count(*),
            min(request_time), max(request_time),
-           list(request_id ORDER BY request_time, request_id)[1:3],
+           earliest_ids(request_id, request_time),
            count(*) || ' objects expired', NULL
     FROM day_rows
     WHERE operation IN ('S3.EXPIRE.OBJECT', 'S3.CREATE.DELETEMARKER')
