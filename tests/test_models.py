@@ -260,6 +260,30 @@ def test_lifecycle_expirations_are_not_mass_deletes(security_lake):
     assert deletes["principal"] == ALICE and deletes["request_count"] == 120
 
 
+def test_a_principals_routine_is_not_a_burst_whatever_its_size(tmp_path):
+    """Deletes, listings, missing keys and denials that grow with a principal's own traffic
+    are judged against the most it did on a day of its lookback (times a factor), not a
+    fixed count: an application that deletes 150 objects a day is not a mass delete on a
+    day of 160, but is on a day of 600; with too little history, the floor alone."""
+    def routine(day: date, deletes: int, lists: int, missing: int) -> list[bytes]:
+        return [*normal(day),
+                *req(day, deletes, remote_ip="10.1.1.1", operation="REST.DELETE.OBJECT",
+                     http_status="204", bytes_sent="-"),
+                *req(day, lists, remote_ip="10.1.1.1", operation="REST.GET.BUCKET"),
+                *req(day, missing, remote_ip="10.1.1.1", http_status="404",
+                     error_code="NoSuchKey", bytes_sent="-")]
+    usual = {d: routine(d, 150, 250, 60) for d in HISTORY}
+    busy, attack = NORMAL, ATTACK
+    lake = make_lake(tmp_path, usual | {busy: routine(busy, 160, 260, 70),
+                                        attack: routine(attack, 600, 900, 300)})
+    found = {(r["dt"], r["detection"]) for r in rows(lake, "security_detections", busy, attack)
+             if r["principal"] == ALICE}
+    assert found == {(attack.isoformat(), "mass_delete"), (attack.isoformat(), "enumeration")}
+    (early,) = [r for r in rows(lake, "security_detections", HISTORY[2])
+                if r["detection"] == "mass_delete"]  # two days of history: the floor
+    assert early["rule"] == "150 objects deleted"
+
+
 def test_thresholds_come_from_the_settings_table(security_lake):
     con = session(security_lake)
     con.execute("UPDATE detection_settings SET value = '200' "

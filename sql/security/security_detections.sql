@@ -63,6 +63,8 @@ principal_days AS (
     SELECT dt, bucket, principal, count(*) AS n,
            count(*) FILTER (WHERE http_status < 400) AS granted,
            CAST(coalesce(sum(bytes_sent), 0) AS BIGINT) AS sent,
+           count(*) FILTER (WHERE operation IN ('REST.DELETE.OBJECT', 'BATCH.DELETE.OBJECT'))
+               AS deletes,
            min(request_time) AS first_seen, max(request_time) AS last_seen,
            min_by(request_id, {'b': -coalesce(bytes_sent, -1), 't': request_time,
                                'id': request_id}, 3) AS samples,  -- the largest first
@@ -70,20 +72,42 @@ principal_days AS (
            strftime(CAST(dt AS DATE) - to_days($lookback_days), '%Y-%m-%d') AS since
     FROM win GROUP BY dt, bucket, principal
 ),
+-- Per day, principal and address: what bursts of denials and enumeration count.
+address_days AS (
+    SELECT dt, bucket, principal, remote_ip,
+           count(*) FILTER (WHERE http_status = 403 AND error_code = 'AccessDenied') AS denied,
+           count(*) FILTER (WHERE http_status = 404 AND error_code = 'NoSuchKey') AS not_found,
+           count(*) FILTER (WHERE operation IN ('REST.GET.BUCKET', 'REST.GET.BUCKETVERSIONS'))
+               AS listings
+    FROM win GROUP BY dt, bucket, principal, remote_ip
+),
 -- The figures of every day before the one judged: the summaries of the days before the
 -- run, then the run's own days (counted as security_activity counts them).
 principal_history AS (
     SELECT dt, bucket, principal, CAST(sum(requests) AS BIGINT) AS n,
-           CAST(sum(granted) AS BIGINT) AS granted, CAST(sum(bytes_sent) AS BIGINT) AS sent
+           CAST(sum(granted) AS BIGINT) AS granted, CAST(sum(bytes_sent) AS BIGINT) AS sent,
+           CAST(sum(deletes) AS BIGINT) AS deletes,
+           max(most_denied_per_address) AS most_denied,
+           max(most_not_found_per_address) AS most_not_found,
+           max(most_listings_per_address) AS most_listings
     FROM earlier GROUP BY dt, bucket, principal
     UNION ALL
-    SELECT dt, bucket, principal, n, granted, sent FROM principal_days
+    SELECT d.dt, d.bucket, d.principal, d.n, d.granted, d.sent, d.deletes,
+           a.most_denied, a.most_not_found, a.most_listings
+    FROM principal_days AS d
+    JOIN (SELECT dt, bucket, principal, max(denied) AS most_denied,
+                 max(not_found) AS most_not_found, max(listings) AS most_listings
+          FROM address_days GROUP BY dt, bucket, principal) AS a
+      USING (dt, bucket, principal)
 ),
 known AS (  -- principals with enough history on the bucket to have a baseline
     SELECT d.dt, d.bucket, d.principal, count(p.dt) AS days,
            avg(p.n) AS avg_n, max(p.n) FILTER (WHERE p.dow = d.dow) AS same_day_n,
            sum(p.sent) / $lookback_days AS avg_sent,
-           max(p.sent) FILTER (WHERE p.dow = d.dow) AS same_day_sent
+           max(p.sent) FILTER (WHERE p.dow = d.dow) AS same_day_sent,
+           -- the most it did on one day of the lookback (from one address, where it says)
+           max(p.deletes) AS most_deletes, max(p.most_denied) AS most_denied,
+           max(p.most_not_found) AS most_not_found, max(p.most_listings) AS most_listings
     FROM principal_days AS d
     JOIN (SELECT *, isodow(CAST(dt AS DATE)) AS dow FROM principal_history) AS p
       ON p.bucket = d.bucket AND p.principal = d.principal
@@ -157,14 +181,27 @@ listed AS (
     JOIN threat_networks AS t ON a.ip BETWEEN t.lo AND t.hi
     QUALIFY row_number() OVER (PARTITION BY a.remote_ip ORDER BY t.hi, t.lo DESC, t.cidr) = 1
 ),
+-- Counts that grow with a principal's own traffic are judged against the most it did on a
+-- day of its lookback, times a factor, as well as against a floor: a busy application's
+-- routine is not a burst, whatever the estate's size. Without enough history, the floor.
+usual AS (
+    SELECT dt, bucket, principal, most_deletes, most_denied, most_not_found, most_listings
+    FROM known WHERE days >= CAST(setting('baseline', 'min_history_days') AS INT)
+),
 findings AS (
-    SELECT 'access_denied_burst' AS detection, dt, bucket, principal, remote_ip,
-           count(*) AS n, min(request_time) AS first_seen, max(request_time) AS last_seen,
-           earliest_ids(request_id, request_time) AS samples,
-           'AccessDenied answered ' || count(*) || ' times' AS rule, NULL AS severity
-    FROM win WHERE http_status = 403 AND error_code = 'AccessDenied'
-    GROUP BY dt, bucket, principal, remote_ip
+    SELECT 'access_denied_burst' AS detection, w.dt, w.bucket, w.principal, w.remote_ip,
+           count(*) AS n, min(w.request_time) AS first_seen, max(w.request_time) AS last_seen,
+           earliest_ids(w.request_id, w.request_time) AS samples,
+           'AccessDenied answered ' || count(*) || ' times'
+               || coalesce('; at most ' || nullif(any_value(k.most_denied), 0)
+                           || ' from one address on a day before', '') AS rule,
+           NULL AS severity
+    FROM win AS w LEFT JOIN usual AS k USING (dt, bucket, principal)
+    WHERE w.http_status = 403 AND w.error_code = 'AccessDenied'
+    GROUP BY w.dt, w.bucket, w.principal, w.remote_ip
     HAVING count(*) >= CAST(setting('access_denied_burst', 'min_requests') AS INT)
+       AND count(*) > CAST(setting('access_denied_burst', 'factor') AS DOUBLE)
+                      * coalesce(any_value(k.most_denied), 0)
     UNION ALL
     -- Anonymous success on a bucket the policy file does not cover (where it does,
     -- policy_anonymous says whether that was expected): one finding per bucket and day,
@@ -194,12 +231,17 @@ findings AS (
     GROUP BY dt, bucket, remote_ip
     HAVING count(*) >= CAST(setting('auth_failure_burst', 'min_requests') AS INT)
     UNION ALL
-    SELECT 'mass_delete', dt, bucket, principal, NULL, count(*), min(request_time),
-           max(request_time), earliest_ids(request_id, request_time),
-           count(*) || ' objects deleted', NULL
-    FROM win WHERE operation IN ('REST.DELETE.OBJECT', 'BATCH.DELETE.OBJECT')
-    GROUP BY dt, bucket, principal
+    SELECT 'mass_delete', w.dt, w.bucket, w.principal, NULL, count(*), min(w.request_time),
+           max(w.request_time), earliest_ids(w.request_id, w.request_time),
+           count(*) || ' objects deleted'
+               || coalesce('; at most ' || nullif(any_value(k.most_deletes), 0)
+                           || ' on a day before', ''), NULL
+    FROM win AS w LEFT JOIN usual AS k USING (dt, bucket, principal)
+    WHERE w.operation IN ('REST.DELETE.OBJECT', 'BATCH.DELETE.OBJECT')
+    GROUP BY w.dt, w.bucket, w.principal
     HAVING count(*) >= CAST(setting('mass_delete', 'min_deletes') AS INT)
+       AND count(*) > CAST(setting('mass_delete', 'factor') AS DOUBLE)
+                      * coalesce(any_value(k.most_deletes), 0)
     UNION ALL
     -- A principal that never got access to the bucket in the lookback days, once the
     -- bucket has enough history to know its principals.
@@ -251,17 +293,25 @@ findings AS (
       AND d.n > CAST(setting('request_rate_spike', 'factor') AS DOUBLE)
                 * greatest(k.avg_n, coalesce(k.same_day_n, 0))
     UNION ALL
-    SELECT 'enumeration', dt, bucket, principal, remote_ip, count(*), min(request_time),
-           max(request_time), earliest_ids(request_id, request_time),
-           count(*) FILTER (WHERE error_code = 'NoSuchKey') || ' missing keys, '
-           || count(*) FILTER (WHERE operation LIKE 'REST.GET.BUCKET%') || ' listings', NULL
-    FROM win WHERE (http_status = 404 AND error_code = 'NoSuchKey')
-                   OR operation IN ('REST.GET.BUCKET', 'REST.GET.BUCKETVERSIONS')
-    GROUP BY dt, bucket, principal, remote_ip
-    HAVING count(*) FILTER (WHERE error_code = 'NoSuchKey')
-               >= CAST(setting('enumeration', 'min_not_found') AS INT)
-        OR count(*) FILTER (WHERE operation LIKE 'REST.GET.BUCKET%')
-               >= CAST(setting('enumeration', 'min_lists') AS INT)
+    SELECT 'enumeration', dt, bucket, principal, remote_ip, n, first_seen, last_seen, samples,
+           not_found || ' missing keys, ' || listings || ' listings', NULL
+    FROM (SELECT w.dt, w.bucket, w.principal, w.remote_ip, count(*) AS n,
+                 min(w.request_time) AS first_seen, max(w.request_time) AS last_seen,
+                 earliest_ids(w.request_id, w.request_time) AS samples,
+                 count(*) FILTER (WHERE w.error_code = 'NoSuchKey') AS not_found,
+                 count(*) FILTER (WHERE w.operation IN ('REST.GET.BUCKET',
+                                                        'REST.GET.BUCKETVERSIONS'))
+                     AS listings,
+                 coalesce(any_value(k.most_not_found), 0) AS usual_not_found,
+                 coalesce(any_value(k.most_listings), 0) AS usual_listings
+          FROM win AS w LEFT JOIN usual AS k USING (dt, bucket, principal)
+          WHERE (w.http_status = 404 AND w.error_code = 'NoSuchKey')
+                OR w.operation IN ('REST.GET.BUCKET', 'REST.GET.BUCKETVERSIONS')
+          GROUP BY w.dt, w.bucket, w.principal, w.remote_ip)
+    WHERE (not_found >= CAST(setting('enumeration', 'min_not_found') AS INT)
+           AND not_found > CAST(setting('enumeration', 'factor') AS DOUBLE) * usual_not_found)
+       OR (listings >= CAST(setting('enumeration', 'min_lists') AS INT)
+           AND listings > CAST(setting('enumeration', 'factor') AS DOUBLE) * usual_listings)
     UNION ALL
     -- Bucket configuration changed (the log shows the operation, not the new setting).
     SELECT 'config_change', w.dt, w.bucket, w.principal, w.remote_ip, count(*),
