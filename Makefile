@@ -82,8 +82,17 @@ demo-s3: $(STAMP)
 	@$(S3_DEMO_ENV) $(BIN)/s3logs demo report; status=$$?; \
 		kill $$(cat data/demo/s3-server.pid); exit $$status
 
+# `make bench` runs the default benchmarks; `make bench scale` (or parse, ingest, models,
+# backfill) runs the ones named after it, which are then goals that do nothing themselves.
+BENCHMARKS := parse ingest models backfill scale
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks $(filter $(BENCHMARKS),$(MAKECMDGOALS))
+
+ifneq ($(filter bench,$(MAKECMDGOALS)),)
+.PHONY: $(BENCHMARKS)
+$(BENCHMARKS):
+	@:
+endif
 
 # Each incident planted into three weeks of realistic traffic: found or missed, and the
 # findings on a benign week per million requests (EVAL_SCALE multiplies the traffic).
