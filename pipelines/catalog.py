@@ -72,14 +72,19 @@ class Window:
 
     days: int | str = 0    # days before its first day: a number, or a parameter's name
     month: bool = False    # from the first of its first day's month
+    every: bool = False    # every earlier day (a small mart's whole history)
 
     def first_day(self, start: date, bound: dict) -> date:
+        if self.every:
+            return start  # nothing to compute first: the history is whatever exists
         if self.month:
             return start.replace(day=1)
         days = bound[self.days] if isinstance(self.days, str) else self.days
         return start - timedelta(days=int(days))
 
     def describe(self) -> str:
+        if self.every:
+            return "every day up to its days"
         if self.month:
             return "the month to its days"
         if isinstance(self.days, str):
@@ -317,6 +322,8 @@ def _window(value, parameters: dict, fail) -> Window:
         return Window()
     if value == [Name("month")]:
         return Window(month=True)
+    if value == [Name("all")]:
+        return Window(every=True)
     if isinstance(value, list) and len(value) == 1 and isinstance(value[0], Pair) \
             and value[0].key == "days":
         days = value[0].value
@@ -324,8 +331,8 @@ def _window(value, parameters: dict, fail) -> Window:
             return Window(days=days)
         if isinstance(days, Name) and isinstance(parameters.get(days), int):
             return Window(days=str(days))
-    raise fail("window", "window is (month), (days = N) or (days = PARAMETER) naming a "
-                         "whole-number parameter: the days before its own that it reads")
+    raise fail("window", "window is (month), (all), (days = N) or (days = PARAMETER) "
+                         "naming a whole-number parameter: the days before its own it reads")
 
 
 def _kind(value, fail) -> tuple[Kind, dict[str, str]]:

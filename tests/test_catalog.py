@@ -88,10 +88,10 @@ def test_a_window_says_which_earlier_days_a_model_reads(tmp_path):
 BROKEN = {  # what is wrong -> (the file's text, what the error must say)
     "a window naming no parameter": (
         GOOD.replace("grain (dt, bucket),", "grain (dt, bucket), window (days = lookback),"),
-        "window is (month), (days = N) or (days = PARAMETER)"),
+        "window is (month), (all), (days = N) or (days = PARAMETER)"),
     "a window of text": (
         GOOD.replace("grain (dt, bucket),", "grain (dt, bucket), window (days = '7'),"),
-        "window is (month), (days = N) or (days = PARAMETER)"),
+        "window is (month), (all), (days = N) or (days = PARAMETER)"),
     "a column without a doc": (GOOD.replace("    requests = 'Number of requests.'\n", "")
                                .replace("bucket = 'Source bucket.',", "bucket = 'Source bucket.'"),
                                "column requests has no entry in column_descriptions"),

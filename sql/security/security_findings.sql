@@ -2,6 +2,7 @@ MODEL (
   name security_findings,
   kind INCREMENTAL_BY_TIME_RANGE (time_column dt),
   grain (dt, bucket, detection, principal, remote_ip),
+  window (all),
   nullable (principal, remote_ip),
   description 'One row per finding and day, with its lifecycle: new or ongoing, the day it was first detected, a stable id (what alerts deduplicate on) and whether a suppression in the policy file covers it. The findings themselves come from security_detections.',
   column_descriptions (
