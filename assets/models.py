@@ -16,10 +16,21 @@ from pipelines.catalog import Kind, Model, load
 from pipelines.session import Column, columns
 
 
+def _dep(model: Model, upstream: str) -> dg.AssetDep:
+    """A day of the model needs the upstream model's days its window reads, so a backfill
+    runs a day after the summaries it reads (the runner would compute missing ones)."""
+    days = model.window.days_before(model.parameters)
+    if not days:
+        return dg.AssetDep(upstream)
+    return dg.AssetDep(upstream, partition_mapping=dg.TimeWindowPartitionMapping(
+        start_offset=-days, end_offset=0, allow_nonexistent_upstream_partitions=True))
+
+
 def _model_asset(model: Model, cols: list[Column], upstream: list[str]) -> dg.AssetsDefinition:
     grain = checks.grain_spec(model)
 
-    @dg.asset(name=model.name, deps=[access_logs, *upstream], partitions_def=DAILY,
+    @dg.asset(name=model.name, deps=[access_logs, *(_dep(model, u) for u in upstream)],
+              partitions_def=DAILY,
               backfill_policy=SINGLE_RUN, group_name="models", kinds={"duckdb", "parquet"},
               description=model.description,
               check_specs=[dagster_checks.spec(grain, model.name)],

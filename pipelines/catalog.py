@@ -82,6 +82,14 @@ class Window:
         days = bound[self.days] if isinstance(self.days, str) else self.days
         return start - timedelta(days=int(days))
 
+    def days_before(self, bound: dict) -> int | None:
+        """At most how many days before its own it reads (a month: 30); None for every."""
+        if self.every:
+            return None
+        if self.month:
+            return 30
+        return int(bound[self.days]) if isinstance(self.days, str) else self.days
+
     def describe(self) -> str:
         if self.every:
             return "every day up to its days"

@@ -19,7 +19,7 @@ from assets.automation import daily_schedule, new_log_objects
 from assets.definitions import defs
 from assets.ingest import access_logs, log_objects
 from assets.models import model_assets
-from assets.partitions import range_tags
+from assets.partitions import DAILY, range_tags
 from assets.resources import LakeResource, LogSourcesResource, S3Settings, WarehouseResource
 from assets.warehouse import analyst_warehouse
 from pipelines.lake import LAKE_SCHEMA, Lake
@@ -58,6 +58,23 @@ def test_definitions_load():
     assert defs.resolve_job_def("daily_logs")
     assert defs.resolve_schedule_def("daily_schedule")
     assert defs.resolve_sensor_def("new_log_objects")
+
+
+def test_a_models_window_is_its_dependency_on_the_summaries_it_reads():
+    """A day of detections depends on the 28 days of summaries before it (and billing on
+    the month's), so a backfill runs each day after what its window reads."""
+    graph = defs.resolve_asset_graph()
+    mapping = graph.get_partition_mapping(dg.AssetKey("security_detections"),
+                                          dg.AssetKey("security_activity"))
+    first = DAILY.start.date()
+    day = (first + timedelta(days=30)).isoformat()
+    upstream = mapping.get_upstream_mapped_partitions_result_for_partitions(
+        DAILY.subset_with_partition_keys([day]), DAILY, DAILY).partitions_subset
+    keys = sorted(upstream.get_partition_keys())
+    assert keys == [(first + timedelta(days=i)).isoformat() for i in range(2, 31)]
+    billing = graph.get_partition_mapping(dg.AssetKey("billing_daily"),
+                                          dg.AssetKey("transfer_out_daily"))
+    assert billing.start_offset == -30
 
 
 def test_materialize_one_day(s3, tmp_path):
