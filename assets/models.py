@@ -1,62 +1,98 @@
 """SQL model assets: one per model file of the SQL catalog (kind INCREMENTAL_BY_TIME_RANGE),
 downstream of access_logs and of the models its SQL reads, recomputing exactly the days of
 the run (the daily run includes the trailing late days). Each carries its header's
-description and column schema, and audits its grain on every materialization."""
+description and column schema, and audits its grain on every materialization.
+
+A model's days are independent steps: the run's days split into spans of at most
+SPAN_DAYS, each computed by a step of its own, so the multiprocess executor (or a
+distributed one) computes a backfill's spans at once. A span's days read earlier days only
+from the models upstream (its window), which the run has finished before, so spans never
+wait for each other; a last step gathers their audits into the asset's grain check."""
 
 from datetime import date
 
 import dagster as dg
 
 from assets import checks as dagster_checks
-from assets.ingest import access_logs
 from assets.partitions import DAILY, SINGLE_RUN
 from assets.resources import LakeResource
 from pipelines import checks, models
 from pipelines.catalog import Kind, Model, load
 from pipelines.session import Column, columns
 
+SPAN_DAYS = 7  # a daily run (yesterday and its late days) is one step; a month is five
 
-def _dep(model: Model, upstream: str) -> dg.AssetDep:
+
+def spans(keys: list[str]) -> list[tuple[str, str]]:
+    """The run's days (sorted partition keys) as spans of at most SPAN_DAYS."""
+    return [(keys[i], keys[min(i + SPAN_DAYS, len(keys)) - 1])
+            for i in range(0, len(keys), SPAN_DAYS)]
+
+
+def _dep(model: Model, upstream: str) -> dg.AssetIn:
     """A day of the model needs the upstream model's days its window reads, so a backfill
     runs a day after the summaries it reads (the runner would compute missing ones)."""
     days = model.window.days_before(model.parameters)
-    if not days:
-        return dg.AssetDep(upstream)
-    return dg.AssetDep(upstream, partition_mapping=dg.TimeWindowPartitionMapping(
-        start_offset=-days, end_offset=0, allow_nonexistent_upstream_partitions=True))
+    mapping = dg.TimeWindowPartitionMapping(
+        start_offset=-days, end_offset=0, allow_nonexistent_upstream_partitions=True) \
+        if days else None
+    return dg.AssetIn(upstream, dagster_type=dg.Nothing, partition_mapping=mapping)
 
 
 def _model_asset(model: Model, cols: list[Column], upstream: list[str]) -> dg.AssetsDefinition:
     grain = checks.grain_spec(model)
+    check = dagster_checks.spec(grain, model.name)
+    check_output = check.get_python_identifier()
 
-    @dg.asset(name=model.name, deps=[access_logs, *(_dep(model, u) for u in upstream)],
-              partitions_def=DAILY,
-              backfill_policy=SINGLE_RUN, group_name="models", kinds={"duckdb", "parquet"},
-              description=model.description,
-              check_specs=[dagster_checks.spec(grain, model.name)],
-              metadata={"sql": model.path, "grain": ", ".join(model.grain),
-                        "dagster/column_schema": dg.TableSchema(columns=[
-                            dg.TableColumn(c.name, c.type, description=c.doc) for c in cols])})
-    def _asset(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-        keys = context.partition_key_range
-        lk = lake.lake()
-        run = models.run_model(lk, model.name, date.fromisoformat(keys.start),
-                               date.fromisoformat(keys.end), memory_limit=lake.memory_limit)
+    @dg.op(name=f"{model.name}_spans", ins={n: dg.In(dg.Nothing) for n in ["access_logs",
+                                                                         *upstream]},
+           out=dg.DynamicOut())
+    def split(context: dg.OpExecutionContext):
+        for first, last in spans(sorted(context.partition_keys)):
+            yield dg.DynamicOutput((first, last), mapping_key=first.replace("-", "_"))
+
+    @dg.op(name=f"{model.name}_span")
+    def compute(context: dg.OpExecutionContext, span: tuple,
+                lake: LakeResource) -> models.ModelRun:
+        first, last = span
+        run = models.run_model(lake.lake(), model.name, date.fromisoformat(first),
+                               date.fromisoformat(last), memory_limit=lake.memory_limit)
         for filled in run.filled:
             context.log.info(f"computed {filled.model} for {filled.days[0]}..{filled.days[-1]} "
                              f"first: {model.name}'s window reads it ({filled.rows:,} rows)")
         if not run.audit.passed:
             context.log.error(f"{run.audit.summary}: the lake keeps its previous results for "
-                              f"{keys.start}..{keys.end}")
-        return dg.MaterializeResult(
-            metadata={"dagster/row_count": run.rows, "days": len(run.days),
-                      "window": model.window.describe(),
-                      "filled_days": sum(len(f.days) for f in run.filled),
-                      "files": len(run.files), "written": run.audit.passed,
-                      "path": dg.MetadataValue.path(lk.loc.display(lk.path("marts", model.name)))},
-            check_results=[dagster_checks.result(run.audit)])
+                              f"{first}..{last}")
+        return run
 
-    return _asset
+    @dg.op(name=f"{model.name}_written",
+           out={"result": dg.Out(dg.Nothing), check_output: dg.Out()})
+    def gather(context: dg.OpExecutionContext, runs: list, lake: LakeResource):
+        lk = lake.lake()
+        audit = checks.grain_of_spans(model, [r.audit for r in runs])
+        yield dg.Output(None, "result", metadata={
+            "dagster/row_count": sum(r.rows for r in runs),
+            "days": sum(len(r.days) for r in runs), "steps": len(runs),
+            "files": sum(len(r.files) for r in runs), "written": audit.passed,
+            "window": model.window.describe(),
+            "filled_days": sum(len(f.days) for r in runs for f in r.filled),
+            "path": dg.MetadataValue.path(lk.loc.display(lk.path("marts", model.name)))})
+        yield dagster_checks.result(audit, asset=model.name)
+
+    def body(**upstream_results):
+        outputs = gather(split(**upstream_results).map(compute).collect())
+        return {"result": outputs.result, check_output: getattr(outputs, check_output)}
+
+    return dg.graph_asset(
+        name=model.name, partitions_def=DAILY, backfill_policy=SINGLE_RUN,
+        group_name="models", kinds={"duckdb", "parquet"}, description=model.description,
+        ins={"access_logs": dg.AssetIn("access_logs", dagster_type=dg.Nothing),
+             **{u: _dep(model, u) for u in upstream}},
+        check_specs=[check],
+        metadata={"sql": model.path, "grain": ", ".join(model.grain),
+                  "dagster/column_schema": dg.TableSchema(columns=[
+                      dg.TableColumn(c.name, c.type, description=c.doc) for c in cols])},
+    )(body)
 
 
 def _assets() -> list[dg.AssetsDefinition]:

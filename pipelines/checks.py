@@ -193,6 +193,21 @@ def grain_spec(model: Model) -> CheckSpec:
                               f"{', '.join(nulls)}.")
 
 
+def grain_of_spans(model: Model, audits: list[CheckResult]) -> CheckResult:
+    """The grain audits of spans of days run apart, as one: the grain holds dt, so spans
+    never share a key, and the result passes only if every span's did."""
+    rows = sum(a.metadata.get("rows", 0) for a in audits)
+    bad = [a for a in audits if not a.passed]
+    if not bad:
+        return CheckResult("grain", True, ERROR, f"{model.name}: {rows:,} rows, one per grain "
+                           "key", {"rows": rows, "offending": 0, "spans": len(audits)})
+    offending = pa.concat_tables([a.offending for a in bad if a.offending is not None])
+    count = sum(a.metadata.get("offending", 0) for a in bad)
+    return CheckResult("grain", False, ERROR, f"{model.name}: {count:,} rows break the grain "
+                       f"({', '.join(model.grain)}) in {len(bad)} of {len(audits)} spans",
+                       {"rows": rows, "offending": count, "spans": len(audits)}, offending)
+
+
 def grain(model: Model, table: pa.Table) -> CheckResult:
     """The grain audit: the rows whose grain key another row has too, or that have a null
     where the header does not allow one (nullable grain columns compare nulls as equal

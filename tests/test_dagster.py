@@ -15,6 +15,7 @@ import dagster as dg
 import duckdb
 import pyarrow.parquet as pq
 
+from assets import models as models_assets
 from assets.automation import daily_schedule, new_log_objects
 from assets.definitions import defs
 from assets.ingest import access_logs, log_objects
@@ -96,7 +97,10 @@ def test_materialize_one_day(s3, tmp_path):
         lake.dataset().count_rows()
 
 
-def test_a_range_of_days_is_one_run(s3, tmp_path):
+def test_a_range_of_days_is_one_run(s3, tmp_path, monkeypatch):
+    """One run; inside it, ingestion units per source and day, and each model's days in
+    spans of their own steps (here a day each), so executors run them at once."""
+    monkeypatch.setattr(models_assets, "SPAN_DAYS", 1)
     upload(s3, "target-logs", generate_objects(CFG))
     last = (CFG.start + timedelta(days=CFG.days - 1)).isoformat()
     instance = dg.DagsterInstance.ephemeral()
@@ -104,9 +108,16 @@ def test_a_range_of_days_is_one_run(s3, tmp_path):
                             tags=range_tags(DAY, last))
     assert result.success
     assert len(instance.get_runs()) == 1
+    days = {(CFG.start + timedelta(days=i)).isoformat() for i in range(CFG.days)}
     done = {m.partition for m in result.asset_materializations_for_node("access_logs")}
-    assert done == {(CFG.start + timedelta(days=i)).isoformat() for i in range(CFG.days)}
+    assert done == days
     assert all(e.passed for e in checks(result).values())
+    steps = [e.step_key for e in result.get_step_success_events()]
+    for name in model_names():
+        spans = sorted(k for k in steps if k.startswith(f"{name}.{name}_span["))
+        assert spans == sorted(f"{name}.{name}_span[{d.replace('-', '_')}]" for d in days)
+    lake = Lake(str(tmp_path / "lake"))
+    assert {f.split("/dt=")[1][:10] for f in lake.files("marts/usage_daily")} == days
 
 
 def test_checks_fail_on_planted_bad_data(s3, tmp_path):
