@@ -75,12 +75,11 @@ class Window:
     every: bool = False    # every earlier day (a small mart's whole history)
 
     def first_day(self, start: date, bound: dict) -> date:
-        if self.every:
-            return start  # nothing to compute first: the history is whatever exists
+        """The first day whose results it reads (every: its own; the history is whatever
+        exists, nothing is computed first)."""
         if self.month:
             return start.replace(day=1)
-        days = bound[self.days] if isinstance(self.days, str) else self.days
-        return start - timedelta(days=int(days))
+        return start - timedelta(days=self.days_before(bound) or 0)
 
     def days_before(self, bound: dict) -> int | None:
         """At most how many days before its own it reads (a month: 30); None for every."""
