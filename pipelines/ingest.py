@@ -20,16 +20,21 @@ readers see is left as it is and the run fails saying so (the `staging_complete`
 
 from __future__ import annotations
 
+import itertools
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
+from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.feather as feather
 
-from .compact import COMPACTED, Compaction, compact
+from .compact import COMPACTED, MEMORY, Compaction, compact
 from .fetch import ATTEMPTS, describe, fetch, refused
 from .lake import LAKE_SCHEMA, Lake
 from .logformat import REJECT_SCHEMA
@@ -38,6 +43,7 @@ from .parse import parse_objects
 from .progress import Progress
 from .sources import LogSource, ObjectInfo, source_id
 from .spill import Spill
+from .storage import resolve
 from .units import (
     MANIFESTS,
     STAGING,
@@ -50,7 +56,6 @@ from .units import (
     current,
     migrate,
     new_run_id,
-    schema_of,
     stage,
     staged_rows,
     staging_path,
@@ -223,17 +228,80 @@ def trailing_days(today: date, n: int) -> list[date]:
 
 
 def ingest(sources: Sequence[LogSource], lake: Lake, days: Iterable[date] = (), *,
-           force: bool = False, progress: bool = True,
-           fetch_attempts: int = ATTEMPTS) -> RunReport:
-    """Ingest every (source, day), one unit after the other, then rebuild what they
-    touched. `force` re-ingests unchanged objects too (the lake comes out byte-identical
-    when nothing changed). Dagster runs the same two steps, the units concurrently."""
+           force: bool = False, progress: bool = True, fetch_attempts: int = ATTEMPTS,
+           memory: int = MEMORY, workers: int = 1) -> RunReport:
+    """Ingest every (source, day), `workers` units at once (one after the other by
+    default), then rebuild what they touched (in `memory` bytes of rows at most).
+    `force` re-ingests unchanged objects too (the lake comes out byte-identical when
+    nothing changed). Dagster runs the same two steps, the units concurrently. The
+    lake is the same whatever `workers`: each unit writes only what it owns."""
     started = time.perf_counter()
-    outcomes = [ingest_unit(source, lake, day, force=force, progress=progress,
-                            fetch_attempts=fetch_attempts)
-                for day in days for source in sources]
+    units = [(source, day) for day in days for source in sources]
+    if workers > 1 and len(units) > 1:
+        outcomes = _ingest_units(units, lake, workers, force=force, progress=progress,
+                                 fetch_attempts=fetch_attempts)
+    else:
+        outcomes = [ingest_unit(source, lake, day, force=force, progress=progress,
+                                fetch_attempts=fetch_attempts) for source, day in units]
     return rebuild(lake, outcomes, started, sources, progress=progress,
-                   fetch_attempts=fetch_attempts)
+                   fetch_attempts=fetch_attempts, memory=memory)
+
+
+def _ingest_units(units: list[tuple[LogSource, date]], lake: Lake, workers: int, *,
+                  force: bool, progress: bool, fetch_attempts: int) -> list[UnitOutcome]:
+    """The units on `workers` threads (parsing, Arrow and Parquet release the GIL, and a
+    unit's spill is its own), each with clients of its own so the requests it reports
+    are its own, and one progress line for all. The first unit that fails stops the
+    ones not started yet, as one after the other would."""
+    locks = {source.url: threading.Lock() for source, _ in units}
+    bar = SharedProgress(f"ingest {len(units)} units, {workers} at once", progress)
+
+    def one(source: LogSource, day: date) -> UnitOutcome:
+        return ingest_unit(_Twin(source, locks[source.url]), lake.twin(), day, force=force,
+                           progress=progress, fetch_attempts=fetch_attempts, bar=bar)
+
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="unit")
+    try:
+        futures = [pool.submit(one, source, day) for source, day in units]
+        return [f.result() for f in futures]
+    finally:
+        pool.shutdown(cancel_futures=True)
+        bar.done()
+
+
+class _Twin(LogSource):
+    """A run's source as one of its units running alongside others sees it: requests
+    counted apart (a client of its own), its key layout found once for all, by the
+    first unit that needs it, and counted there, as one unit after another would."""
+
+    def __init__(self, source: LogSource, lock: threading.Lock) -> None:
+        self.__dict__.update({k: v for k, v in vars(source).items() if k != "layout"})
+        self.loc = resolve(source.loc.url, source.loc.fs.endpoint_url
+                           if source.loc.is_s3 else None)
+        self._source, self._lock = source, lock
+
+    @cached_property
+    def layout(self):
+        with self._lock:
+            if "layout" not in vars(self._source):
+                vars(self._source)["layout"] = LogSource.layout.func(self)
+            return vars(self._source)["layout"]
+
+
+class SharedProgress(Progress):
+    """One progress line for units running at once: each adds what it will read."""
+
+    def __init__(self, label: str, enabled: bool) -> None:
+        super().__init__(label, total=0, unit="B", enabled=enabled)
+        self._lock = threading.Lock()
+
+    def expect(self, n: int) -> None:
+        with self._lock:
+            self.total += n
+
+    def advance(self, n: int = 1) -> None:
+        with self._lock:
+            super().advance(n)
 
 
 @dataclass
@@ -256,12 +324,14 @@ class UnitOutcome:
 
 def ingest_unit(source: LogSource, lake: Lake, day: date, *, force: bool = False,
                 progress: bool = True, fetch_attempts: int = ATTEMPTS,
-                repair: Sequence[StagingProblem] = ()) -> UnitOutcome:
+                repair: Sequence[StagingProblem] = (), bar: SharedProgress | None = None
+                ) -> UnitOutcome:
     """List, fetch, parse and commit one source's day: it writes only what the unit owns
     (its staging files and manifest), so any number of them can run at once, anywhere.
     `repair` names committed staging files of the unit found missing or damaged: they are
     written anew from the log objects that fed them (as is any other its commit meets).
-    A unit that fails says why in its report (`error`); the other units go on."""
+    A unit that fails says why in its report (`error`); the other units go on. `bar`:
+    a progress line units running at once share, instead of one of its own."""
     before = source.counts.as_dict(), lake.counts.as_dict()
     day_plan = DayPlan(source.url, day.isoformat(), [], [], 0, [])
     report, touched, manifest = DayReport(source.url, day.isoformat()), set(), None
@@ -271,7 +341,7 @@ def ingest_unit(source: LogSource, lake: Lake, day: date, *, force: bool = False
         for attempt in range(REPAIR_ATTEMPTS):
             try:
                 day_plan, report, manifest, touched = _ingest_unit(
-                    source, lake, day, force, progress, fetch_attempts, problems)
+                    source, lake, day, force, progress, fetch_attempts, problems, bar)
                 break
             except StagingDamaged as e:
                 seen = {p.target for p in problems}
@@ -291,12 +361,13 @@ def ingest_unit(source: LogSource, lake: Lake, day: date, *, force: bool = False
 
 
 def _ingest_unit(source: LogSource, lake: Lake, day: date, force: bool, progress: bool,
-                 fetch_attempts: int, repair: list[StagingProblem]
+                 fetch_attempts: int, repair: list[StagingProblem],
+                 bar: SharedProgress | None
                  ) -> tuple[DayPlan, DayReport, Manifest | None, set[Target]]:
     """One attempt at a unit: its plan, report, committed manifest and changed folders."""
     day_plan, needed = _plan_unit(source, lake, day, force, repair)
     with Spill() as spill:
-        work = _collect(source, day_plan, spill, progress, fetch_attempts)
+        work = _collect(source, day_plan, spill, progress, fetch_attempts, bar)
         work.repair = {p.target for p in repair}
         unread = sorted(needed - set(work.entries))
         if unread:  # failed or vanished now: its rows could not be written again
@@ -312,17 +383,19 @@ def _ingest_unit(source: LogSource, lake: Lake, day: date, force: bool, progress
 
 def rebuild(lake: Lake, outcomes: Sequence[UnitOutcome], started: float,
             sources: Sequence[LogSource] = (), *, progress: bool = False,
-            fetch_attempts: int = ATTEMPTS) -> RunReport:
-    """Rebuild every folder the units touched or feed (pipelines.compact), checking their
-    committed staging on the way; a unit whose staging file there is missing or damaged
-    is ingested again from `sources` (the run's) and its folders rebuilt. Then report
-    the run: every folder written and why, every damaged file and what became of it."""
+            fetch_attempts: int = ATTEMPTS, memory: int = MEMORY) -> RunReport:
+    """Rebuild every folder the units touched or feed (pipelines.compact, in `memory`
+    bytes of rows at most), checking their committed staging on the way; a unit whose
+    staging file there is missing or damaged is ingested again from `sources` (the
+    run's) and its folders rebuilt. Then report the run: every folder written and why,
+    every damaged file and what became of it."""
     before = lake.counts.as_dict()
     migrate(lake)
-    rebuilt = compact(lake, _targets(outcomes), feeders=_feeders(outcomes))
+    rebuilt = compact(lake, _targets(outcomes), feeders=_feeders(outcomes), memory=memory)
     repairs = _repair(lake, rebuilt, sources, progress, fetch_attempts)
     if repairs:
-        rebuilt.update(compact(lake, _targets(repairs), feeders=_feeders(repairs)))
+        rebuilt.update(compact(lake, _targets(repairs), feeders=_feeders(repairs),
+                               memory=memory))
     clean_leftovers(lake, [*outcomes, *repairs])
     report = RunReport(days=[o.report for o in outcomes], plans=[o.plan for o in outcomes],
                        run=new_run_id())
@@ -432,7 +505,7 @@ class _Work:
 
 
 def _collect(source: LogSource, day_plan: DayPlan, spill: Spill, progress: bool,
-             fetch_attempts: int) -> _Work:
+             fetch_attempts: int, shared: SharedProgress | None = None) -> _Work:
     """Fetch and parse what the plan says is new or changed into the spill."""
     work = _Work(source, day_plan.unit, DayReport(source.url, day_plan.day))
     report = work.report
@@ -443,8 +516,12 @@ def _collect(source: LogSource, day_plan: DayPlan, spill: Spill, progress: bool,
     todo = day_plan.todo
     if not todo:
         return work
-    bar = Progress(f"ingest {source.url} {day_plan.day}", total=sum(o.size for o in todo),
-                   unit="B", enabled=progress)
+    if shared is not None:
+        bar = shared
+        bar.expect(sum(o.size for o in todo))
+    else:
+        bar = Progress(f"ingest {source.url} {day_plan.day}",
+                       total=sum(o.size for o in todo), unit="B", enabled=progress)
     for batch in fetch(source.loc, todo, attempts=fetch_attempts):
         report.objects_vanished += [o.url for o in batch.vanished]
         report.objects_failed += [f"{o.url}: {why}" for o, why in batch.failed]
@@ -473,7 +550,8 @@ def _collect(source: LogSource, day_plan: DayPlan, spill: Spill, progress: bool,
                 else:
                     report.objects_failed.append(f"{o.url}: {describe(e)}")
             bar.advance(o.size)
-    bar.done()
+    if bar is not shared:
+        bar.done()
     for e in work.entries.values():
         e.lines = e.records + e.rejects
     report.objects_ingested = len(work.entries)
@@ -564,14 +642,14 @@ def _commit(lake: Lake, work: _Work, run: str, spill: Spill) -> tuple[Manifest, 
                             dict(base.staging) if base else {},
                             facts=dict(base.facts) if base else {})
         try:
-            for target in sorted(targets):  # one folder's rows in memory at a time
-                rows = pa.concat_tables([
-                    _kept_rows(lake, work, base, target),
+            for target in sorted(targets):  # a few thousand rows in memory at a time
+                rows = itertools.chain(
+                    _kept_rows(lake, work, base, target, str(spill.folder)),
                     # not the rows of an object that failed half-read
-                    *(t.filter(pc.invert(pc.is_in(t["source_key"], value_set=abandoned)))
-                      if len(abandoned) else t for t in spill.tables(unit, target))])
-                manifest.set_staged(target.path, stage(lake, target, unit, version, run, rows)
-                                    if rows.num_rows else None)
+                    (t.filter(pc.invert(pc.is_in(t["source_key"], value_set=abandoned)))
+                     if len(abandoned) else t for t in _spilled(spill, unit, target)))
+                manifest.set_staged(target.path, stage(lake, target, unit, version, run, rows,
+                                                       str(spill.folder)))
         except _Collected:
             continue  # a newer commit collected the version we read: read it again
         # every folder it ever fed and no longer does: each run checks them again
@@ -587,15 +665,24 @@ class _Collected(Exception):
     """The version a commit built on lost a staging file to a newer commit's cleanup."""
 
 
-def _kept_rows(lake: Lake, work: _Work, base: Manifest | None, target: Target) -> pa.Table:
-    """The unit's committed rows for `target` that this commit keeps: those of the objects
-    it did not ingest again (none where the file is being repaired: every object that fed
-    it was). A file gone because a newer commit collected it is a race (_Collected); gone
-    while the version is still current, it is damage (StagingDamaged)."""
+def _spilled(spill: Spill, unit: Unit, target: Target) -> Iterator[pa.Table]:
+    """The unit's parsed rows for `target` in the spill, one piece at a time."""
+    for path in spill.pieces.get((unit, target), []):
+        yield feather.read_table(path, memory_map=False)
+
+
+def _kept_rows(lake: Lake, work: _Work, base: Manifest | None, target: Target,
+               scratch: str) -> Iterator[pa.Table]:
+    """The unit's committed rows for `target` that this commit keeps, a few thousand at a
+    time: those of the objects it did not ingest again (none where the file is being
+    repaired: every object that fed it was). A file gone because a newer commit
+    collected it is a race (_Collected); gone while the version is still current, it is
+    damage (StagingDamaged)."""
     if target in work.repair:
-        return schema_of(target).empty_table()
+        return
     try:
-        return staged_rows(lake, base, work.unit, target, without=set(work.entries))
+        yield from staged_rows(lake, base, work.unit, target, without=set(work.entries),
+                               scratch=scratch)
     except FileNotFoundError as e:
         now = current(lake, work.unit)
         if base is None or now is None or now.version != base.version:

@@ -15,6 +15,9 @@ deterministically), so the same rows give the same bytes. Files are written to a
 temporary name and renamed (locally) or PUT in one request (on S3): readers never see a
 partial file. `put_new` creates a file only if it does not exist yet (a hard link locally,
 `If-None-Match: *` on S3): the one atomic step that lets runs commit without locks.
+`write_parts` and `write_parquet` write rows given piece by piece, holding one row group
+at a time and never a whole file: locally into the hidden temporary, on S3 into a file of
+the run's own temporary space, then PUT (in parts when large).
 """
 
 from __future__ import annotations
@@ -25,8 +28,11 @@ import json
 import os
 import re
 import socket
+import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,6 +78,7 @@ LAKE_TABLES = {t.name: t for t in (
 MAX_ROWS_PER_FILE = 4_000_000
 ROW_GROUP_ROWS = 128 * 1024
 STALE_TEMPORARY_SECONDS = 3600  # a hidden .tmp this old is left by a killed writer
+UPLOAD_PART_BYTES = 8 << 20  # a streamed file this large or larger goes to S3 in parts
 
 
 class LakeWriteError(OSError):
@@ -144,13 +151,39 @@ def alive(pid: int) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Written:
+    """A file `write_parquet` wrote: its fingerprint (as `put` returns), bytes and rows."""
+
+    fingerprint: str
+    size: int
+    rows: int
+
+
+class _Checked:
+    """Whether the store was seen to refuse a second conditional create: once per lake,
+    whichever of its twins (`Lake.twin`) commits first."""
+
+    def __init__(self) -> None:
+        self.done = False
+        self.lock = threading.Lock()
+
+
 class Lake:
     def __init__(self, url: str, endpoint: str | None = None,
                  max_rows_per_file: int = MAX_ROWS_PER_FILE) -> None:
         self.url = url
+        self.endpoint = endpoint
         self.loc: Location = resolve(url.rstrip("/") + "/", endpoint)
         self.max_rows_per_file = max_rows_per_file
-        self._conditional_writes_checked = False
+        self._checked = _Checked()
+
+    def twin(self) -> Lake:
+        """The same lake with requests counted apart (its own client on S3), for work
+        running alongside others that must say what it asked for."""
+        twin = Lake(self.url, self.endpoint, self.max_rows_per_file)
+        twin._checked = self._checked
+        return twin
 
     @property
     def fs(self):
@@ -186,8 +219,10 @@ class Lake:
         """Create a file that must not exist yet; False if it does (someone else wrote it
         first, or our own retried request did: callers read it back). The check and the
         write are one atomic step."""
-        if self.loc.is_s3 and not self._conditional_writes_checked:
-            self._check_conditional_writes()
+        if self.loc.is_s3 and not self._checked.done:
+            with self._checked.lock:
+                if not self._checked.done:
+                    self._check_conditional_writes()
         return self._put_new(path, data)
 
     def _put_new(self, path: str, data: bytes) -> bool:
@@ -222,7 +257,7 @@ class Lake:
                     "use AWS S3 or a store that supports conditional writes"))
         finally:
             self.delete(probe)
-        self._conditional_writes_checked = True
+        self._checked.done = True
 
     def delete(self, *paths: str) -> None:
         """Delete files; one already gone is fine."""
@@ -289,6 +324,109 @@ class Lake:
                 table.slice(lo, self.max_rows_per_file), sort_key))
         self.delete(*sorted(set(old) - set(written)))
         return written
+
+    def write_parts(self, folder: str, tables: Iterable[pa.Table], sort_key: str | None,
+                    scratch: str | None = None) -> dict[str, str]:
+        """`write_files` for rows given piece by piece, already in their final order: the
+        same files, byte for byte, as `write_files` of their concatenation when it is one
+        contiguous chunk (as `canonical` returns it), holding one row group at a time.
+        `scratch` is a folder of the run's own temporary space (used on S3)."""
+        old = self.parts(folder)
+        written = {}
+        groups = row_groups(tables, ROW_GROUP_ROWS, self.max_rows_per_file)
+        slot = [next(groups, None)]  # the next row group, with its file's number
+        while slot[0] is not None:
+            path = f"{folder}/part-{slot[0][0]:05d}.parquet"
+            done = self.write_parquet(path, _file_groups(groups, slot), sort_key, scratch)
+            written[path] = done.fingerprint
+        self.delete(*sorted(set(old) - set(written)))
+        return written
+
+    def write_parquet(self, path: str, groups: Iterable[pa.Table], sort_key: str | None,
+                      scratch: str | None = None) -> Written | None:
+        """Write a Parquet file (as `parquet_bytes` does) with one row group per table of
+        `groups`, pulled one at a time, each let go before the next is asked for; None,
+        and no file, if they hold no rows. What the tables' producer raises passes
+        through; the file is then not written."""
+        groups = iter(groups)
+        first = [_next_rows(groups)]
+        if first[0] is None:
+            return None
+        if not self.loc.is_s3:
+            tmp = self._temporary_name(path)
+            try:
+                rows = self._write_groups(path, tmp, first, groups, sort_key)
+                size = os.path.getsize(tmp)
+                return Written(self._publish(path, tmp), size, rows)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
+        if scratch is None:
+            sink = io.BytesIO()
+            rows = self._write_groups(path, sink, first, groups, sort_key)
+            data = sink.getvalue()
+            return Written(self.put(path, data), len(data), rows)
+        fd, local = tempfile.mkstemp(dir=scratch, suffix=".upload")
+        os.close(fd)
+        try:
+            rows = self._write_groups(path, local, first, groups, sort_key)
+            size = os.path.getsize(local)
+            return Written(self._upload(path, local, size), size, rows)
+        finally:
+            os.unlink(local)
+
+    def _write_groups(self, path: str, sink, first: list[pa.Table],
+                      groups: Iterator[pa.Table], sort_key: str | None) -> int:
+        """Write the row groups (`first`, taken out of its list, then `groups`) to `sink`
+        (a local path or a file object); their rows."""
+        writer, rows, table = None, 0, first.pop()
+        try:
+            while table is not None:
+                try:
+                    if writer is None:
+                        writer = pq.ParquetWriter(sink, table.schema, **_parquet_options(
+                            table.schema, sort_key))
+                    writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+                except OSError as e:
+                    raise LakeWriteError(self.display(path), e) from e
+                rows += table.num_rows
+                table = None  # let it go before the producer makes the next
+                table = _next_rows(groups)  # the producer's errors pass as they are
+        finally:
+            if writer is not None:
+                try:
+                    writer.close()
+                except OSError as e:
+                    raise LakeWriteError(self.display(path), e) from e
+        if isinstance(sink, str) and not self.loc.is_s3:
+            fd = os.open(sink, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        return rows
+
+    def _publish(self, path: str, tmp: str) -> str:
+        """Make a local hidden temporary file visible under its name; its fingerprint."""
+        self.loc.count_local("PUT")
+        try:
+            stamp = _stamp(os.stat(tmp))
+            os.replace(tmp, path)
+        except OSError as e:
+            raise LakeWriteError(self.display(path), e) from e
+        return stamp
+
+    def _upload(self, path: str, local: str, size: int) -> str:
+        """PUT a local file to S3: in one request as `put` does, or in parts if large."""
+        if size < 2 * UPLOAD_PART_BYTES:
+            with open(local, "rb") as f:
+                return self.put(path, f.read())
+        try:
+            self.fs.put_file(local, path, chunksize=UPLOAD_PART_BYTES)
+            return self.fs.info(path)["ETag"].strip('"')
+        except OSError as e:
+            raise LakeWriteError(self.display(path), e) from e
 
     def replace_table_partition(self, parts: list[str], table: pa.Table) -> list[str]:
         """Replace one partition folder of a derived table (`marts/<model>/dt=...`)."""
@@ -398,11 +536,16 @@ class Lake:
         return stamp
 
     @staticmethod
-    def _temporary(path: str, data: bytes) -> str:
+    def _temporary_name(path: str) -> str:
+        """A hidden temporary name beside `path` (its folder made), named after its owner."""
         folder = os.path.dirname(path)
         os.makedirs(folder, exist_ok=True)
-        tmp = os.path.join(folder, f".{os.path.basename(path)}.{Owner.me().tag}."
-                                   f"{uuid.uuid4().hex}.tmp")
+        return os.path.join(folder, f".{os.path.basename(path)}.{Owner.me().tag}."
+                                    f"{uuid.uuid4().hex}.tmp")
+
+    @staticmethod
+    def _temporary(path: str, data: bytes) -> str:
+        tmp = Lake._temporary_name(path)
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
@@ -470,8 +613,76 @@ def _runs(same: np.ndarray) -> list[tuple[int, int]]:
 def parquet_bytes(table: pa.Table, sort_key: str | None) -> bytes:
     """Deterministic Parquet (zstd): the same table always gives the same bytes."""
     sink = io.BytesIO()
-    sorting = ([pq.SortingColumn(table.schema.get_field_index(sort_key))]
-               if sort_key else None)
-    pq.write_table(table, sink, compression="zstd", row_group_size=ROW_GROUP_ROWS,
-                   sorting_columns=sorting, write_statistics=True)
+    pq.write_table(table, sink, row_group_size=ROW_GROUP_ROWS,
+                   **_parquet_options(table.schema, sort_key))
     return sink.getvalue()
+
+
+def _parquet_options(schema: pa.Schema, sort_key: str | None) -> dict:
+    """How every Parquet file of the lake is written (`parquet_bytes`, `write_parquet`)."""
+    sorting = [pq.SortingColumn(schema.get_field_index(sort_key))] if sort_key else None
+    return {"compression": "zstd", "sorting_columns": sorting, "write_statistics": True}
+
+
+def _next_rows(tables: Iterator[pa.Table]) -> pa.Table | None:
+    """The next table with rows (None at the end), no reference to it kept here."""
+    for table in tables:
+        if table.num_rows:
+            return table
+    return None
+
+
+def _file_groups(groups: Iterator[tuple[int, pa.Table]], slot: list
+                 ) -> Iterator[pa.Table]:
+    """The row groups of one file: from `slot` (the next one, with its file's number) on,
+    while the number stays the same; each let go before the next is made."""
+    number = slot[0][0]
+    while slot[0] is not None and slot[0][0] == number:
+        table = slot[0][1]
+        slot[0] = None
+        yield table
+        table = None
+        slot[0] = next(groups, None)
+
+
+def row_groups(tables: Iterable[pa.Table], group_rows: int, file_rows: int,
+               contiguous: bool = True) -> Iterator[tuple[int, pa.Table]]:
+    """Rows given piece by piece, cut as `write_files` cuts a table: files of `file_rows`
+    rows, each in row groups of `group_rows` (the last ones shorter). Yields (file
+    number, row group), each row group one contiguous chunk (a copy where it spans
+    pieces), or if not `contiguous` the pieces as they came, sliced."""
+    pending: list[pa.Table] = []
+    have = done = 0
+    for table in tables:
+        if not table.num_rows:
+            continue
+        pending.append(table)
+        del table
+        have += pending[-1].num_rows
+        while have >= (n := min(group_rows, file_rows - done % file_rows)):
+            rows = pa.concat_tables(pending) if len(pending) > 1 else pending[0]
+            rest = rows.slice(n)
+            head = [rows.slice(0, n)]
+            del rows
+            pending = [rest] if rest.num_rows else []
+            yield done // file_rows, _group(head, contiguous)
+            have, done = have - n, done + n
+    if have:
+        yield done // file_rows, _group(
+            [pa.concat_tables(pending) if len(pending) > 1 else pending[0]], contiguous)
+
+
+def _group(holder: list[pa.Table], contiguous: bool) -> pa.Table:
+    """The table in `holder` (taken out of it, so that it is the only reference), made
+    one contiguous chunk column by column: the pieces of a column are let go as soon as
+    it is copied, so only one column is held twice."""
+    rows = holder.pop()
+    if not contiguous or all(c.num_chunks == 1 for c in rows.columns):
+        return rows
+    schema, columns = rows.schema, rows.columns
+    del rows
+    for i, column in enumerate(columns):
+        if column.num_chunks != 1:
+            columns[i] = column.combine_chunks()
+        del column
+    return pa.Table.from_arrays(columns, schema=schema)

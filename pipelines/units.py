@@ -11,13 +11,18 @@ commit of the unit. What readers see is rebuilt from committed staging (pipeline
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import tempfile
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from .lake import (
     LAKE_SCHEMA,
@@ -25,7 +30,7 @@ from .lake import (
     LakeMetadataError,
     decode,
     json_bytes,
-    parquet_bytes,
+    row_groups,
     unreadable,
 )
 from .logformat import REJECT_SCHEMA
@@ -36,6 +41,8 @@ _VERSION = re.compile(r"v(\d{6})\.json$")
 _STAGED = re.compile(r"v(\d{6})-([0-9a-f]+)\.parquet$")
 _LEGACY = re.compile(r"/source=([0-9a-f]+)/day=([0-9-]{10})\.json$")
 MARKER, LAKE_FORMAT = "_lake.json", {"format": 2}
+STAGING_GROUP_ROWS = 32 * 1024  # rows of a staging file's row group: what a reader holds
+READ_BATCH_ROWS = 16 * 1024     # rows read from a staging file at a time, at most
 
 
 class CommitError(RuntimeError):
@@ -124,13 +131,17 @@ def commit(lake: Lake, unit: Unit, manifest: Manifest) -> bool:
 
 
 def stage(lake: Lake, target: Target, unit: Unit, version: int, run: str,
-          table: pa.Table) -> Staged:
-    """Write the unit's rows for `target` to a new staging file; its name and what it
-    holds (kept in the manifest, so a damaged file is told from its listing)."""
+          rows: pa.Table | Iterable[pa.Table], scratch: str | None = None) -> Staged | None:
+    """Write the unit's rows for `target` (a table, or tables pulled one at a time, never
+    all held) to a new staging file; its name and what it holds (kept in the manifest,
+    so a damaged file is told from its listing), or None, and no file, if no rows.
+    `scratch`: a folder of the run's own temporary space (used on S3)."""
     name = f"v{version:06d}-{run}.parquet"
-    data = parquet_bytes(table, sort_key=None)
-    lake.put(staging_path(lake, target, unit, name), data)
-    return Staged(name, StagingFacts(len(data), table.num_rows))
+    pieces = [rows] if isinstance(rows, pa.Table) else rows
+    groups = (t for _, t in row_groups(pieces, STAGING_GROUP_ROWS, 1 << 62,
+                                       contiguous=False))
+    done = lake.write_parquet(staging_path(lake, target, unit, name), groups, None, scratch)
+    return Staged(name, StagingFacts(done.size, done.rows)) if done else None
 
 
 def staging_path(lake: Lake, target: Target, unit: Unit, name: str) -> str:
@@ -138,24 +149,93 @@ def staging_path(lake: Lake, target: Target, unit: Unit, name: str) -> str:
 
 
 def staged_rows(lake: Lake, manifest: Manifest | None, unit: Unit, target: Target,
-                without: set[str] = frozenset()) -> pa.Table:
-    """The unit's committed rows for `target`, less those of the objects in `without`.
-    FileNotFoundError if the file is gone (a newer commit may have collected it: the
-    caller tells), StagingDamaged if it is not what the manifest recorded."""
+                without: set[str] = frozenset(), scratch: str | None = None
+                ) -> Iterator[pa.Table]:
+    """The unit's committed rows for `target`, less those of the objects in `without`,
+    a few thousand at a time. FileNotFoundError if the file is gone (a newer commit may
+    have collected it: the caller tells), StagingDamaged if it is not what the manifest
+    recorded (found reading it: the caller must not have used the rows before)."""
     name = manifest.staging.get(target.path) if manifest else None
-    schema = schema_of(target)
     if not name:
-        return schema.empty_table()
+        return
     path = staging_path(lake, target, unit, name)
-    (data,) = lake.read_files([path])
-    rows, why = read_staging(data, schema, manifest.facts.get(target.path))
-    if why:
-        raise StagingDamaged([StagingProblem(target, unit, lake.display(path), why,
-                                             manifest.source)])
-    if without and rows.num_rows:
-        rows = rows.filter(pc.invert(pc.is_in(rows["source_key"],
-                                              value_set=pa.array(sorted(without)))))
-    return rows
+    value_set = pa.array(sorted(without), pa.string())
+    with open_staging(lake, path, scratch) as file:
+        try:
+            for rows in staging_batches(file, schema_of(target),
+                                        manifest.facts.get(target.path)):
+                if len(value_set):
+                    rows = rows.filter(pc.invert(pc.is_in(rows["source_key"],
+                                                          value_set=value_set)))
+                yield rows
+        except BadStaging as e:
+            raise StagingDamaged([StagingProblem(target, unit, lake.display(path), str(e),
+                                                 manifest.source)]) from e
+
+
+class BadStaging(Exception):
+    """What is wrong with a staging file, found reading it (`staging_batches`)."""
+
+
+@contextlib.contextmanager
+def open_staging(lake: Lake, path: str, scratch: str | None = None
+                 ) -> Iterator[pa.NativeFile]:
+    """A staging file opened to be read piece by piece: itself on a local lake (held
+    open, so a newer commit collecting it meanwhile takes nothing away), else a copy
+    downloaded into `scratch` (one GET; deleted after), or read whole without one.
+    FileNotFoundError if it is gone."""
+    if not lake.loc.is_s3:
+        lake.loc.count_local("GET")
+        with pa.OSFile(path) as file:
+            yield file
+        return
+    if scratch is None:
+        (data,) = lake.read_files([path])
+        yield pa.BufferReader(data)
+        return
+    fd, local = tempfile.mkstemp(dir=scratch, suffix=".staging")
+    os.close(fd)
+    try:
+        lake.fs.get_file(path, local)
+        with pa.OSFile(local) as file:
+            yield file
+    finally:
+        os.unlink(local)
+
+
+def staging_batches(file: pa.NativeFile, schema: pa.Schema, facts: StagingFacts | None,
+                    batch_bytes: int | None = None) -> Iterator[pa.Table]:
+    """A staging file's rows (as `read_staging` reads them), a few thousand at a time
+    (about `batch_bytes` decoded, as its metadata tells); BadStaging, saying why, when
+    it is not what its manifest recorded (another size, unreadable: raised before or
+    while its rows are read; other rows: after)."""
+    size = file.size()
+    if facts is not None and size != facts.size:
+        raise BadStaging(size_problem(size, facts.size))
+    n = 0
+    try:
+        reader = pq.ParquetFile(file)
+        rows = READ_BATCH_ROWS
+        meta = reader.metadata
+        decoded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        if batch_bytes and decoded:
+            rows = min(max(batch_bytes * meta.num_rows // decoded, 64), READ_BATCH_ROWS)
+        for batch in reader.iter_batches(batch_size=rows, use_threads=False):
+            n += batch.num_rows
+            yield _conform(batch, schema)
+    except (OSError, ValueError) as e:  # ArrowInvalid is a ValueError
+        raise BadStaging(f"cannot be read as Parquet ({unreadable(e)})") from e
+    if facts is not None and n != facts.rows:
+        raise BadStaging(f"holds {n:,} rows where its manifest says {facts.rows:,}")
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.Table:
+    """A batch read from a file as `decode` reads it given the schema: its columns by
+    name, cast to the schema's types, null where the file has none."""
+    names = set(batch.schema.names)
+    return pa.Table.from_arrays(
+        [batch.column(f.name).cast(f.type) if f.name in names else pa.nulls(len(batch), f.type)
+         for f in schema], schema=schema)
 
 
 def read_staging(data: bytes, schema: pa.Schema, facts: StagingFacts | None

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from .. import checks
-from ..compact import NEW_ROWS
-from ..config import settings
+from ..compact import MEMORY, NEW_ROWS
+from ..config import ConfigError, parse_size, settings
 from ..ingest import RunReport, ingest, trailing_days
 from ..sources import LogSource
 from ..textsafe import visible
@@ -28,7 +29,29 @@ def register(sub, parent: argparse.ArgumentParser) -> None:
     sp.add_argument("--force", action="store_true", help="re-ingest unchanged objects too")
     sp.add_argument("--json", action="store_true", help="print the run report as JSON")
     sp.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    sp.add_argument("--workers", type=int, metavar="N", default=cores(),
+                    help="units (source and day) ingested at once (default: the cores "
+                    f"available, {cores()} here)")
+    sp.add_argument("--memory", type=size, metavar="SIZE", default=MEMORY,
+                    help="working memory of the partition rebuilds, all together: larger "
+                    "partitions are sorted on local disk (default: "
+                    f"{MEMORY >> 20}MiB)")
     sp.set_defaults(func=run)
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     sources = [LogSource(url, layout=args.layout, endpoint=where(args).endpoint)
                for url in urls]
     lk = lake(args)
-    report = ingest(sources, lk, days, force=args.force, progress=not args.quiet)
+    report = ingest(sources, lk, days, force=args.force, progress=not args.quiet,
+                    workers=max(args.workers, 1), memory=args.memory)
     results = checks.ingestion(report, lk, days).results
     if args.json:
         print(json.dumps({**report.as_dict(), "checks": [
