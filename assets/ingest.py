@@ -90,7 +90,7 @@ def access_logs_rebuild(context: dg.OpExecutionContext, outcomes: list, lake: La
     context.log.info(f"ingested {report.total('objects_ingested'):,} objects, "
                      f"{report.total('lines_read'):,} lines")
     checked = checks.ingestion(report, lk, days)
-    yield dg.Output(None, "result", metadata=_metadata(report, checked.records, lk))
+    yield dg.Output(None, "result", metadata=_metadata(report, checked.preview, lk))
     for c in checked.results:
         yield dagster_checks.result(c, asset="access_logs")
     failed = [f"{d.source} {d.day}" for d in report.days if d.error]
@@ -118,8 +118,7 @@ def _metadata(report: RunReport, records, lk) -> dict:
     lines, rows = report.total("lines_read"), report.total("rows_parsed")
     preview = "(no records)"
     if records is not None and records.num_rows:
-        preview = dagster_checks.markdown(records.slice(0, 5).select(
-            ["request_time", "bucket", "operation", "key", "http_status", "requester"]))
+        preview = dagster_checks.markdown(records)
     return {
         "dagster/row_count": rows,
         "objects_ingested": report.total("objects_ingested"),

@@ -65,14 +65,14 @@ INGEST_CHECKS = (
                                   "its unit's log objects, and the check fails, naming the "
                                   "file and what to do, when they are gone."),
 )
-LAKE_CHECK_COLUMNS = ["dt", "bucket", "record_id", "extra_fields", "request_time", "operation",
-                      "key", "http_status", "requester"]
+PREVIEW_COLUMNS = ["request_time", "bucket", "operation", "key", "http_status", "requester"]
+PREVIEW_ROWS = 5
 
 
 @dataclass(frozen=True)
 class IngestionChecks:
     results: list[CheckResult]
-    records: pa.Table | None     # the checked columns of the days touched (for previews)
+    preview: pa.Table | None     # a few records of the days touched, for the run's metadata
 
 
 def ingestion(report, lake: Lake, days: Sequence[date]) -> IngestionChecks:
@@ -81,20 +81,59 @@ def ingestion(report, lake: Lake, days: Sequence[date]) -> IngestionChecks:
     rebuilt = {r.folder.split("/")[1].removeprefix("dt=") for r in report.rebuilt
                if r.folder.startswith("access_logs/")}
     dts = sorted({d.isoformat() for d in days} | {p.dt for p in report.partitions} | rebuilt)
-    records = lake_rows(lake, dts)
+    records = RecordCounts.of(lake, dts)
     manifests = {(p.source_id, p.day): current(lake, p.unit) for p in report.plans}
     return IngestionChecks([_parse_rate(report), _reconcile(report, manifests),
-                            _listing(report, manifests), *_record_checks(records),
-                            _objects_read(report), _staging_complete(report)], records)
+                            _listing(report, manifests), *records.results(),
+                            _objects_read(report), _staging_complete(report)], records.preview)
 
 
-def lake_rows(lake: Lake, dts: Sequence[str]) -> pa.Table | None:
-    """The columns the checks and previews need, for the given days of the lake."""
-    try:
-        dataset = lake.dataset()
-    except FileNotFoundError:
-        return None
-    return dataset.to_table(filter=ds.field("dt").isin(list(dts)), columns=LAKE_CHECK_COLUMNS)
+@dataclass
+class RecordCounts:
+    """What the record checks need, gathered one (dt, bucket) partition at a time: a
+    day of a busy bucket is the most that is ever in memory, never the run's days."""
+    extra: int = 0
+    duplicates: int = 0
+    partitions: list[str] = field(default_factory=list)
+    preview: pa.Table | None = None
+
+    @classmethod
+    def of(cls, lake: Lake, dts: Sequence[str]) -> RecordCounts:
+        counts = cls()
+        try:
+            dataset = lake.dataset()
+        except FileNotFoundError:
+            return counts
+        by_partition: dict[tuple[str, str], list] = {}
+        for fragment in dataset.get_fragments(filter=ds.field("dt").isin(list(dts))):
+            keys = ds.get_partition_keys(fragment.partition_expression)
+            by_partition.setdefault((keys["dt"], keys["bucket"]), []).append(fragment)
+        for (dt, bucket), fragments in sorted(by_partition.items()):
+            part = ds.FileSystemDataset(fragments, dataset.schema, dataset.format,
+                                        dataset.filesystem)
+            counts.add(f"dt={dt}/bucket={bucket}",
+                       part.to_table(columns=["record_id", "extra_fields"]))
+            if counts.preview is None:
+                counts.preview = part.head(PREVIEW_ROWS, columns=PREVIEW_COLUMNS)
+        return counts
+
+    def add(self, partition: str, rows: pa.Table) -> None:
+        self.extra += pc.sum(pc.greater(pc.list_value_length(rows["extra_fields"]), 0)
+                             ).as_py() or 0
+        repeated = rows.num_rows - pc.count_distinct(rows["record_id"]).as_py()
+        if repeated:
+            self.duplicates += repeated
+            self.partitions.append(partition)
+
+    def results(self) -> list[CheckResult]:
+        return [
+            CheckResult("unknown_trailing_fields", not self.extra, WARN,
+                        f"{self.extra:,} records with fields beyond the 27 known ones",
+                        {"records_with_extra_fields": self.extra}),
+            CheckResult("unique_record_ids", not self.duplicates, ERROR,
+                        f"{self.duplicates:,} duplicate record ids",
+                        {"duplicates": self.duplicates, "partitions": self.partitions}),
+        ]
 
 
 def _parse_rate(report) -> CheckResult:
@@ -156,27 +195,6 @@ def _staging_complete(report) -> CheckResult:
     return CheckResult("staging_complete", not damaged, ERROR, summary,
                        {"damaged": [s.sentence for s in damaged][:20],
                         "repaired": [s.sentence for s in repaired][:20]})
-
-
-def _record_checks(records: pa.Table | None) -> list[CheckResult]:
-    extra = dupes = 0
-    partitions: list[str] = []
-    if records is not None and records.num_rows:
-        extra = pc.sum(pc.greater(pc.list_value_length(records["extra_fields"]), 0)).as_py()
-        counts = records.group_by(["dt", "bucket"]).aggregate(
-            [("record_id", "count"), ("record_id", "count_distinct")])
-        for r in counts.to_pylist():
-            if r["record_id_count"] != r["record_id_count_distinct"]:
-                dupes += r["record_id_count"] - r["record_id_count_distinct"]
-                partitions.append(f"dt={r['dt']}/bucket={r['bucket']}")
-    return [
-        CheckResult("unknown_trailing_fields", not extra, WARN,
-                    f"{extra:,} records with fields beyond the 27 known ones",
-                    {"records_with_extra_fields": extra}),
-        CheckResult("unique_record_ids", not dupes, ERROR,
-                    f"{dupes:,} duplicate record ids", {"duplicates": dupes,
-                                                        "partitions": partitions}),
-    ]
 
 
 def sort_by_grain(table: pa.Table, model: Model) -> pa.Table:

@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 
 from pipelines import checks
 from pipelines.ingest import ingest, recheck_trailing, trailing_days
-from pipelines.lake import Lake, LakeWriteError, canonical
+from pipelines.lake import LAKE_SCHEMA, Lake, LakeWriteError, canonical
 from pipelines.layout import KeyLayout
 from pipelines.manifest import Unit
+from pipelines.parse import parse_log
 from pipelines.sources import LogSource
 from pipelines.synth import ACCOUNT, SynthConfig, generate_objects
 from pipelines.units import current
@@ -408,3 +409,27 @@ def test_canonical_keeps_one_row_per_record_and_orders_them(rows, rnd):
         "order_in": list(range(len(rows)))})
     assert canonical(table).drop_columns("order_in") == \
         _canonical_by_sorting(table).drop_columns("order_in")
+
+
+def test_record_checks_read_one_partition_at_a_time_and_name_the_one_with_a_duplicate(
+        tmp_path):
+    """The record checks see a partition's files together (a record in two files of one
+    folder is a duplicate) but never the run's days at once; the preview is a few rows."""
+    lake = Lake(str(tmp_path / "lake"))
+    for bucket, files in (("clean-bucket", 1), ("twice-bucket", 2)):
+        folder = lake.path("access_logs", "dt=2026-11-16", f"bucket={bucket}")
+        os.makedirs(folder)
+        rows = parse_log(b"\n".join(line(bucket=bucket, key=f"k{i}") for i in range(7))
+                         + b"\n", bucket).records.select(LAKE_SCHEMA.names)
+        for n in range(files):
+            pq.write_table(rows, f"{folder}/part-{n:05d}.parquet")
+    other = lake.path("access_logs", "dt=2026-11-17", "bucket=twice-bucket")
+    os.makedirs(other)  # the same records on another day: not the days checked
+    pq.write_table(rows, f"{other}/part-00000.parquet")
+    counts = checks.RecordCounts.of(lake, ["2026-11-16"])
+    assert (counts.duplicates, counts.partitions) == (7, ["dt=2026-11-16/bucket=twice-bucket"])
+    assert counts.preview.num_rows == checks.PREVIEW_ROWS
+    assert counts.preview.column_names == checks.PREVIEW_COLUMNS
+    unique, = [r for r in counts.results() if r.name == "unique_record_ids"]
+    assert not unique.passed and unique.metadata["duplicates"] == 7
+    assert checks.RecordCounts.of(Lake(str(tmp_path / "none")), ["2026-11-16"]).preview is None
