@@ -14,12 +14,12 @@ one way a name or a text reaches it: names are checked, texts quoted.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import io
+import os
 import re
-import shutil
 import tempfile
+import uuid
 from dataclasses import dataclass
 from functools import cache
 
@@ -117,13 +117,13 @@ def session(lake: Lake | None, catalog: Catalog | None = None,
 
 
 def bound_memory(con: duckdb.DuckDBPyConnection, memory_limit: str) -> None:
-    """Cap DuckDB's memory and give it a spill folder of this session's own (removed when
-    the process ends; DuckDB deletes its files when the connection closes)."""
+    """Cap DuckDB's memory and give it a spill folder of this session's own. DuckDB makes
+    the folder only if it spills and removes it when the connection closes, so a process
+    that dies without running its exit hooks (a killed Dagster step) leaves nothing."""
     if not _SIZE.fullmatch(memory_limit.strip()):
         raise ValueError(f"memory limit {memory_limit!r} is not a size: write it like 1GB "
                          "or 512MB")
-    spill = tempfile.mkdtemp(prefix="s3logs-duckdb-")
-    atexit.register(shutil.rmtree, spill, ignore_errors=True)
+    spill = os.path.join(tempfile.gettempdir(), f"s3logs-duckdb-{uuid.uuid4().hex}")
     con.execute(f"SET memory_limit = {literal(memory_limit.strip())}")
     con.execute(f"SET temp_directory = {literal(spill)}")
 

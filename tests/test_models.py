@@ -402,3 +402,23 @@ def test_warehouse_views_are_documented_and_query_works(tmp_path):
     csv = subprocess.run([S3LOGS, "query", "SELECT 1 AS x", "--format", "csv"],
                          capture_output=True, text=True, env=env, timeout=120)
     assert csv.stdout.splitlines() == ['"x"', "1"]
+
+
+def test_a_session_spills_past_its_memory_limit_and_leaves_no_spill_folder(tmp_path):
+    """A sort bigger than the session's memory limit completes by spilling to the
+    session's own folder, which is gone once the connection closes; a limit that is not a
+    size is one sentence."""
+    con = session(None, memory_limit="64MB")
+    limit, = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    spill, = con.execute("SELECT current_setting('temp_directory')").fetchone()
+    assert limit == "61.0 MiB"  # 64 MB in DuckDB's binary units
+    biggest, = con.execute("SELECT max(m) FROM (SELECT md5(r::VARCHAR) || repeat('x', 60) AS m "
+                       "FROM range(2000000) t(r) ORDER BY m)").fetchone()
+    assert biggest.startswith("fffff")
+    assert Path(spill).is_dir()  # DuckDB makes the folder only when it spills
+    con.close()
+    assert not Path(spill).exists()
+    assert session(None).execute("SELECT current_setting('memory_limit')").fetchone() == (
+        "488.2 MiB",)  # the default, 512MB
+    with pytest.raises(ValueError, match="not a size: write it like 1GB"):
+        session(None, memory_limit="lots")
