@@ -12,7 +12,18 @@ from assets.partitions import DAILY, SINGLE_RUN
 from assets.resources import LakeResource, LogSourcesResource
 from pipelines import checks, retention
 from pipelines.config import settings
-from pipelines.ingest import RunReport, ingest_unit, plan, rebuild
+from pipelines.ingest import (
+    FolderGroup,
+    FoldersRebuilt,
+    RunReport,
+    UnitOutcome,
+    finish_rebuild,
+    folder_groups,
+    ingest_unit,
+    plan,
+    rebuild_folders,
+)
+from pipelines.units import migrate
 
 CHECKS = [dagster_checks.spec(c, "access_logs") for c in checks.INGEST_CHECKS]
 
@@ -72,23 +83,47 @@ def access_logs_unit(context: dg.OpExecutionContext, unit: tuple, log_sources: L
 CHECK_OUTPUTS = [spec.get_python_identifier() for spec in CHECKS]
 
 
+@dg.op(out=dg.DynamicOut())
+def access_logs_folders(context: dg.OpExecutionContext, outcomes: list[UnitOutcome],
+                        lake: LakeResource):
+    """The lake folders the units changed or feed, in groups of about the same staged
+    bytes (at most the lake resource's `rebuild_steps`), one step each. Always one
+    group, empty if need be, so the run's checks run even when nothing changed."""
+    lk = lake.lake()
+    migrate(lk)  # once, before any folder is rebuilt
+    for i, group in enumerate(folder_groups(lk, outcomes, lake.rebuild_steps)):
+        context.log.info(f"rebuild group {i}: {len(group.targets):,} folders")
+        yield dg.DynamicOutput(group, mapping_key=f"group_{i}")
+
+
+@dg.op
+def access_logs_folder(context: dg.OpExecutionContext, group: FolderGroup,
+                       lake: LakeResource) -> FoldersRebuilt:
+    """Rebuild one group of the run's folders, deduplicated, in bounded memory."""
+    rebuilt = rebuild_folders(lake.lake(), group)
+    for target, c in sorted(rebuilt.compactions.items()):
+        if c.written:
+            context.log.info(f"rebuilt {target.path}: {c.rows:,} rows, {c.reason}")
+    return rebuilt
+
+
 @dg.op(out={"result": dg.Out(dg.Nothing), **{name: dg.Out() for name in CHECK_OUTPUTS}})
-def access_logs_rebuild(context: dg.OpExecutionContext, outcomes: list, lake: LakeResource,
-                        log_sources: LogSourcesResource):
-    """Rebuild the partitions the units changed (re-ingesting a unit whose committed
-    staging is found missing or damaged), check the run, and report it."""
+def access_logs_rebuild(context: dg.OpExecutionContext, folders: list, outcomes: list,
+                        lake: LakeResource, log_sources: LogSourcesResource):
+    """Finish the run once its folders are rebuilt (re-ingesting a unit whose committed
+    staging was found missing or damaged), check it, and report it."""
     lk, days = lake.lake(), _days(context)
-    report = rebuild(lk, outcomes, time.perf_counter(), log_sources.sources())
+    report = finish_rebuild(lk, outcomes, folders, time.perf_counter(),
+                            log_sources.sources())
     for s in report.staging:
         (context.log.info if s.repaired else context.log.error)(s.sentence)
-    for r in report.rebuilt:
-        context.log.info(f"rebuilt {r.folder}: {r.reason}")
     keep = settings().lake_retention_days
     if keep:  # the lake's own retention (S3LOGS_LAKE_RETENTION_DAYS)
         pruned = retention.prune_lake(lk, keep, max(days))
         context.log.info(f"lake retention: removed {len(pruned):,} files older than {keep} days")
     context.log.info(f"ingested {report.total('objects_ingested'):,} objects, "
-                     f"{report.total('lines_read'):,} lines")
+                     f"{report.total('lines_read'):,} lines; rebuilt {len(report.rebuilt):,} "
+                     "folders")
     checked = checks.ingestion(report, lk, days)
     yield dg.Output(None, "result", metadata=_metadata(report, checked.preview, lk))
     for c in checked.results:
@@ -107,10 +142,11 @@ def access_logs(log_objects):
     """Parsed access log records in the lake, partitioned by event date and source bucket.
     Each source's day is a unit of its own step: the steps run at once (the multiprocess
     executor here, one pod each under the Kubernetes executor), each committing only what
-    it owns; the last step rebuilds the partitions they changed, deduplicated, and checks
-    the run."""
-    outputs = access_logs_rebuild(access_logs_units(after=log_objects).map(access_logs_unit)
-                                  .collect())
+    it owns. The partitions they changed are rebuilt, deduplicated, by steps of their own
+    (groups of folders of about the same size), and a last step checks the run."""
+    outcomes = access_logs_units(after=log_objects).map(access_logs_unit).collect()
+    folders = access_logs_folders(outcomes).map(access_logs_folder).collect()
+    outputs = access_logs_rebuild(folders, outcomes)
     return {"result": outputs.result, **{n: getattr(outputs, n) for n in CHECK_OUTPUTS}}
 
 

@@ -30,12 +30,15 @@ class LogSourcesResource(dg.ConfigurableResource):
 
 
 class LakeResource(dg.ConfigurableResource):
-    """The Parquet lake root: a local folder or an s3:// URL; and what a SQL model's
-    DuckDB session may hold in memory before it spills to disk."""
+    """The Parquet lake root: a local folder or an s3:// URL; what a SQL model's DuckDB
+    session may hold in memory before it spills to disk; and into how many steps, at
+    most, an ingestion run's partition rebuilds are spread (raise it with the executor's
+    concurrency: each step rebuilds its folders within a bounded memory of its own)."""
 
     url: str
     s3: S3Settings
     memory_limit: str = MEMORY_LIMIT
+    rebuild_steps: int = 8
 
     def lake(self) -> Lake:
         return Lake(self.url, endpoint=self.s3.endpoint_url)

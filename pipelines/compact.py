@@ -186,6 +186,33 @@ def compact(lake: Lake, targets: list[Target], threads: int = THREADS,
                           f"rebuilt {MAX_PASSES} times (e.g. {pending[0].path}): run again")
 
 
+def groups(lake: Lake, targets: list[Target], most: int) -> list[list[Target]]:
+    """The folders in at most `most` groups of about the same staged bytes, never a
+    folder split: what separate steps (or machines) rebuild at once. Largest first, each
+    into the lightest group so far; sizes come from one listing of each day's staging."""
+    sizes: dict[Target, int] = dict.fromkeys(targets, 0)
+    for table, day in sorted({(t.table, t.folder.split("/")[0]) for t in targets}):
+        root = lake.path(STAGING, table, day)
+        for path, size in lake.sizes(root).items():
+            folder = path[len(root) + 1:].split("/", 1)[0]
+            target = Target(table, f"{day}/{folder}")
+            if target in sizes:
+                sizes[target] += size
+    return balanced(sizes, most)
+
+
+def balanced(sizes: Mapping[Target, int], most: int) -> list[list[Target]]:
+    """Greedy longest-first scheduling: within 4/3 of the best spread, and the same
+    groups for the same sizes (ties go by path), so a retried run's steps match."""
+    bins: list[list[Target]] = [[] for _ in range(max(1, min(most, len(sizes))))]
+    load = [0] * len(bins)
+    for target in sorted(sizes, key=lambda t: (-sizes[t], t.table, t.folder)):
+        lightest = min(range(len(bins)), key=lambda i: (load[i], i))
+        bins[lightest].append(target)
+        load[lightest] += sizes[target]
+    return [sorted(b, key=lambda t: (t.table, t.folder)) for b in bins]
+
+
 def _recheck(lake: Lake, target: Target, before: Inputs | None, *, manifests: dict,
              feeders: Mapping[Target, set[Unit]]) -> Inputs:
     """A folder's inputs read again after the pass wrote it (the same units looked at)."""

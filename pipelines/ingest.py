@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.feather as feather
 
-from .compact import COMPACTED, MEMORY, Compaction, compact
+from .compact import COMPACTED, MEMORY, Compaction, compact, groups
 from .fetch import ATTEMPTS, describe, fetch, refused
 from .lake import LAKE_SCHEMA, Lake
 from .logformat import REJECT_SCHEMA
@@ -385,13 +385,69 @@ def rebuild(lake: Lake, outcomes: Sequence[UnitOutcome], started: float,
             sources: Sequence[LogSource] = (), *, progress: bool = False,
             fetch_attempts: int = ATTEMPTS, memory: int = MEMORY) -> RunReport:
     """Rebuild every folder the units touched or feed (pipelines.compact, in `memory`
-    bytes of rows at most), checking their committed staging on the way; a unit whose
-    staging file there is missing or damaged is ingested again from `sources` (the
-    run's) and its folders rebuilt. Then report the run: every folder written and why,
-    every damaged file and what became of it."""
+    bytes of rows at most), checking their committed staging on the way, then finish
+    the run (`finish_rebuild`). Dagster runs the same two halves as separate steps, the
+    folders in groups (`compact.groups`) rebuilt side by side."""
     before = lake.counts.as_dict()
     migrate(lake)
-    rebuilt = compact(lake, _targets(outcomes), feeders=_feeders(outcomes), memory=memory)
+    folders = rebuild_folders(lake, FolderGroup(_feeders(outcomes)), memory=memory)
+    folders = replace(folders, lake_requests=_since(lake, before))  # with migrate's
+    return finish_rebuild(lake, outcomes, [folders], started, sources, progress=progress,
+                          fetch_attempts=fetch_attempts, memory=memory)
+
+
+@dataclass(frozen=True)
+class FolderGroup:
+    """Some of a run's folders, each with the units the run knows feed it: what one
+    step rebuilds (`folder_groups`)."""
+
+    feeders: dict[Target, set[Unit]]
+
+    @property
+    def targets(self) -> list[Target]:
+        return sorted(self.feeders)
+
+
+def folder_groups(lake: Lake, outcomes: Sequence[UnitOutcome], most: int
+                  ) -> list[FolderGroup]:
+    """The run's folders in at most `most` groups of about the same staged bytes
+    (`compact.groups`); always one group, empty if the run changed no folder."""
+    feeders = _feeders(outcomes)
+    return [FolderGroup({t: feeders[t] for t in group})
+            for group in groups(lake, sorted(feeders), most)]
+
+
+@dataclass(frozen=True)
+class FoldersRebuilt:
+    """What rebuilding some of a run's folders did, and the lake requests it made."""
+
+    compactions: dict[Target, Compaction]
+    lake_requests: dict[str, int]
+
+
+def rebuild_folders(lake: Lake, group: FolderGroup, *, memory: int = MEMORY
+                    ) -> FoldersRebuilt:
+    """Rebuild a group of a run's folders, some or all of them (call `migrate` first,
+    once for the run)."""
+    before = lake.counts.as_dict()
+    rebuilt = compact(lake, group.targets, feeders=group.feeders, memory=memory)
+    return FoldersRebuilt(rebuilt, _since(lake, before))
+
+
+def _since(lake: Lake, before: dict[str, int]) -> dict[str, int]:
+    return {k: lake.counts[k] - before[k] for k in ("LIST", "PUT", "DELETE")}
+
+
+def finish_rebuild(lake: Lake, outcomes: Sequence[UnitOutcome],
+                   folders: Sequence[FoldersRebuilt], started: float,
+                   sources: Sequence[LogSource] = (), *, progress: bool = False,
+                   fetch_attempts: int = ATTEMPTS, memory: int = MEMORY) -> RunReport:
+    """After every folder of the run was rebuilt: a unit whose staging file there was
+    found missing or damaged is ingested again from `sources` (the run's) and its
+    folders rebuilt; the units' leftovers are cleaned. Then report the run: every folder
+    written and why, every damaged file and what became of it."""
+    before = lake.counts.as_dict()
+    rebuilt = {t: c for f in folders for t, c in f.compactions.items()}
     repairs = _repair(lake, rebuilt, sources, progress, fetch_attempts)
     if repairs:
         rebuilt.update(compact(lake, _targets(repairs), feeders=_feeders(repairs),
@@ -404,9 +460,10 @@ def rebuild(lake: Lake, outcomes: Sequence[UnitOutcome], started: float,
     report.rebuilt = [_why_rebuilt(r, report.staging) for r in report.rebuilt]
     report.requests = {k: sum(o.requests[k] for o in [*outcomes, *repairs])
                        for k in ("LIST", "GET")}
-    # the repairs' own lake requests are the rebuild's (made through this `lake`)
-    report.lake_requests = {k: sum(o.lake_requests[k] for o in outcomes) + lake.counts[k]
-                            - before[k] for k in ("LIST", "PUT", "DELETE")}
+    # the repairs' own lake requests are this step's (made through this `lake`)
+    mine = _since(lake, before)
+    report.lake_requests = {k: sum(o.lake_requests[k] for o in outcomes) + mine[k]
+                            + sum(f.lake_requests[k] for f in folders) for k in mine}
     report.seconds = time.perf_counter() - started
     return report
 

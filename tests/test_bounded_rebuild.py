@@ -312,3 +312,39 @@ def test_an_error_in_a_unit_among_units_at_once_stops_the_run(two_sources, tmp_p
         ingest([LogSource(u, layout="simple") for u in two_sources],
                Lake(str(tmp_path / "lake")), DAYS, progress=False, workers=2)
     assert len(started) < 2 * len(DAYS)
+
+
+def test_folders_are_grouped_by_size_never_split_and_the_same_each_time():
+    """Longest first into the lightest group: seven folders of sizes 8..2 into three
+    groups of 13, 11 and 11 bytes; fewer folders than groups, one each; none, one empty
+    group (the step that checks the run must still run)."""
+    from pipelines.manifest import Target
+    sizes = {Target("access_logs", f"dt=2026-11-16/bucket=b{n}"): n for n in range(2, 9)}
+    groups = compaction.balanced(sizes, 3)
+    assert sorted(t for g in groups for t in g) == sorted(sizes)
+    assert sorted(sum(sizes[t] for t in g) for g in groups) == [11, 11, 13]
+    assert compaction.balanced(dict(reversed(sizes.items())), 3) == groups
+    few = dict(list(sizes.items())[:2])
+    assert sorted(len(g) for g in compaction.balanced(few, 8)) == [1, 1]
+    assert compaction.balanced({}, 8) == [[]]
+
+
+def test_a_run_rebuilt_in_groups_of_folders_is_the_run_rebuilt_at_once(logs, tmp_path):
+    """What the Dagster steps do (the units; the folders in groups sized from the
+    staging listing, each group on its own; then the finish) makes the lake and the
+    report that `ingest` makes in one go."""
+    from pipelines.units import migrate
+    reference = Lake(str(tmp_path / "reference"))
+    want = run(logs, reference)
+    lake = Lake(str(tmp_path / "lake"))
+    source = LogSource(logs, layout="simple")
+    outcomes = [ingestion.ingest_unit(source, lake, day, progress=False) for day in DAYS]
+    migrate(lake)
+    groups = ingestion.folder_groups(lake, outcomes, 3)
+    assert len(groups) == 3 and all(g.targets for g in groups)
+    big = [g for g in groups if any("big-bucket" in t.folder for t in g.targets)]
+    assert len(big) >= 2  # the largest folders went to different groups
+    folders = [ingestion.rebuild_folders(Lake(lake.url), g) for g in groups]
+    got = ingestion.finish_rebuild(lake, outcomes, folders, 0.0, [source])
+    assert lake.snapshot() == reference.snapshot()
+    assert totals(got) == totals(want)

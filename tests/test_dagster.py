@@ -98,8 +98,9 @@ def test_materialize_one_day(s3, tmp_path):
 
 
 def test_a_range_of_days_is_one_run(s3, tmp_path, monkeypatch):
-    """One run; inside it, ingestion units per source and day, and each model's days in
-    spans of their own steps (here a day each), so executors run them at once."""
+    """One run; inside it, ingestion units per source and day, the partition rebuilds
+    in groups, and each model's days in spans of their own steps (here a day each), so
+    executors run them at once."""
     monkeypatch.setattr(models_assets, "SPAN_DAYS", 1)
     upload(s3, "target-logs", generate_objects(CFG))
     last = (CFG.start + timedelta(days=CFG.days - 1)).isoformat()
@@ -113,6 +114,8 @@ def test_a_range_of_days_is_one_run(s3, tmp_path, monkeypatch):
     assert done == days
     assert all(e.passed for e in checks(result).values())
     steps = [e.step_key for e in result.get_step_success_events()]
+    groups = [k for k in steps if k.startswith("access_logs.access_logs_folder[")]
+    assert len(groups) == 8  # the run's partition rebuilds, spread over rebuild_steps
     for name in model_names():
         spans = sorted(k for k in steps if k.startswith(f"{name}.{name}_span["))
         assert spans == sorted(f"{name}.{name}_span[{d.replace('-', '_')}]" for d in days)
@@ -238,6 +241,7 @@ def test_two_runs_at_once_over_overlapping_days_converge(tmp_path):
              "assets.definitions", "--select", "log_objects,access_logs",
              "--partition-range", f"{first}...{last}"], cwd=ROOT, env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
-    for run in runs:
-        assert run.wait(timeout=300) == 0, run.stderr.read()[-3000:]
+    for run in runs:  # read as it runs: a full stderr pipe would block the run
+        _, stderr = run.communicate(timeout=300)
+        assert run.returncode == 0, stderr[-3000:]
     assert Lake(str(tmp_path / "lake")).snapshot() == reference.snapshot()
