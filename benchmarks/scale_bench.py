@@ -69,7 +69,9 @@ def _records_per_day(lake_dir: str) -> dict[str, int]:
 
 
 def step_ingest(logs: str, lake_dir: str, days_json: str) -> dict:
-    """Ingest the delivery days of the cached logs into a new lake (timed)."""
+    """Ingest the delivery days of the cached logs into a new lake (timed), units on
+    every core, as `s3logs ingest` runs them."""
+    from pipelines.cli.ingest import cores
     from pipelines.ingest import ingest
     from pipelines.lake import Lake
     from pipelines.sources import LogSource
@@ -78,7 +80,7 @@ def step_ingest(logs: str, lake_dir: str, days_json: str) -> dict:
 
     def run() -> dict:
         report = ingest([LogSource(logs, layout="simple")], Lake(lake_dir), days,
-                        progress=False)
+                        progress=False, workers=cores())
         return {"bytes": report.total("bytes_fetched"), "rows": report.total("rows_parsed"),
                 "objects": report.total("objects_ingested")}
 
