@@ -1,8 +1,10 @@
 """Backfill scaling: 30 days x 3 sources ingested by 1 and by 2 workers, from a local
 folder and from a local S3 server (moto, in its own process), as Dagster runs a backfill:
 one step per source and day (`ingest_unit`), as many at once as there are workers, then
-one step that rebuilds the partitions they changed (`rebuild`). The lakes written with 1
-and with 2 workers must be byte-identical.
+the partitions they changed rebuilt in groups of about the same size, as many groups at
+once as there are workers (`folder_groups`, `rebuild_folders`), and a last step that
+finishes the run (`finish_rebuild`). The lakes written with 1 and with 2 workers must be
+byte-identical.
 
     python -m benchmarks backfill        (S3LOGS_BENCH_BACKFILL_SCALE=1 for the full size)
 """
@@ -21,7 +23,14 @@ import boto3
 
 from benchmarks.common import BENCH_DIR, print_table
 from benchmarks.ingest_bench import start_moto
-from pipelines.ingest import ingest_unit, rebuild
+from pipelines.ingest import (
+    FolderGroup,
+    finish_rebuild,
+    folder_groups,
+    ingest_unit,
+    migrate,
+    rebuild_folders,
+)
 from pipelines.lake import Lake
 from pipelines.sources import LogSource
 from pipelines.synth import SynthConfig, generate_objects
@@ -43,15 +52,26 @@ def _unit(args: tuple) -> object:
                        Lake(lake, endpoint=endpoint), day, progress=False)
 
 
+def _folders(args: tuple) -> object:
+    lake, group, endpoint = args
+    return rebuild_folders(Lake(lake, endpoint=endpoint), group)
+
+
 def backfill(urls: list[str], lake: str, workers: int, endpoint: str | None) -> dict:
-    """Every (source, day) on `workers` processes, then the rebuild: what Dagster runs."""
+    """Every (source, day) on `workers` processes, then the rebuilds in `workers` groups
+    on as many processes, then the run's last step: what Dagster runs."""
     started = time.perf_counter()
     days = [CONFIG.start + timedelta(days=i) for i in range(DAYS + 3)]
     units = [(url, lake, day, endpoint) for day in days for url in urls]
     with ProcessPoolExecutor(workers) as pool:
         outcomes = list(pool.map(_unit, units))
     ingested = time.perf_counter()
-    report = rebuild(Lake(lake, endpoint=endpoint), outcomes, started)
+    lk = Lake(lake, endpoint=endpoint)
+    migrate(lk)
+    groups: list[FolderGroup] = folder_groups(lk, outcomes, workers)
+    with ProcessPoolExecutor(workers) as pool:
+        folders = list(pool.map(_folders, [(lake, g, endpoint) for g in groups]))
+    report = finish_rebuild(lk, outcomes, folders, started)
     seconds = time.perf_counter() - started
     rows = report.total("rows_parsed")
     return {"workers": workers, "objects": report.total("objects_ingested"),
@@ -105,7 +125,7 @@ def main() -> list[dict]:
         first = next(x for x in rows if x["source"] == r["source"] and x["workers"] == 1)
         r["speedup"] = first["seconds"] / r["seconds"]
     print_table(f"Backfill of {DAYS} days x {SOURCES} sources (one step per source and day, "
-                "then one rebuild)", rows,
+                "then the rebuilds in groups)", rows,
                 [("source", "source"), ("workers", "workers"), ("objects", "objects"),
                  ("rows", "rows"), ("objects_per_s", "objects/s"), ("rows_per_s", "rows/s"),
                  ("units_s", "units s"), ("rebuild_s", "rebuild s"), ("seconds", "total s"),
