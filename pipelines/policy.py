@@ -3,7 +3,8 @@
 ```yaml
 buckets:
   payments-prod:                 # a bucket name or a glob; the first entry that matches wins
-    anonymous: deny              # allow | deny (default deny); allow = a public website
+    anonymous: deny              # deny | read | write | allow (default deny): read = a
+                                 # public website; write = an anonymous drop box too
     principals: ["arn:aws:sts::111122223333:assumed-role/PaymentsApp/*"]  # ARN globs
     read_only: ["arn:aws:sts::111122223333:assumed-role/PaymentsETL/*"]   # may only read
     networks: ["10.0.0.0/8", "2001:db8::/32"]                             # CIDRs
@@ -55,6 +56,9 @@ import yaml
 from .catalog import load
 
 SEVERITIES = ("info", "low", "medium", "high")
+# What anonymous requests a bucket expects, from least to most: `allow` is kept from the
+# first version of the file (any anonymous operation), though a public website wants `read`.
+ANONYMOUS = ("deny", "read", "write", "allow")
 _BUCKET_KEYS = {"anonymous", "principals", "read_only", "networks", "min_tls", "description"}
 _SUPPRESSION_KEYS = {"detection", "bucket", "principal", "network", "reason", "expires"}
 # Limits that keep a mistaken or hostile policy file from costing minutes and gigabytes:
@@ -93,7 +97,9 @@ _HI = ("hi", pa.string(), "Last address of the range, as ip_key.")
 CONFIG_TABLES = {t.name: t for t in (
     _t("policy_buckets", "Each bucket entry of the access policy file (S3LOGS_POLICIES).",
        _PATTERN, _POSITION,
-       ("anonymous", pa.string(), "allow or deny: whether anonymous access is expected."),
+       ("anonymous", pa.string(), "deny, read (GET, HEAD, listings), write (reads and "
+        "object uploads and deletes) or allow (any operation, configuration included): the "
+        "anonymous access the bucket expects."),
        ("min_tls", pa.float64(), "Lowest TLS version allowed (null: not checked)."),
        ("has_principals", pa.bool_(), "Whether the entry lists its principals."),
        ("has_networks", pa.bool_(), "Whether the entry lists its networks.")),
@@ -317,7 +323,7 @@ def _policy_tables(path: str, _mtime: float) -> dict[str, pa.Table]:
                 "read_only": ro})
         rows.add("policy_buckets", node, name, {
             "bucket_pattern": name, "position": position,
-            "anonymous": p.choice(entry, "anonymous", ("allow", "deny"), "deny", name),
+            "anonymous": p.choice(entry, "anonymous", ANONYMOUS, "deny", name),
             "min_tls": p.tls(entry, name), "has_principals": bool(principals or read_only),
             "has_networks": bool(networks)})
     known = _detections()
@@ -419,7 +425,7 @@ class _Reader:
         value = self.scalar(entry, key, where) or default
         if value not in allowed:
             self.fail(entry[key][1], f"{where}.{key}",
-                      f"must be {' or '.join(allowed)}, not {value!r}")
+                      f"must be {', '.join(allowed[:-1])} or {allowed[-1]}, not {value!r}")
         return value
 
     def tls(self, entry: dict, where: str) -> float | None:

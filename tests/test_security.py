@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import subprocess
 import threading
 from datetime import date, timedelta
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipelines import alerts, models, policy
+from pipelines.catalog import load
 from pipelines.estate import EstateConfig, write_objects
 from pipelines.incidents import INCIDENTS, Planted
 from pipelines.ingest import ingest
@@ -72,7 +75,7 @@ def test_addresses_compare_as_keys_across_families():
 
 
 @pytest.mark.parametrize("text, line_no, words", [
-    ("buckets:\n  b:\n    anonymous: maybe\n", 3, "b.anonymous must be allow or deny"),
+    ("buckets:\n  b:\n    anonymous: maybe\n", 3, "b.anonymous must be deny, read, write or allow"),
     ("buckets:\n  b:\n    networks: [\"10.0.0.0/33\"]\n", 3, "b.networks has '10.0.0.0/33'"),
     ("buckets:\n  b:\n    principal: [x]\n", 3, "b.principal is not a known key"),
     ("buckets:\n  b:\n    min_tls: \"2.0\"\n", 3, "b.min_tls must be"),
@@ -118,7 +121,7 @@ def test_a_run_with_a_broken_policy_stops_and_says_why(tmp_path, monkeypatch):
                           "--days", str(DAY)], env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert f"{bad}, line 3: b.anonymous must be allow or deny" in out.stderr
+    assert f"{bad}, line 3: b.anonymous must be deny, read, write or allow" in out.stderr
     checked = subprocess.run([S3LOGS, "policy", "check", str(ROOT / "examples" /
                                                              "policies.yaml")],
                              capture_output=True, text=True, timeout=60)
@@ -168,6 +171,77 @@ def test_policy_violations_name_the_rule_and_spare_aws_and_refused_requests(tmp_
     assert not [r for r in found if r["principal"] in aws
                 and r["detection"] != "lifecycle_expirations"]
     assert not [r for r in found if r["bucket"] == "shop-website"]
+
+
+def test_anonymous_access_by_kind_and_anonymous_writes_high_with_or_without_a_file(
+        tmp_path, monkeypatch):
+    """`anonymous: read` expects readers only, `write` object writes and deletes too, `allow`
+    anything; an anonymous write, delete or change the bucket's entry does not expect (or
+    on a bucket no entry covers) is `anonymous_write`, high, one row per bucket and day."""
+    path = tmp_path / "p.yaml"
+    path.write_text("buckets:\n  pub-read:\n    anonymous: read\n  drop-box:\n"
+                    "    anonymous: write\n  open-all:\n    anonymous: allow\n"
+                    "  closed:\n    anonymous: deny\n")
+    monkeypatch.setenv("S3LOGS_POLICIES", str(path))
+    anon = dict(requester="-", signature_version="-", authentication_type="-")
+    kinds = {"read": dict(operation="REST.GET.OBJECT"),
+             "write": dict(operation="REST.PUT.OBJECT", request_uri='"PUT /b/k HTTP/1.1"'),
+             "delete": dict(operation="REST.DELETE.OBJECT", http_status="204",
+                            request_uri='"DELETE /b/k HTTP/1.1"'),
+             "configure": dict(operation="REST.PUT.ACL", key="-",
+                               request_uri='"PUT /b?acl HTTP/1.1"')}
+    buckets = ["pub-read", "drop-box", "open-all", "closed", "uncovered"]
+    lake = lake_of(tmp_path, {DAY: [r for b in buckets for i, (k, f) in enumerate(kinds.items())
+                                    for r in req(1, bucket=b, remote_ip=f"81.2.69.{i + 1}",
+                                                 **anon, **f)]})
+    found = findings(lake, DAY, DAY)
+    writes = {r["bucket"]: r for r in found if r["detection"] == "anonymous_write"}
+    assert set(writes) == {"pub-read", "drop-box", "closed", "uncovered"}
+    assert {b: writes[b]["request_count"] for b in writes} == \
+        {"pub-read": 3, "drop-box": 1, "closed": 3, "uncovered": 3}
+    assert all(r["severity"] == "high" and r["principal"] == "anonymous"
+               for r in writes.values())
+    assert "REST.PUT.ACL" in writes["drop-box"]["rule"] and \
+        "reads only" in writes["pub-read"]["rule"]
+    assert [(r["bucket"], r["request_count"]) for r in found
+            if r["detection"] == "policy_anonymous"] == [("closed", 1)]    # the read
+    assert [(r["bucket"], r["request_count"]) for r in found
+            if r["detection"] == "anonymous_access"] == [("uncovered", 1)]
+    monkeypatch.delenv("S3LOGS_POLICIES")                 # without a file: every write
+    found = findings(lake, DAY, DAY)
+    assert {r["bucket"] for r in found if r["detection"] == "anonymous_write"} == set(buckets)
+
+
+# Operation names as S3 writes them in server access logs: REST.<method>.<resource>, the
+# resource as the GET of the same configuration is logged (REST.GET.LOGGING_STATUS,
+# REST.GET.PUBLIC_ACCESS_BLOCK, REST.GET.BUCKETPOLICY, REST.GET.TAGGING and the others in
+# the log-format notes and AWS's "Amazon S3 server access log format" examples).
+DOCUMENTED_CONFIG = {
+    "ACL", "BUCKETPOLICY", "PUBLIC_ACCESS_BLOCK", "LOGGING_STATUS", "OWNERSHIP_CONTROLS",
+    "ENCRYPTION", "VERSIONING", "REPLICATION", "OBJECT_LOCK_CONFIGURATION", "LIFECYCLE",
+    "CORS", "WEBSITE", "NOTIFICATION", "TAGGING", "REQUEST_PAYMENT"}
+
+
+def test_config_operations_are_named_as_the_logs_name_them_and_unknown_ones_still_caught(
+        tmp_path):
+    catalog = load()
+    rows = list(csv.DictReader(io.StringIO(catalog.read_bytes(
+        catalog["config_operations"].seed_file).decode())))
+    for r in rows:
+        method, resource = r["operation"].split(".")[1:]
+        assert r["operation"].startswith("REST.") and method in ("PUT", "DELETE") \
+            and resource in DOCUMENTED_CONFIG, r["operation"]
+    lake = lake_of(tmp_path, {DAY: [
+        *req(1, operation="REST.PUT.PUBLIC_ACCESS_BLOCK", key="-", remote_ip="10.0.0.7"),
+        *req(1, operation="REST.PUT.INTELLIGENT_TIERING", key="-", remote_ip="10.0.0.8"),
+        *req(1, operation="REST.PUT.OBJECT_LOCK_RETENTION", remote_ip="10.0.0.9"),  # a key
+        *req(3, operation="REST.PUT.OBJECT", remote_ip="10.0.0.9")]})
+    changes = {r["remote_ip"]: r for r in findings(lake, DAY, DAY)
+               if r["detection"] == "config_change"}
+    assert set(changes) == {"10.0.0.7", "10.0.0.8"}
+    assert changes["10.0.0.7"]["severity"] == "high"
+    assert "no list names (REST.PUT.INTELLIGENT_TIERING)" in changes["10.0.0.8"]["rule"]
+    assert changes["10.0.0.8"]["severity"] == "medium"
 
 
 # -- realistic traffic: every incident found, benign days quiet ---------------------------

@@ -1,18 +1,11 @@
 MODEL (
   name policy_checked,
   kind MACRO,
-  description 'policy_checked(first_day, last_day): each request of those days to a bucket the access policy file covers, with the policy entry that governs it and the rules it breaks (violations: policy_anonymous, policy_principal, policy_network, policy_tls). AWS''s own traffic never violates; requests that failed did not get the access, so they do not either.'
+  description 'policy_checked(first_day, last_day): each request of those days to a bucket the access policy file covers, with the policy entry that governs it and the rules it breaks (violations: policy_anonymous for anonymous reads, policy_principal, policy_network, policy_tls; anonymous writes are security_detections'' anonymous_write). AWS''s own traffic never violates; requests that failed did not get the access, so they do not either.'
 );
 CREATE OR REPLACE MACRO policy_checked(first_day, last_day) AS TABLE
 WITH requests AS (
     SELECT * FROM access_logs WHERE dt BETWEEN first_day AND last_day
-),
--- The first entry of the file (by position) whose name or glob matches the bucket.
-entry AS (
-    SELECT b.bucket, p.*
-    FROM (SELECT DISTINCT bucket FROM requests) AS b
-    JOIN policy_buckets AS p ON b.bucket GLOB p.bucket_pattern
-    QUALIFY row_number() OVER (PARTITION BY b.bucket ORDER BY p.position) = 1
 ),
 -- Each address once through ip_key (a Python function), not each request.
 addresses AS (
@@ -25,7 +18,7 @@ governed AS (
            coalesce(r.http_status < 400, false) AS granted,
            coalesce(r.http_method IN ('GET', 'HEAD'), false) AS reads,
            try_cast(regexp_extract(lower(r.tls_version), 'tlsv([0-9.]+)', 1) AS DOUBLE) AS tls
-    FROM requests AS r JOIN entry AS e USING (bucket)
+    FROM requests AS r JOIN policy_entries(first_day, last_day) AS e USING (bucket)
     LEFT JOIN addresses AS a USING (remote_ip)
     WHERE NOT r.is_aws_service
 ),
@@ -47,7 +40,9 @@ networks AS (
           WHERE granted AND requester IS NOT NULL AND has_networks) AS k
 )
 SELECT g.* EXCLUDE (ip, granted, reads, tls), list_filter([
+    -- anonymous writes, deletes and changes are anonymous_write's, with or without a file
     CASE WHEN g.granted AND g.requester IS NULL AND g.anonymous_policy = 'deny'
+              AND access_kind(g.operation) = 'read'
          THEN 'policy_anonymous' END,
     CASE WHEN g.granted AND g.requester IS NOT NULL AND g.has_principals AND NOT p.allowed
          THEN 'policy_principal' END,

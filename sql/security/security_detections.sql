@@ -218,7 +218,31 @@ findings AS (
     FROM win AS a
     LEFT JOIN known AS k ON k.dt = a.dt AND k.bucket = a.bucket AND k.principal = 'anonymous'
     WHERE a.requester IS NULL AND a.http_status BETWEEN 200 AND 299
+      AND access_kind(a.operation) = 'read'
       AND NOT EXISTS (SELECT 1 FROM policy_buckets AS p WHERE a.bucket GLOB p.bucket_pattern)
+    GROUP BY a.dt, a.bucket
+    UNION ALL
+    -- Anonymous writes, deletes and configuration changes that worked, on a bucket whose
+    -- policy entry does not expect them (`anonymous: write` allows object writes and
+    -- deletes, `allow` everything), or that no entry covers: a public website anyone can
+    -- write to is a classic breach, whatever its readers are allowed.
+    SELECT 'anonymous_write', a.dt, a.bucket, 'anonymous', NULL, count(*),
+           min(a.request_time), max(a.request_time),
+           earliest_ids(a.request_id, a.request_time),
+           string_agg(DISTINCT a.operation, ', ' ORDER BY a.operation) || ' from '
+               || count(DISTINCT a.remote_ip) || ' addresses; the bucket allows anonymous '
+               || CASE coalesce(any_value(e.anonymous), 'none')
+                      WHEN 'none' THEN 'access by no policy entry'
+                      WHEN 'deny' THEN 'nothing'
+                      WHEN 'read' THEN 'reads only'
+                      ELSE 'writes but not configuration changes' END, NULL
+    FROM win AS a LEFT JOIN policy_entries($start_date, $end_date) AS e USING (bucket)
+    WHERE a.requester IS NULL AND a.http_status < 400
+      AND access_kind(a.operation) <> 'read'
+      AND NOT CASE coalesce(e.anonymous, 'deny')
+                  WHEN 'allow' THEN true
+                  WHEN 'write' THEN access_kind(a.operation) IN ('write', 'delete')
+                  ELSE false END
     GROUP BY a.dt, a.bucket
     UNION ALL
     -- Credentials that do not work, tried again and again from one address.
@@ -313,16 +337,20 @@ findings AS (
        OR (listings >= CAST(setting('enumeration', 'min_lists') AS INT)
            AND listings > CAST(setting('enumeration', 'factor') AS DOUBLE) * usual_listings)
     UNION ALL
-    -- Bucket configuration changed (the log shows the operation, not the new setting).
+    -- Bucket configuration changed (the log shows the operation, not the new setting):
+    -- the operations config_operations names, and any other bucket-level PUT, POST or
+    -- DELETE (access_kind 'configure'), which AWS may have added since the list was made.
     SELECT 'config_change', w.dt, w.bucket, w.principal, w.remote_ip, count(*),
            min(w.request_time), max(w.request_time),
            earliest_ids(w.request_id, w.request_time),
-           string_agg(DISTINCT c.kind || ' (' || w.operation || ')', ', '),
+           string_agg(DISTINCT coalesce(c.kind, 'a configuration operation no list names')
+                      || ' (' || w.operation || ')', ', '),
            -- the most severe of the operations
            ['info', 'low', 'medium', 'high'][max(list_position(['info', 'low', 'medium',
-                                                                'high'], c.severity))]
-    FROM win AS w JOIN config_operations AS c USING (operation)
+               'high'], coalesce(c.severity, setting('config_change', 'severity'))))]
+    FROM win AS w LEFT JOIN config_operations AS c USING (operation)
     WHERE w.http_status < 300
+      AND (c.kind IS NOT NULL OR (access_kind(w.operation) = 'configure' AND w.key IS NULL))
     GROUP BY w.dt, w.bucket, w.principal, w.remote_ip
     UNION ALL
     -- A bucket that logs nearly every hour went silent for hours.
