@@ -212,6 +212,56 @@ def test_anonymous_access_by_kind_and_anonymous_writes_high_with_or_without_a_fi
     assert {r["bucket"] for r in found if r["detection"] == "anonymous_write"} == set(buckets)
 
 
+BEFORE = [DAY - timedelta(days=i) for i in range(8, 0, -1)]   # a baseline's worth
+GIB = 1 << 30
+
+
+def presigned(url_time: str, key: str = "exports/x.csv", **fields) -> list[bytes]:
+    uri = (f'"GET /payments-prod/{key}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA'
+           f'%2F20261120%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date={url_time}&X-Amz-Expires='
+           f'3600&X-Amz-SignedHeaders=host&X-Amz-Signature=XXXXXXXX HTTP/1.1"')
+    return req(1, key=key, request_uri=uri, authentication_type="QueryString", **fields)
+
+
+def test_presigned_urls_are_their_own_subject_not_their_signers_networks(tmp_path):
+    """One URL (signer, key, signing time) used from 30 addresses is one presigned_shared
+    finding; 30 URLs of one key, each used once, are not; neither teaches or breaks the
+    signer's networks (no new_network, no policy_network)."""
+    history = {d: req(5, time=f"[{d:%d/%b/%Y}:12:00:00 +0000]") for d in BEFORE}
+    leaked = [r for i in range(30) for r in presigned("20261120T100000Z",
+                                                      remote_ip=f"81.2.69.{i + 1}")]
+    handed_out = [r for i in range(30) for r in presigned(f"20261120T10{i:02d}00Z",
+                                                          key="thumbs/a.jpg",
+                                                          remote_ip=f"81.2.70.{i + 1}")]
+    lake = lake_of(tmp_path, history | {DAY: req(5) + leaked + handed_out})
+    found = findings(lake, DAY, DAY)
+    shared = [r for r in found if r["detection"] == "presigned_shared"]
+    assert [(r["principal"], r["request_count"], r["severity"]) for r in shared] == \
+        [(APP.rsplit("/", 1)[0], 30, "medium")]
+    assert shared[0]["rule"] == "30 addresses used one presigned URL of exports/x.csv"
+    assert not [r for r in found if r["detection"] in ("new_network", "policy_network")]
+
+
+def test_a_principal_the_policy_lists_is_not_new_and_young_ones_have_no_volume_finding(
+        tmp_path):
+    """Listed principals raise no new_principal; a principal's byte baseline averages the
+    days it existed, and below the minimum history it has no volume finding at all."""
+    def at(d: date) -> str:
+        return f"[{d:%d/%b/%Y}:12:00:00 +0000]"
+    svc = "arn:aws:sts::111122223333:assumed-role/NewService/x"
+    days = {d: req(5, time=at(d)) for d in BEFORE}
+    for d in BEFORE[-3:]:          # a service three days old, 2 GiB a day
+        days[d] += req(2, requester=svc, bytes_sent=str(GIB), time=at(d))
+    days[DAY] = [*req(5), *req(2, requester=ETL),            # listed (read-only): not new
+                 *req(1, requester="arn:aws:iam::999988887777:user/stranger"),
+                 *req(3, requester=svc, bytes_sent=str(4 * GIB))]   # 12 GiB, young
+    lake = lake_of(tmp_path, days)
+    found = findings(lake, DAY, DAY)
+    assert {r["principal"] for r in found if r["detection"] == "new_principal"} == \
+        {"arn:aws:iam::999988887777:user/stranger"}
+    assert not [r for r in found if r["detection"] == "exfiltration"]
+
+
 # Operation names as S3 writes them in server access logs: REST.<method>.<resource>, the
 # resource as the GET of the same configuration is logged (REST.GET.LOGGING_STATUS,
 # REST.GET.PUBLIC_ACCESS_BLOCK, REST.GET.BUCKETPOLICY, REST.GET.TAGGING and the others in

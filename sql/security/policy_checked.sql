@@ -1,7 +1,7 @@
 MODEL (
   name policy_checked,
   kind MACRO,
-  description 'policy_checked(first_day, last_day): each request of those days to a bucket the access policy file covers, with the policy entry that governs it and the rules it breaks (violations: policy_anonymous for anonymous reads, policy_principal, policy_network, policy_tls; anonymous writes are security_detections'' anonymous_write). AWS''s own traffic never violates; requests that failed did not get the access, so they do not either.'
+  description 'policy_checked(first_day, last_day): each request of those days to a bucket the access policy file covers, with the policy entry that governs it and the rules it breaks (violations: policy_anonymous for anonymous reads, policy_principal, policy_network (not for presigned URLs), policy_tls; anonymous writes are security_detections'' anonymous_write). AWS''s own traffic never violates; requests that failed did not get the access, so they do not either.'
 );
 CREATE OR REPLACE MACRO policy_checked(first_day, last_day) AS TABLE
 WITH requests AS (
@@ -46,7 +46,9 @@ SELECT g.* EXCLUDE (ip, granted, reads, tls), list_filter([
          THEN 'policy_anonymous' END,
     CASE WHEN g.granted AND g.requester IS NOT NULL AND g.has_principals AND NOT p.allowed
          THEN 'policy_principal' END,
+    -- a presigned URL is used by whoever holds it (presigned_shared watches those)
     CASE WHEN g.granted AND g.requester IS NOT NULL AND g.has_networks AND NOT n.allowed
+              AND g.authentication_type IS DISTINCT FROM 'QueryString'
          THEN 'policy_network' END,
     -- lines older than the TLS field (24 fields) cannot tell; website endpoints are HTTP
     CASE WHEN g.granted AND g.min_tls IS NOT NULL AND g.field_count >= 24

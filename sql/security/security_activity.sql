@@ -8,7 +8,7 @@ MODEL (
     dt = 'UTC day (partition).',
     bucket = 'Source bucket.',
     principal = 'The requester (an assumed role without its session name), or anonymous.',
-    network = 'The /24 (IPv4) or /48 (IPv6) network the requests came from; null for anonymous requests and those without an address.',
+    network = 'The /24 (IPv4) or /48 (IPv6) network the requests came from; null for anonymous requests, presigned URLs (used by whoever holds them, not where their signer runs) and those without an address.',
     requests = 'Requests.',
     granted = 'Requests answered below 400 (the access was given).',
     bytes_sent = 'Response bytes sent.',
@@ -31,7 +31,10 @@ MODEL (
 WITH people AS (
     SELECT dt, bucket, principal, remote_ip, http_status, error_code, operation, bytes_sent,
            request_time, request_id,
-           CASE WHEN requester IS NOT NULL THEN network_of(remote_ip) END AS network
+           -- a presigned URL is used by whoever holds it, not where its signer runs
+           CASE WHEN requester IS NOT NULL
+                     AND authentication_type IS DISTINCT FROM 'QueryString'
+                THEN network_of(remote_ip) END AS network
     FROM access_logs
     WHERE dt BETWEEN $start_date AND $end_date AND NOT is_aws_service
 ),

@@ -60,7 +60,7 @@ tagged AS (
 ),
 -- Per day and principal, the figures baselines compare (each day's own lookback).
 principal_days AS (
-    SELECT dt, bucket, principal, count(*) AS n,
+    SELECT dt, bucket, principal, count(*) AS n, min(requester) AS requester,
            count(*) FILTER (WHERE http_status < 400) AS granted,
            CAST(coalesce(sum(bytes_sent), 0) AS BIGINT) AS sent,
            count(*) FILTER (WHERE operation IN ('REST.DELETE.OBJECT', 'BATCH.DELETE.OBJECT'))
@@ -101,9 +101,12 @@ principal_history AS (
       USING (dt, bucket, principal)
 ),
 known AS (  -- principals with enough history on the bucket to have a baseline
+    -- bytes averaged over the days since the principal's first day in the lookback, not
+    -- the whole lookback: a service two weeks old is not diluted by days before it existed
     SELECT d.dt, d.bucket, d.principal, count(p.dt) AS days,
-           avg(p.n) AS avg_n, max(p.n) FILTER (WHERE p.dow = d.dow) AS same_day_n,
-           sum(p.sent) / $lookback_days AS avg_sent,
+           avg(p.n) AS avg_n,
+           max(p.n) FILTER (WHERE p.dow = d.dow) AS same_day_n,
+           sum(p.sent) / (CAST(d.dt AS DATE) - CAST(min(p.dt) AS DATE)) AS avg_sent,
            max(p.sent) FILTER (WHERE p.dow = d.dow) AS same_day_sent,
            -- the most it did on one day of the lookback (from one address, where it says)
            max(p.deletes) AS most_deletes, max(p.most_denied) AS most_denied,
@@ -122,7 +125,20 @@ network_days AS (
            strftime(CAST(dt AS DATE) - to_days($lookback_days), '%Y-%m-%d') AS since
     FROM win
     WHERE remote_ip IS NOT NULL AND requester IS NOT NULL AND http_status < 400
+      AND authentication_type IS DISTINCT FROM 'QueryString'   -- as security_activity
     GROUP BY ALL
+),
+-- Each presigned URL of the days: its signer, key and signing time (X-Amz-Date; Expires
+-- for SigV2), with the addresses that used it.
+presigned AS (
+    SELECT dt, bucket, principal, key, count(*) AS n,
+           count(DISTINCT remote_ip) AS addresses,
+           min(request_time) AS first_seen, max(request_time) AS last_seen,
+           earliest_ids(request_id, request_time) AS samples
+    FROM win
+    WHERE authentication_type = 'QueryString' AND http_status < 400
+    GROUP BY dt, bucket, principal, key,
+             regexp_extract(request_uri, '[?&](X-Amz-Date|Expires)=([^& ]+)', 2)
 ),
 network_history AS (
     SELECT dt, bucket, principal, network FROM earlier
@@ -279,6 +295,9 @@ findings AS (
       AND NOT EXISTS (SELECT 1 FROM principal_history AS p WHERE p.bucket = w.bucket
                         AND p.principal = w.principal AND p.dt < w.dt AND p.dt >= w.since
                         AND p.granted > 0)
+      AND NOT EXISTS (SELECT 1 FROM policy_entries($start_date, $end_date) AS e
+                      JOIN policy_principals AS pp USING (bucket_pattern)
+                      WHERE e.bucket = w.bucket AND w.requester GLOB pp.principal)
     UNION ALL
     -- A known principal from a network it never used on the bucket; high when much data
     -- left through it (credentials used from somewhere else, and used to take data).
@@ -299,13 +318,24 @@ findings AS (
            d.last_seen, d.samples, format('{:.1f} GB sent; baseline {:.1f} GB',
            d.sent / 1e9, greatest(coalesce(k.avg_sent, 0), coalesce(k.same_day_sent, 0)) / 1e9),
            NULL
-    FROM principal_days AS d LEFT JOIN known AS k USING (dt, bucket, principal)
+    FROM principal_days AS d JOIN known AS k USING (dt, bucket, principal)
     WHERE d.principal <> 'anonymous'
-      AND (SELECT count(*) FROM bucket_days AS b WHERE b.bucket = d.bucket AND b.dt < d.dt
-             AND b.dt >= d.since) >= CAST(setting('baseline', 'min_history_days') AS INT)
+      AND k.days >= CAST(setting('baseline', 'min_history_days') AS INT)
       AND d.sent >= CAST(setting('exfiltration', 'min_bytes') AS BIGINT)
       AND d.sent > CAST(setting('exfiltration', 'factor') AS DOUBLE)
                    * greatest(coalesce(k.avg_sent, 0), coalesce(k.same_day_sent, 0))
+    UNION ALL
+    -- A presigned URL used from many addresses: a link shared or leaked beyond whom it was
+    -- made for. One finding per signer, bucket and day, however many URLs.
+    SELECT 'presigned_shared', dt, bucket, principal, NULL, sum(n), min(first_seen),
+           max(last_seen), arg_max(samples, addresses),
+           max(addresses) || ' addresses used one presigned URL of '
+               || coalesce(arg_max(key, addresses), 'the bucket')
+               || CASE WHEN count(*) > 1 THEN ' (' || count(*) || ' URLs so shared)'
+                       ELSE '' END, NULL
+    FROM presigned
+    WHERE addresses >= CAST(setting('presigned_shared', 'min_addresses') AS INT)
+    GROUP BY dt, bucket, principal
     UNION ALL
     -- Requests far above the principal's own rhythm (daily average or same weekday).
     SELECT 'request_rate_spike', d.dt, d.bucket, d.principal, NULL, d.n, d.first_seen,
