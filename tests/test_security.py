@@ -244,7 +244,8 @@ def test_presigned_urls_are_their_own_subject_not_their_signers_networks(tmp_pat
 
 def test_a_principal_the_policy_lists_is_not_new_and_young_ones_have_no_volume_finding(
         tmp_path):
-    """Listed principals raise no new_principal; a principal's byte baseline averages the
+    """Where the policy lists principals, none is new_principal (unlisted ones are
+    policy_principal); a principal's byte baseline averages the
     days it existed, and below the minimum history it has no volume finding at all."""
     def at(d: date) -> str:
         return f"[{d:%d/%b/%Y}:12:00:00 +0000]"
@@ -257,9 +258,38 @@ def test_a_principal_the_policy_lists_is_not_new_and_young_ones_have_no_volume_f
                  *req(3, requester=svc, bytes_sent=str(4 * GIB))]   # 12 GiB, young
     lake = lake_of(tmp_path, days)
     found = findings(lake, DAY, DAY)
-    assert {r["principal"] for r in found if r["detection"] == "new_principal"} == \
-        {"arn:aws:iam::999988887777:user/stranger"}
+    stranger = "arn:aws:iam::999988887777:user/stranger"
+    # where the policy lists the bucket's principals it says who is expected: the stranger
+    # is one policy_principal finding, the listed ETL role nothing, and nobody is "new"
+    assert not [r for r in found if r["detection"] == "new_principal"]
+    assert {r["principal"] for r in found if r["detection"] == "policy_principal"} == \
+        {stranger, svc.rsplit("/", 1)[0]}
     assert not [r for r in found if r["detection"] == "exfiltration"]
+
+
+def test_a_viral_day_on_a_public_bucket_is_low_unless_it_costs_money(tmp_path):
+    """Anonymous readers with a baseline are a public bucket's audience: ten times as many
+    is low, with its estimated cost; past public_cost_usd (100) it is medium again."""
+    anon = dict(requester="-", signature_version="-", authentication_type="-",
+                remote_ip="81.2.69.160")
+
+    def day(d: date, n: int, sent: int) -> list[bytes]:
+        at = f"[{d:%d/%b/%Y}:12:00:00 +0000]"
+        return [*req(n, bucket="shop-website", time=at, bytes_sent=str(sent), **anon),
+                *req(n, bucket="open-data", time=at, bytes_sent=str(sent * 100), **anon)]
+    lake = lake_of(tmp_path, {d: day(d, 150, 10_000) for d in BEFORE}
+                   | {DAY: day(DAY, 1500, 10_000)})
+    spikes = {r["bucket"]: r for r in findings(lake, DAY, DAY)
+              if r["detection"] == "request_rate_spike"}
+    assert spikes["shop-website"]["severity"] == "low"          # $0.00: 15 MB, 1,500 GETs
+    assert "about $0.00 at list prices" in spikes["shop-website"]["rule"]
+    assert spikes["open-data"]["severity"] == "low"             # 1.5 GB: $0.14
+    big = {d: day(d, 150, 10_000_000) for d in BEFORE} | {DAY: day(DAY, 1500, 10_000_000)}
+    (tmp_path / "big").mkdir()
+    spikes = {r["bucket"]: r for r in findings(lake_of(tmp_path / "big", big), DAY, DAY)
+              if r["detection"] == "request_rate_spike"}
+    assert spikes["open-data"]["severity"] == "medium"          # 1.5 TB out: about $135
+    assert spikes["shop-website"]["severity"] == "low"          # 15 GB: about $1.35
 
 
 # Operation names as S3 writes them in server access logs: REST.<method>.<resource>, the

@@ -47,8 +47,11 @@ SELECT g.* EXCLUDE (ip, granted, reads, tls), list_filter([
     CASE WHEN g.granted AND g.requester IS NOT NULL AND g.has_principals AND NOT p.allowed
          THEN 'policy_principal' END,
     -- a presigned URL is used by whoever holds it (presigned_shared watches those)
+    -- where from matters only for a principal the entry allows: an unlisted one is
+    -- policy_principal already, one finding for one intruder
     CASE WHEN g.granted AND g.requester IS NOT NULL AND g.has_networks AND NOT n.allowed
               AND g.authentication_type IS DISTINCT FROM 'QueryString'
+              AND NOT (g.has_principals AND NOT p.allowed)
          THEN 'policy_network' END,
     -- lines older than the TLS field (24 fields) cannot tell; website endpoints are HTTP
     CASE WHEN g.granted AND g.min_tls IS NOT NULL AND g.field_count >= 24

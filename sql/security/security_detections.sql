@@ -295,9 +295,10 @@ findings AS (
       AND NOT EXISTS (SELECT 1 FROM principal_history AS p WHERE p.bucket = w.bucket
                         AND p.principal = w.principal AND p.dt < w.dt AND p.dt >= w.since
                         AND p.granted > 0)
+      -- where the policy lists the bucket's principals, it says who is expected: a
+      -- listed one is not new, an unlisted one is policy_principal
       AND NOT EXISTS (SELECT 1 FROM policy_entries($start_date, $end_date) AS e
-                      JOIN policy_principals AS pp USING (bucket_pattern)
-                      WHERE e.bucket = w.bucket AND w.requester GLOB pp.principal)
+                      WHERE e.bucket = w.bucket AND e.has_principals)
     UNION ALL
     -- A known principal from a network it never used on the bucket; high when much data
     -- left through it (credentials used from somewhere else, and used to take data).
@@ -338,10 +339,24 @@ findings AS (
     GROUP BY dt, bucket, principal
     UNION ALL
     -- Requests far above the principal's own rhythm (daily average or same weekday).
+    -- Anonymous readers with a baseline are a public bucket's audience: a viral day is
+    -- low, unless what it costs (GET requests and transfer out at list prices) passes
+    -- public_cost_usd.
     SELECT 'request_rate_spike', d.dt, d.bucket, d.principal, NULL, d.n, d.first_seen,
            d.last_seen, d.samples, format('{} requests; baseline {:.0f}', d.n,
-           greatest(k.avg_n, coalesce(k.same_day_n, 0))), NULL
+           greatest(k.avg_n, coalesce(k.same_day_n, 0)))
+               || CASE WHEN d.principal = 'anonymous'
+                       THEN format('; about ${:.2f} at list prices', c.usd) ELSE '' END,
+           CASE WHEN d.principal = 'anonymous' AND c.usd
+                     < CAST(setting('request_rate_spike', 'public_cost_usd') AS DOUBLE)
+                THEN 'low' END
     FROM principal_days AS d JOIN known AS k USING (dt, bucket, principal)
+    CROSS JOIN LATERAL (
+        SELECT d.n / 1000 * max(usd) FILTER (WHERE item = 'tier2')
+               + d.sent / 1e9 * max(usd) FILTER (WHERE item = 'transfer_out') AS usd
+        FROM prices WHERE effective_to IS NULL AND region = 'us-east-1'
+          AND item IN ('tier2', 'transfer_out') AND storage_class IN ('STANDARD', 'ALL')
+    ) AS c
     WHERE k.days >= CAST(setting('baseline', 'min_history_days') AS INT)
       AND d.n >= CAST(setting('request_rate_spike', 'min_requests') AS INT)
       AND d.n > CAST(setting('request_rate_spike', 'factor') AS DOUBLE)
