@@ -60,7 +60,7 @@ tagged AS (
 ),
 -- Per day and principal, the figures baselines compare (each day's own lookback).
 principal_days AS (
-    SELECT dt, bucket, principal, count(*) AS n, min(requester) AS requester,
+    SELECT dt, bucket, principal, count(*) AS n,
            count(*) FILTER (WHERE http_status < 400) AS granted,
            CAST(coalesce(sum(bytes_sent), 0) AS BIGINT) AS sent,
            count(*) FILTER (WHERE operation IN ('REST.DELETE.OBJECT', 'BATCH.DELETE.OBJECT'))
