@@ -24,8 +24,25 @@ MODEL (
 -- quiet (tests/test_models.py); `make eval` measures them on weeks of realistic traffic.
 -- What it reads: the run's own days from the records, and for the baselines the summaries
 -- of the lookback days before them (security_activity, usage_hourly), never older records.
-WITH day_rows AS (
-    SELECT * FROM access_logs WHERE dt BETWEEN $start_date AND $end_date
+-- The scanner pattern is a setting, not a constant, so it is matched once per user agent.
+WITH scanners AS (
+    SELECT agent FROM (SELECT DISTINCT lower(user_agent) AS agent FROM access_logs
+                       WHERE dt BETWEEN $start_date AND $end_date)
+    WHERE regexp_matches(agent, setting('scanner_user_agent', 'pattern'))
+),
+-- The day's rows are read once and held for the fourteen places that use them, so they
+-- hold only what those use, narrowed where they can be: a wide day spills.
+day_rows AS (
+    SELECT dt, bucket, principal, requester IS NULL AS anonymous, remote_ip, request_time,
+           request_id, operation, http_status, error_code, bytes_sent,
+           lower(user_agent) IN (SELECT agent FROM scanners) AS scanner,
+           tls_version, field_count, request_tier, signature_version, acl_required,
+           authentication_type, is_aws_service, key IS NULL AS bucket_level,
+           -- a presigned URL: its key and signing time (X-Amz-Date; Expires for SigV2)
+           CASE WHEN authentication_type = 'QueryString' THEN key END AS presigned_key,
+           CASE WHEN authentication_type = 'QueryString' THEN regexp_extract(
+               request_uri, '[?&](X-Amz-Date|Expires)=([^& ]+)', 2) END AS signed_at
+    FROM access_logs WHERE dt BETWEEN $start_date AND $end_date
 ),
 win AS (SELECT * FROM day_rows WHERE NOT is_aws_service),
 earlier AS (
@@ -33,12 +50,7 @@ earlier AS (
     WHERE dt >= strftime(CAST($start_date AS DATE) - to_days($lookback_days), '%Y-%m-%d')
       AND dt < $start_date
 ),
--- Each request with every request-level detection it matches (one row per match). The
--- scanner pattern is a setting, not a constant, so it is matched once per user agent.
-scanners AS (
-    SELECT agent FROM (SELECT DISTINCT lower(user_agent) AS agent FROM win)
-    WHERE regexp_matches(agent, setting('scanner_user_agent', 'pattern'))
-),
+-- Each request with every request-level detection it matches (one row per match).
 tagged AS (
     -- Plain HTTP in lines new enough to log TLS (24+ fields); website endpoints are HTTP.
     SELECT *, 'no_tls' AS detection FROM win
@@ -53,8 +65,7 @@ tagged AS (
     UNION ALL
     SELECT *, 'acl_required' FROM win WHERE acl_required
     UNION ALL
-    SELECT *, 'scanner_user_agent' FROM win
-    WHERE lower(user_agent) IN (SELECT agent FROM scanners)
+    SELECT *, 'scanner_user_agent' FROM win WHERE scanner
     UNION ALL
     SELECT *, 'presigned_url' FROM win WHERE authentication_type = 'QueryString'
 ),
@@ -124,21 +135,20 @@ network_days AS (
            earliest_ids(request_id, request_time) AS samples,
            strftime(CAST(dt AS DATE) - to_days($lookback_days), '%Y-%m-%d') AS since
     FROM win
-    WHERE remote_ip IS NOT NULL AND requester IS NOT NULL AND http_status < 400
+    WHERE remote_ip IS NOT NULL AND NOT anonymous AND http_status < 400
       AND authentication_type IS DISTINCT FROM 'QueryString'   -- as security_activity
     GROUP BY ALL
 ),
--- Each presigned URL of the days: its signer, key and signing time (X-Amz-Date; Expires
--- for SigV2), with the addresses that used it.
+-- Each presigned URL of the days (its signer, key and signing time), with the addresses
+-- that used it.
 presigned AS (
-    SELECT dt, bucket, principal, key, count(*) AS n,
+    SELECT dt, bucket, principal, presigned_key AS key, count(*) AS n,
            count(DISTINCT remote_ip) AS addresses,
            min(request_time) AS first_seen, max(request_time) AS last_seen,
            earliest_ids(request_id, request_time) AS samples
     FROM win
     WHERE authentication_type = 'QueryString' AND http_status < 400
-    GROUP BY dt, bucket, principal, key,
-             regexp_extract(request_uri, '[?&](X-Amz-Date|Expires)=([^& ]+)', 2)
+    GROUP BY dt, bucket, principal, presigned_key, signed_at
 ),
 network_history AS (
     SELECT dt, bucket, principal, network FROM earlier
@@ -233,7 +243,7 @@ findings AS (
                 THEN 'low' END
     FROM win AS a
     LEFT JOIN known AS k ON k.dt = a.dt AND k.bucket = a.bucket AND k.principal = 'anonymous'
-    WHERE a.requester IS NULL AND a.http_status BETWEEN 200 AND 299
+    WHERE a.anonymous AND a.http_status BETWEEN 200 AND 299
       AND access_kind(a.operation) = 'read'
       AND NOT EXISTS (SELECT 1 FROM policy_buckets AS p WHERE a.bucket GLOB p.bucket_pattern)
     GROUP BY a.dt, a.bucket
@@ -253,7 +263,7 @@ findings AS (
                       WHEN 'read' THEN 'reads only'
                       ELSE 'writes but not configuration changes' END, NULL
     FROM win AS a LEFT JOIN policy_entries($start_date, $end_date) AS e USING (bucket)
-    WHERE a.requester IS NULL AND a.http_status < 400
+    WHERE a.anonymous AND a.http_status < 400
       AND access_kind(a.operation) <> 'read'
       AND NOT CASE coalesce(e.anonymous, 'deny')
                   WHEN 'allow' THEN true
@@ -395,7 +405,7 @@ findings AS (
                'high'], coalesce(c.severity, setting('config_change', 'severity'))))]
     FROM win AS w LEFT JOIN config_operations AS c USING (operation)
     WHERE w.http_status < 300
-      AND (c.kind IS NOT NULL OR (access_kind(w.operation) = 'configure' AND w.key IS NULL))
+      AND (c.kind IS NOT NULL OR (access_kind(w.operation) = 'configure' AND w.bucket_level))
     GROUP BY w.dt, w.bucket, w.principal, w.remote_ip
     UNION ALL
     -- A bucket that logs nearly every hour went silent for hours.
