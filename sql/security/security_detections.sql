@@ -45,6 +45,7 @@ day_rows AS (
     FROM access_logs WHERE dt BETWEEN $start_date AND $end_date
 ),
 win AS (SELECT * FROM day_rows WHERE NOT is_aws_service),
+entries AS (SELECT * FROM policy_entries($start_date, $end_date)),  -- each bucket's entry
 earlier AS (
     SELECT * FROM security_activity
     WHERE dt >= strftime(CAST($start_date AS DATE) - to_days($lookback_days), '%Y-%m-%d')
@@ -262,7 +263,7 @@ findings AS (
                       WHEN 'deny' THEN 'nothing'
                       WHEN 'read' THEN 'reads only'
                       ELSE 'writes but not configuration changes' END, NULL
-    FROM win AS a LEFT JOIN policy_entries($start_date, $end_date) AS e USING (bucket)
+    FROM win AS a LEFT JOIN entries AS e USING (bucket)
     WHERE a.anonymous AND a.http_status < 400
       AND access_kind(a.operation) <> 'read'
       AND NOT CASE coalesce(e.anonymous, 'deny')
@@ -307,7 +308,7 @@ findings AS (
                         AND p.granted > 0)
       -- where the policy lists the bucket's principals, it says who is expected: a
       -- listed one is not new, an unlisted one is policy_principal
-      AND NOT EXISTS (SELECT 1 FROM policy_entries($start_date, $end_date) AS e
+      AND NOT EXISTS (SELECT 1 FROM entries AS e
                       WHERE e.bucket = w.bucket AND e.has_principals)
     UNION ALL
     -- A known principal from a network it never used on the bucket; high when much data
