@@ -38,8 +38,6 @@ reuses `canonical` and the lake's own writer, and needs only local disk.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import os
 import re
@@ -57,13 +55,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .lake import Lake, canonical, unreadable
-from .manifest import Manifest, Target, Unit
+from .manifest import Feeds, Target, Unit
+from .memory import give_back
 from .spill import Spill
 from .units import (
     STAGING,
     BadStaging,
     StagingProblem,
-    current,
+    current_feeds,
     open_staging,
     read_staging,
     schema_of,
@@ -106,14 +105,6 @@ class Budget:
 EXPANSION = 16
 MEMORY = 384 << 20  # what a compaction's rebuilds hold at once; one holds half at most
 FAN_IN = 8          # sorted runs merged at once (each holds two small batches)
-
-
-def _give_back() -> None:
-    """Return freed memory to the system: Arrow's pool, and the C heap where it is glibc's
-    (threads that parsed keep what they freed otherwise, counted in the peak)."""
-    pa.default_memory_pool().release_unused()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class CompactionError(RuntimeError):
@@ -162,10 +153,10 @@ def compact(lake: Lake, targets: list[Target], threads: int = THREADS,
     pending = sorted(set(targets))
     feeders = feeders or {}
     budget = Budget(memory)
-    _give_back()  # what the units freed (parse buffers, staging) goes back first
+    give_back()  # what the units freed (parse buffers, staging) goes back first
     with Spill() as scratch, ThreadPoolExecutor(threads, thread_name_prefix="compact") as pool:
         for _ in range(MAX_PASSES):
-            manifests: dict[Unit, Manifest | None] = {}  # read once per pass
+            manifests: dict[Unit, Feeds | None] = {}  # read once per pass
             written: dict[Target, Inputs | None] = {}
             rebuilt = pool.map(partial(_rebuild, lake, manifests=manifests,
                                        feeders=feeders, budget=budget,
@@ -175,12 +166,12 @@ def compact(lake: Lake, targets: list[Target], threads: int = THREADS,
                     done[target] = result
                     if not result.problems:
                         written[target] = inputs
-            fresh: dict[Unit, Manifest | None] = {}  # after every write of the pass
+            fresh: dict[Unit, Feeds | None] = {}  # after every write of the pass
             now = pool.map(partial(_recheck, lake, manifests=fresh, feeders=feeders),
                            written, written.values())
             pending = [t for t, inputs in zip(written, now) if not inputs.same(written[t])]
             if not pending:
-                _give_back()
+                give_back()
                 return done
     raise CompactionError(f"{len(pending)} lake folders kept changing while they were "
                           f"rebuilt {MAX_PASSES} times (e.g. {pending[0].path}): run again")
@@ -505,7 +496,7 @@ def _inputs(lake: Lake, target: Target, *, manifests: dict,
     paths, problems, sizes = [], [], []
     for unit in sorted(units | set(also)):
         if unit not in manifests:
-            manifests[unit] = current(lake, unit)
+            manifests[unit] = current_feeds(lake, unit)
         name, problem = _check(lake, target, unit, manifests[unit], listing)
         if problem is not None:
             name, problem = _confirm(lake, target, unit, manifests)
@@ -518,7 +509,7 @@ def _inputs(lake: Lake, target: Target, *, manifests: dict,
     return Inputs(tuple(paths), tuple(problems), frozenset(units | set(also)), tuple(sizes))
 
 
-def _check(lake: Lake, target: Target, unit: Unit, manifest: Manifest | None,
+def _check(lake: Lake, target: Target, unit: Unit, manifest: Feeds | None,
            listing: dict[str, int]) -> tuple[str | None, StagingProblem | None]:
     """The staging file the manifest names for `target`, and whether the listing shows
     it missing or of another size than recorded."""
@@ -538,12 +529,12 @@ def _confirm(lake: Lake, target: Target, unit: Unit, manifests: dict
     """A file seen missing may have been collected by a commit newer than the manifest
     read (a race, not damage): read the manifest again, list the unit's folder again,
     and believe the problem only if the version did not change in between."""
-    fresh = manifests[unit] = current(lake, unit)
+    fresh = manifests[unit] = current_feeds(lake, unit)
     folder = lake.path(STAGING, target.table, target.folder, unit.path)
     name, problem = _check(lake, target, unit, fresh, lake.sizes(folder))
     if problem is None:
         return name, None
-    again = current(lake, unit)
+    again = current_feeds(lake, unit)
     if again is not None and fresh is not None and again.version != fresh.version:
         manifests[unit] = again
         return again.staging.get(target.path), None  # a newer commit: the next pass checks

@@ -197,15 +197,36 @@ class Manifest:
         """A manifest as written by this version or an earlier one (which had no versions,
         no staging, or no `staging_files`); ManifestShapeError (or KeyError, TypeError,
         ValueError) when it is not one."""
-        d = _dict(d)
-        staging = {_str(t): _str(n) for t, n in _dict(d.get("staging", {})).items()}
-        facts = {_str(t): StagingFacts.from_json(_dict(f))
-                 for t, f in _dict(d.get("staging_files", {})).items() if t in staging}
+        feeds = Feeds.from_json(d)
         kind, date_source = d["layout"]
-        return Manifest(_str(d["source"]), _str(d["day"]),
+        return Manifest(feeds.source, _str(d["day"]),
                         KeyLayout(_str(kind), None if date_source is None else
                                   _str(date_source)),
                         {_str(u): ManifestEntry.from_json(e)
                          for u, e in _dict(d["objects"]).items()},
-                        _int(d.get("version", 0)), _str(d.get("run", "")), staging,
-                        [_str(t) for t in d.get("dropped", [])], facts)
+                        feeds.version, _str(d.get("run", "")), dict(feeds.staging),
+                        [_str(t) for t in d.get("dropped", [])], dict(feeds.facts))
+
+
+@dataclass(frozen=True)
+class Feeds:
+    """What a rebuild needs of a unit's manifest: the staging file it names for each
+    folder, and what that file held. A manifest holds an entry per log object (about
+    1 KB each in memory), and a rebuild of many days keeps one per unit for a pass: the
+    entries would cost more than the rows being sorted."""
+
+    source: str
+    version: int
+    staging: dict[str, str]
+    facts: dict[str, StagingFacts]
+
+    @staticmethod
+    def from_json(d: dict) -> Feeds:
+        """The part of a manifest's JSON a rebuild reads, checked as `Manifest.from_json`
+        checks it."""
+        d = _dict(d)
+        _str(d["day"]), _dict(d["objects"]), d["layout"]  # a manifest's shape, not read
+        staging = {_str(t): _str(n) for t, n in _dict(d.get("staging", {})).items()}
+        facts = {_str(t): StagingFacts.from_json(_dict(f))
+                 for t, f in _dict(d.get("staging_files", {})).items() if t in staging}
+        return Feeds(_str(d["source"]), _int(d.get("version", 0)), staging, facts)

@@ -17,8 +17,9 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -34,9 +35,10 @@ from .lake import (
     unreadable,
 )
 from .logformat import REJECT_SCHEMA
-from .manifest import Manifest, Staged, StagingFacts, Target, Unit
+from .manifest import Feeds, Manifest, Staged, StagingFacts, Target, Unit
 
 MANIFESTS, STAGING = "_manifests", "_staging"
+T = TypeVar("T")
 _VERSION = re.compile(r"v(\d{6})\.json$")
 _STAGED = re.compile(r"v(\d{6})-([0-9a-f]+)\.parquet$")
 _LEGACY = re.compile(r"/source=([0-9a-f]+)/day=([0-9-]{10})\.json$")
@@ -97,20 +99,31 @@ def current(lake: Lake, unit: Unit) -> Manifest | None:
     """The unit's latest committed manifest (None if nothing was ever committed).
     LakeMetadataError, naming the file, if it is not a manifest: it decides which rows
     the lake holds, so no run guesses."""
+    return _latest(lake, unit, Manifest.from_json)
+
+
+def current_feeds(lake: Lake, unit: Unit) -> Feeds | None:
+    """What the unit's latest committed manifest says it feeds (`current`, without its
+    entry per log object): what rebuilds read."""
+    return _latest(lake, unit, Feeds.from_json)
+
+
+def _latest(lake: Lake, unit: Unit, parse: Callable[[dict], T]) -> T | None:
     for path in reversed(_versions(lake, unit)):  # never deleted by a run
-        manifest = read_manifest(lake, path)
+        manifest = read_manifest(lake, path, parse)
         if manifest is not None:
             return manifest
     return None
 
 
-def read_manifest(lake: Lake, path: str) -> Manifest | None:
+def read_manifest(lake: Lake, path: str, parse: Callable[[dict], T] = Manifest.from_json
+                  ) -> T | None:
     """The manifest in `path` (None if there is no such file), its shape checked."""
     value = lake.read_object(path, MANIFEST_ADVICE)
     if value is None:
         return None
     try:
-        return Manifest.from_json(value)
+        return parse(value)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise LakeMetadataError(lake.display(path), f"is not a manifest this version can "
                                 f"read ({unreadable(e)})", MANIFEST_ADVICE) from e

@@ -20,9 +20,10 @@ import pytest
 
 from pipelines import checks
 from pipelines.ingest import RunReport, ingest
-from pipelines.lake import Lake, parquet_bytes
-from pipelines.manifest import Unit
+from pipelines.lake import Lake, LakeMetadataError, parquet_bytes
+from pipelines.manifest import Feeds, Unit
 from pipelines.sources import LogSource
+from pipelines.units import read_manifest
 from tests.conftest import upload
 from tests.test_cli import S3LOGS
 from tests.test_concurrency import D1, D2, late_logs
@@ -226,6 +227,20 @@ def test_a_corrupt_manifest_is_one_sentence_naming_it(setup, corruption):
     lake.fs.rm(manifest)  # as the sentence says
     assert setup.cli().returncode == 0
     assert lake.snapshot() == before
+
+
+def test_a_rebuild_reads_what_a_manifest_feeds_as_the_manifest_says_it(setup):
+    """Rebuilds hold one manifest per unit for a pass: `Feeds` is its staging files and
+    their facts without the entry per log object, read and checked as the manifest is."""
+    lake, path = setup.lake, setup.manifest()
+    manifest, feeds = read_manifest(lake, path), read_manifest(lake, path, Feeds.from_json)
+    assert feeds.staging and feeds.facts
+    assert (feeds.source, feeds.version, feeds.staging, feeds.facts) == (
+        manifest.source, manifest.version, manifest.staging, manifest.facts)
+    value = json.loads(lake.read_bytes(path))
+    lake.fs.pipe_file(path, json.dumps({**value, "objects": [1, 2]}).encode())
+    with pytest.raises(LakeMetadataError, match="is not a manifest this version can read"):
+        read_manifest(lake, path, Feeds.from_json)
 
 
 @pytest.mark.parametrize("content", [b'{"format": 2', b"[]", b'{"format": "two"}'])
