@@ -82,10 +82,32 @@ def ingestion(report, lake: Lake, days: Sequence[date]) -> IngestionChecks:
                if r.folder.startswith("access_logs/")}
     dts = sorted({d.isoformat() for d in days} | {p.dt for p in report.partitions} | rebuilt)
     records = RecordCounts.of(lake, dts)
-    manifests = {(p.source_id, p.day): current(lake, p.unit) for p in report.plans}
+    manifests = ManifestFindings.of(lake, report)
     return IngestionChecks([_parse_rate(report), _reconcile(report, manifests),
-                            _listing(report, manifests), *records.results(),
+                            _listing(manifests), *records.results(),
                             _objects_read(report), _staging_complete(report)], records.preview)
+
+
+@dataclass
+class ManifestFindings:
+    """What the checks need of the run's manifests, read one at a time: a manifest holds
+    an entry per log object, and a run of many days would otherwise hold them all."""
+    unbalanced: list[str] = field(default_factory=list)  # "manifest DAY"
+    missing: list[str] = field(default_factory=list)     # listed, in no manifest
+
+    @classmethod
+    def of(cls, lake: Lake, report) -> ManifestFindings:
+        found = cls()
+        vanished = {url for d in report.days for url in d.objects_vanished}
+        vanished |= {f.split(": ", 1)[0] for d in report.days for f in d.objects_failed}
+        for p in report.plans:
+            manifest = current(lake, p.unit)
+            if manifest is not None and not manifest.balanced:
+                found.unbalanced.append(f"manifest {p.day}")
+            known = manifest.objects if manifest else {}
+            found.missing += [o.url for o in p.listed
+                              if o.url not in known and o.url not in vanished]
+        return found
 
 
 @dataclass
@@ -145,24 +167,17 @@ def _parse_rate(report) -> CheckResult:
                        {"parse_rate": rate, "lines": lines, "rows": rows})
 
 
-def _reconcile(report, manifests: dict) -> CheckResult:
+def _reconcile(report, manifests: ManifestFindings) -> CheckResult:
     unbalanced = [d.day for d in report.days
                   if d.lines_read != d.rows_parsed + d.rows_quarantined]
-    unbalanced += [f"manifest {day}" for (_, day), m in manifests.items()
-                   if m and not m.balanced]
+    unbalanced += manifests.unbalanced
     return CheckResult("lines_reconcile", not unbalanced, ERROR,
                        "lines read = rows + quarantined" if not unbalanced else
                        f"unbalanced: {', '.join(unbalanced[:5])}", {"unbalanced": unbalanced})
 
 
-def _listing(report, manifests: dict) -> CheckResult:
-    vanished = {url for d in report.days for url in d.objects_vanished}
-    vanished |= {f.split(": ", 1)[0] for d in report.days for f in d.objects_failed}
-    missing = []
-    for p in report.plans:
-        manifest = manifests[(p.source_id, p.day)]
-        known = manifest.objects if manifest else {}
-        missing += [o.url for o in p.listed if o.url not in known and o.url not in vanished]
+def _listing(manifests: ManifestFindings) -> CheckResult:
+    missing = manifests.missing
     return CheckResult("listing_in_manifest", not missing, ERROR,
                        f"{len(missing):,} listed objects missing from their manifest",
                        {"missing": len(missing), "examples": missing[:10]})
