@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from .sources import ObjectInfo
 from .storage import Location
 
-BATCH_BYTES = 64 << 20
+BATCH_BYTES = 32 << 20     # per unit: a few hundred small objects, enough to keep 32 GETs busy
 STREAM_BYTES = 16 << 20     # objects at least this large are streamed, never held whole
 CONCURRENCY = 32
 ATTEMPTS = 2                # rounds of GETs here, each with botocore's own retries

@@ -607,6 +607,7 @@ def _collect(source: LogSource, day_plan: DayPlan, spill: Spill, progress: bool,
                 else:
                     report.objects_failed.append(f"{o.url}: {describe(e)}")
             bar.advance(o.size)
+        batch = bodies = None  # let go before the next batch is read, not after
     if bar is not shared:
         bar.done()
     for e in work.entries.values():
