@@ -6,6 +6,7 @@ import dagster as dg
 
 from pipelines.config import settings
 from pipelines.lake import Lake
+from pipelines.memory import bound_allocator
 from pipelines.session import MEMORY_LIMIT
 from pipelines.sources import LogSource
 
@@ -39,6 +40,9 @@ class LakeResource(dg.ConfigurableResource):
     s3: S3Settings
     memory_limit: str = MEMORY_LIMIT
     rebuild_steps: int = 8
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        bound_allocator()  # each step's process, as `s3logs` does (pipelines.memory)
 
     def lake(self) -> Lake:
         return Lake(self.url, endpoint=self.s3.endpoint_url)

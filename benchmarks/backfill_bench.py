@@ -32,6 +32,7 @@ from pipelines.ingest import (
     rebuild_folders,
 )
 from pipelines.lake import Lake
+from pipelines.memory import bound_allocator
 from pipelines.sources import LogSource
 from pipelines.synth import SynthConfig, generate_objects
 
@@ -63,13 +64,13 @@ def backfill(urls: list[str], lake: str, workers: int, endpoint: str | None) -> 
     started = time.perf_counter()
     days = [CONFIG.start + timedelta(days=i) for i in range(DAYS + 3)]
     units = [(url, lake, day, endpoint) for day in days for url in urls]
-    with ProcessPoolExecutor(workers) as pool:
+    with ProcessPoolExecutor(workers, initializer=bound_allocator) as pool:
         outcomes = list(pool.map(_unit, units))
     ingested = time.perf_counter()
     lk = Lake(lake, endpoint=endpoint)
     migrate(lk)
     groups: list[FolderGroup] = folder_groups(lk, outcomes, workers)
-    with ProcessPoolExecutor(workers) as pool:
+    with ProcessPoolExecutor(workers, initializer=bound_allocator) as pool:
         folders = list(pool.map(_folders, [(lake, g, endpoint) for g in groups]))
     report = finish_rebuild(lk, outcomes, folders, started)
     seconds = time.perf_counter() - started

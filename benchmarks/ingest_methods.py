@@ -15,12 +15,14 @@ from benchmarks.baselines import parse_with_re
 from benchmarks.common import measured
 from pipelines.ingest import ingest
 from pipelines.lake import Lake
+from pipelines.memory import bound_allocator
 from pipelines.sources import LogSource
 
 SOURCE_BUCKET, PREFIX = "bench-logs", "logs/"
 
 
 def ours(endpoint: str, out: str, days: list[date]) -> dict:
+    bound_allocator()  # as `s3logs` does
     report = ingest([LogSource(f"s3://{SOURCE_BUCKET}/{PREFIX}", endpoint=endpoint)],
                     Lake(out), days, progress=False)
     return {"objects": report.total("objects_ingested"),

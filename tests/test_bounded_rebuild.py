@@ -348,3 +348,15 @@ def test_a_run_rebuilt_in_groups_of_folders_is_the_run_rebuilt_at_once(logs, tmp
     got = ingestion.finish_rebuild(lake, outcomes, folders, 0.0, [source])
     assert lake.snapshot() == reference.snapshot()
     assert totals(got) == totals(want)
+
+
+def test_the_process_allocates_from_malloc_in_few_arenas():
+    """What `s3logs` and each Dagster step set first (pipelines.memory): Arrow on the C
+    library's malloc, which gives back what the threads free, where mimalloc kept it."""
+    code = ("import pyarrow as pa; from pipelines.memory import bound_allocator, give_back; "
+            "bound_allocator(); a = pa.array(range(100_000)); n = a.nbytes; del a; "
+            "give_back(); print(pa.default_memory_pool().backend_name, n > 0, "
+            "pa.total_allocated_bytes())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).parent.parent)
+    assert out.stdout.split() == ["system", "True", "0"]

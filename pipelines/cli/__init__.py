@@ -12,6 +12,7 @@ from ..alerts import AlertError
 from ..catalog import CatalogError
 from ..fetch import FetchError
 from ..lake import LakeWriteError
+from ..memory import bound_allocator
 from ..models import ModelError
 from ..warehouse import ReadOnlyError
 from . import demo, ingest, logging_setup, models, parse, query, report, retention, security
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    bound_allocator()  # the process's, so here: see pipelines.memory
     try:
         return args.func(args)
     except (UserError, ValueError, FetchError, FileNotFoundError, CatalogError,
