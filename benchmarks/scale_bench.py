@@ -311,6 +311,22 @@ def build(lake: Path, logs: dict, day: date, first: date) -> dict:
             "history_rows": sum(ing["per_day"][d] for d in history), "history_days": history}
 
 
+HISTORY_ROUNDS = 3  # the history ratio's two day runs: a second apart, noise decides
+
+
+def best_days(lakes: list[tuple[Path, dict]], day: date) -> list[dict]:
+    """The day's models on each lake again, one lake after the other, until each ran
+    HISTORY_ROUNDS times: each lake's fastest run (a ratio of single runs of a few
+    seconds measures the machine's noise as much as the history's length)."""
+    best = [first for _, first in lakes]
+    for _ in range(HISTORY_ROUNDS - 1):
+        for i, (lake, _) in enumerate(lakes):
+            run = _step("day", str(lake), str(day))
+            if run["models_s"] < best[i]["models_s"]:
+                best[i] = run
+    return best
+
+
 def main() -> dict:
     scales = _env_scales()
     history_days = int(os.environ.get("S3LOGS_BENCH_HISTORY_DAYS", "28"))
@@ -339,10 +355,14 @@ def main() -> dict:
                 if start <= month_first < day:
                     extra["billing"] = _step("billing", str(lake), str(month_first), str(day))
                 extra["security"] = _step("security", str(lake), str(day))
-                shutil.rmtree(lake, ignore_errors=True)
                 print(f"  the same logs from {day - timedelta(days=short)} on "
                       f"({short} days of history):", flush=True)
                 extra["short"] = build(short_lake, logs, day, day - timedelta(days=short))
+                print(f"  the day on both lakes, alternating, best of {HISTORY_ROUNDS}:",
+                      flush=True)
+                results[scale]["day"], extra["short"]["day"] = best_days(
+                    [(lake, results[scale]["day"]), (short_lake, extra["short"]["day"])],
+                    day)
         finally:
             shutil.rmtree(lake, ignore_errors=True)
             shutil.rmtree(short_lake, ignore_errors=True)
@@ -486,6 +506,9 @@ def _check(name: str, value: float, unit: str, op: str, limit: float,
 
 if __name__ == "__main__":
     if len(sys.argv) > 1:
+        from pipelines.memory import bound_allocator
+
+        bound_allocator()  # each step runs as `s3logs` would run it
         print(json.dumps(STEPS[sys.argv[1]](*sys.argv[2:])))
     else:
         main()
