@@ -97,11 +97,14 @@ endif
 # Each estate's incidents (the shop's, the research institute's) planted into three weeks
 # of its realistic traffic, with and without its policy file: found or missed, rows per
 # incident, false findings on a benign week, and a summary against issue 18's targets
-# (EVAL_SCALE multiplies the traffic; EVAL_ESTATES="lab" runs one estate).
+# (EVAL_SCALE multiplies the traffic; EVAL_ESTATES="lab" runs one estate; EVAL_SEED=N draws
+# other estates than the defaults).
 EVAL_SCALE ?= 1.0
 EVAL_ESTATES ?=
+EVAL_SEED ?=
 eval: $(STAMP)
-	$(BIN)/python -m benchmarks.eval_detections $(EVAL_SCALE) $(EVAL_ESTATES)
+	$(BIN)/python -m benchmarks.eval_detections $(EVAL_SCALE) $(EVAL_ESTATES) \
+	  $(if $(EVAL_SEED),--seed $(EVAL_SEED))
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -9,7 +9,7 @@ Per estate and mode it prints:
 
 - per incident, whether it was found: a finding of one of its detections, at medium or
   above, not suppressed, on its bucket and day, that names its principal (the principal
-  column) or its address (the remote_ip column, equal or a network holding it), and that
+  column) or its address (in the addresses column, itself or a network holding it), and that
   the benign run does not have; the detections that fired naming it; and its rows: the
   medium+ findings on its bucket and day that the benign run does not have (what an
   on-call engineer would have to read);
@@ -27,6 +27,7 @@ fails: a policy file that does not load is reported and its mode not run.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import ipaddress
 import os
@@ -34,7 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -73,7 +74,7 @@ class Estate:
     name: str
     about: str
     cases: dict[str, Case]
-    plan: Callable[[float], tuple[object, object]]    # scale -> benign, planted configs
+    plan: Callable[[float, int | None], tuple[object, object]]  # scale, seed -> configs
     write: Callable[[object, Path], list[str]]
     policies: Path
     threat_list: Path
@@ -95,13 +96,13 @@ def _shop() -> Estate:
              for name, i in incidents.INCIDENTS.items()}
     start = date(2026, 10, 26)   # a Monday
 
-    def plan(scale: float):
+    def plan(scale: float, seed: int | None):
         third_week = [start + timedelta(days=WARM_UP + i) for i in range(7)]
         planted = tuple(incidents.Planted(name, third_week[i % 7])
                         for i, name in enumerate(incidents.INCIDENTS))
-        benign = estate.EstateConfig(start=start, days=DAYS, scale=scale, seed=21)
-        return benign, estate.EstateConfig(start=start, days=DAYS, scale=scale, seed=21,
-                                           incidents=planted)
+        benign = estate.EstateConfig(start=start, days=DAYS, scale=scale,
+                                     seed=21 if seed is None else seed)
+        return benign, replace(benign, incidents=planted)
 
     return Estate("shop", "an online shop (pipelines/estate.py, pipelines/incidents.py)",
                   cases, plan, estate.write_objects, ROOT / "examples" / "policies.yaml",
@@ -112,10 +113,10 @@ def _lab() -> Estate:
     cases = {name: Case(name, i.bucket, i.story or "", i.detections, i.principal, i.address)
              for name, i in estate_lab.INCIDENTS.items()}
 
-    def plan(scale: float):
-        benign = estate_lab.LabConfig(days=DAYS, scale=scale)
-        return benign, estate_lab.LabConfig(days=DAYS, scale=scale,
-                                            incidents=estate_lab.third_week(benign))
+    def plan(scale: float, seed: int | None):
+        benign = estate_lab.LabConfig(days=DAYS, scale=scale,
+                                      **({} if seed is None else {"seed": seed}))
+        return benign, replace(benign, incidents=estate_lab.third_week(benign))
 
     return Estate("lab", "a research institute (pipelines/estate_lab.py)", cases, plan,
                   estate_lab.write_objects, ROOT / "examples" / "lab" / "policies.yaml",
@@ -204,7 +205,7 @@ def detect(lake: Lake, cfg) -> Result:
 
 
 def _key(f: dict) -> tuple:
-    return f["dt"], f["bucket"], f["detection"], f["principal"], f["remote_ip"], f["severity"]
+    return f["dt"], f["bucket"], f["detection"], f["principal"], f["sources"], f["severity"]
 
 
 def _names(f: dict, case: Case) -> bool:
@@ -213,15 +214,16 @@ def _names(f: dict, case: Case) -> bool:
         return True
     if case.principal is not None and f["principal"] == case.principal:
         return True
-    where = f["remote_ip"]
-    if case.address is None or not where:
+    if case.address is None:
         return False
-    if where == case.address:
-        return True
-    try:
-        return ipaddress.ip_address(case.address) in ipaddress.ip_network(where, strict=False)
-    except ValueError:
-        return False
+    address = ipaddress.ip_address(case.address)
+    for where in (a["address"] for a in f["addresses"] or []):
+        try:
+            if address in ipaddress.ip_network(where, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 def judge(case: Case, day: date, benign: Result, planted: Result) -> Verdict:
@@ -258,8 +260,8 @@ def _set_env(mode: str, est: Estate) -> str | None:
     return None
 
 
-def run_estate(est: Estate, scale: float) -> list[ModeReport]:
-    benign_cfg, planted_cfg = est.plan(scale)
+def run_estate(est: Estate, scale: float, seed: int | None) -> list[ModeReport]:
+    benign_cfg, planted_cfg = est.plan(scale, seed)
     reports = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"s3logs-eval-{est.name}-") as tmp:
@@ -284,13 +286,13 @@ def run_estate(est: Estate, scale: float) -> list[ModeReport]:
             reports.append(report)
     for k in ("S3LOGS_POLICIES", "S3LOGS_THREAT_LIST"):
         os.environ.pop(k, None)
-    print(f"\n{est.name}: {est.about}; {DAYS} days from {benign_cfg.start} (scale {scale}); "
-          f"{time.perf_counter() - started:.0f} s")
+    print(f"\n{est.name}: {est.about}; {DAYS} days from {benign_cfg.start} (scale {scale}, "
+          f"seed {benign_cfg.seed}); {time.perf_counter() - started:.0f} s")
     return reports
 
 
 def _who(f: dict) -> str:
-    return " ".join(x for x in (f["principal"], f["remote_ip"]) if x) or "-"
+    return " ".join(x for x in (f["principal"], f["sources"]) if x) or "-"
 
 
 def _shown(path: Path) -> str:
@@ -350,7 +352,8 @@ def print_summary(reports: list[ModeReport]) -> None:
               + (f" (most rows: {worst.case.name})" if worst and worst.rows > 1 else ""))
 
 
-def main(scale: float = 1.0, names: list[str] | None = None) -> None:
+def main(scale: float = 1.0, names: list[str] | None = None, seed: int | None = None
+         ) -> None:
     chosen = names or list(ESTATES)
     unknown = [n for n in chosen if n not in ESTATES]
     if unknown:
@@ -360,7 +363,7 @@ def main(scale: float = 1.0, names: list[str] | None = None) -> None:
     reports = []
     for name in chosen:
         est = ESTATES[name]()
-        mine = run_estate(est, scale)
+        mine = run_estate(est, scale, seed)
         for r in mine:
             print_mode(est, r, detections)
         reports += mine
@@ -369,4 +372,11 @@ def main(scale: float = 1.0, names: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main(float(sys.argv[1]) if len(sys.argv) > 1 else 1.0, sys.argv[2:] or None)
+    parser = argparse.ArgumentParser(description="Score the detections on every estate.")
+    parser.add_argument("scale", nargs="?", type=float, default=1.0,
+                        help="multiplies each estate's traffic (default 1.0)")
+    parser.add_argument("estates", nargs="*", help=f"some of {', '.join(ESTATES)} (all)")
+    parser.add_argument("--seed", type=int, help="draw other estates than each one's own "
+                        "default seed (shop 21, lab 5)")
+    args = parser.parse_args()
+    main(args.scale, args.estates or None, args.seed)

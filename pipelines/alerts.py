@@ -218,7 +218,7 @@ def message(bucket: str, detection: str, findings: list[dict]) -> str:
     lines = [f"*[{_esc(worst['severity'].upper())}] {_esc(detection)} on {_esc(bucket)}*: "
              f"{len(findings)} new finding{'s' * (len(findings) != 1)}"]
     for f in findings[:MAX_LISTED]:
-        who = " ".join(_esc(x) for x in (f["principal"], f["remote_ip"]) if x)
+        who = " ".join(_esc(x) for x in (f["principal"], f["sources"]) if x)
         ids = ", ".join(_esc(i) for i in (f["sample_request_ids"] or []))
         lines.append(f"• {_esc(f['dt'])} {who or 'bucket'}: {_esc(f['rule'] or '')} "
                      f"({f['request_count']:,} requests; e.g. {ids or 'no sample'}; "

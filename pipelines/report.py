@@ -195,7 +195,7 @@ def _policy_section(policy: list[dict]) -> str:
         return (f"<section><h2>Access policy</h2><p>No request broke the access policy "
                 f"({_esc(settings().policies)}).</p></section>")
     return table(f"Access policy violations ({settings().policies})", policy[:40],
-                 ["dt", "bucket", "detection", "principal", "remote_ip", "request_count",
+                 ["dt", "bucket", "detection", "principal", "sources", "request_count",
                   "rule", "status"])
 
 
@@ -293,10 +293,10 @@ def build(lake: Lake, start: date, end: date) -> str:
         table("Top keys", [{"key": k, "requests": v} for k, v in sorted(
             keys_top.items(), key=lambda kv: -kv[1])[:10]], ["key", "requests"]),
         table("New findings, high and medium", worth[:40],
-              ["dt", "severity", "bucket", "detection", "principal", "remote_ip",
+              ["dt", "severity", "bucket", "detection", "principal", "sources",
                "request_count", "rule"]),
         table("Ongoing findings (found on several days; alerted once)", ongoing[:25],
-              ["detection", "bucket", "principal", "remote_ip", "severity", "first_detected",
+              ["detection", "bucket", "principal", "sources", "severity", "first_detected",
                "days", "suppressed"]),
         _policy_section(policy),
     ]

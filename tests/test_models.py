@@ -249,7 +249,8 @@ def test_each_detection_fires_on_its_planted_case(security_lake, detection):
     assert f["severity"] in {"info", "low", "medium", "high"} and f["dt"] == ATTACK.isoformat()
     assert 1 <= len(f["sample_request_ids"]) <= 3 and f["first_seen"] <= f["last_seen"]
     if detection == "new_network":
-        assert f["remote_ip"] == "198.51.100.0/24" and f["request_count"] == 1
+        assert f["addresses"] == [{"address": "198.51.100.0/24", "requests": 1}]
+        assert f["request_count"] == 1
 
 
 def test_lifecycle_expirations_are_not_mass_deletes(security_lake):

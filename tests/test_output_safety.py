@@ -138,7 +138,7 @@ def test_query_tables_escape_cells_and_headers(tmp_path):
 
 def test_webhook_text_escapes_control_characters_and_slack_markup():
     finding = {"severity": "high", "principal": "<!channel>\x1b[2J\n*forged line*",
-               "remote_ip": "10.0.0.1", "sample_request_ids": ["R1\r", "\u202eR2"],
+               "sources": "10.0.0.1 (3)", "sample_request_ids": ["R1\r", "\u202eR2"],
                "rule": "rule\x07", "request_count": 3, "dt": "2026-11-20",
                "finding_id": "f1"}
     text = alerts.message("payments-prod", "policy_principal", [finding])

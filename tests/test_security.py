@@ -152,17 +152,19 @@ def test_policy_violations_name_the_rule_and_spare_aws_and_refused_requests(tmp_
              signature_version="-", authentication_type="-"),
     ]})
     found = findings(lake, DAY, DAY)
-    policy_rows = {(r["detection"], r["principal"], r["remote_ip"]): r for r in found
+    policy_rows = {(r["detection"], r["principal"]): r for r in found
                    if r["detection"].startswith("policy_")}
     stranger = "arn:aws:iam::999988887777:user/stranger"
-    assert ("policy_anonymous", "anonymous", None) in policy_rows
-    assert policy_rows[("policy_principal", stranger, None)]["request_count"] == 1
+    assert ("policy_anonymous", "anonymous") in policy_rows
+    assert policy_rows[("policy_principal", stranger)]["request_count"] == 1
     for name in ("sneaky", "backup.amazonaws.com"):
-        assert ("policy_principal", f"arn:aws:iam::999988887777:user/{name}", None) \
-            in policy_rows
-    assert ("policy_principal", ETL.rsplit("/", 1)[0], None) in policy_rows   # wrote
-    assert ("policy_network", APP.rsplit("/", 1)[0], "203.0.113.0/24") in policy_rows
-    assert ("policy_network", APP.rsplit("/", 1)[0], "2001:0db8:ffff::/48") in policy_rows
+        assert ("policy_principal", f"arn:aws:iam::999988887777:user/{name}") in policy_rows
+    assert ("policy_principal", ETL.rsplit("/", 1)[0]) in policy_rows   # wrote
+    # one finding for the principal, its two networks listed with their requests
+    network = policy_rows[("policy_network", APP.rsplit("/", 1)[0])]
+    assert network["addresses"] == [{"address": "2001:0db8:ffff::/48", "requests": 1},
+                                    {"address": "203.0.113.0/24", "requests": 1}]
+    assert (network["address_count"], network["request_count"]) == (2, 2)
     tls = [r for r in found if r["detection"] == "policy_tls"]
     assert len(tls) == 1 and "TLS below 1.2" in tls[0]["rule"]
     assert all("payments-prod" in r["rule"] for r in policy_rows.values())
@@ -171,6 +173,44 @@ def test_policy_violations_name_the_rule_and_spare_aws_and_refused_requests(tmp_
     assert not [r for r in found if r["principal"] in aws
                 and r["detection"] != "lifecycle_expirations"]
     assert not [r for r in found if r["bucket"] == "shop-website"]
+
+
+def test_one_incident_is_one_finding_with_its_addresses_listed_and_counted(tmp_path):
+    """A principal's credentials used from 150 networks the policy does not allow are one
+    policy_network finding: the networks as a list (the busiest first, at most
+    finding.max_addresses), their number, and the busiest in words."""
+    leak = [r for i in range(150)
+            for r in req(2 if i == 7 else 1, remote_ip=f"198.{i // 100 + 18}.{i % 100}.9")]
+    found = findings(lake_of(tmp_path, {DAY: req(3) + leak}), DAY, DAY)
+    (row,) = [r for r in found if r["detection"] == "policy_network"]
+    assert (row["principal"], row["request_count"], row["address_count"]) == \
+        (APP.rsplit("/", 1)[0], 151, 150)
+    assert len(row["addresses"]) == 100
+    assert row["addresses"][0] == {"address": "198.18.7.0/24", "requests": 2}
+    assert row["sources"] == "198.18.7.0/24 (2), 198.18.0.0/24 (1), 198.18.1.0/24 (1) " \
+                             "and 147 more"
+
+
+def test_a_suppression_by_network_covers_a_finding_only_if_it_holds_every_address(
+        tmp_path, monkeypatch):
+    file = tmp_path / "p.yaml"
+    file.write_text((ROOT / "examples" / "policies.yaml").read_text() + """\
+  - detection: policy_network
+    bucket: payments-prod
+    network: 203.0.113.0/24
+    reason: "the payment provider's callback range"
+    expires: 2026-12-31
+""")
+    monkeypatch.setenv("S3LOGS_POLICIES", str(file))
+    day2 = DAY + timedelta(days=1)
+    lake = lake_of(tmp_path, {
+        DAY: req(2, remote_ip="203.0.113.5"),
+        day2: req(2, remote_ip="203.0.113.5", time=f"[{day2:%d/%b/%Y}:12:00:00 +0000]")
+        + req(1, remote_ip="198.51.100.9", time=f"[{day2:%d/%b/%Y}:13:00:00 +0000]")})
+    rows = {r["dt"]: r for r in findings(lake, DAY, day2) if r["detection"] == "policy_network"}
+    assert rows[DAY.isoformat()]["suppressed"]
+    assert not rows[day2.isoformat()]["suppressed"]       # someone else is in it too
+    assert rows[day2.isoformat()]["address_count"] == 2
 
 
 def test_anonymous_access_by_kind_and_anonymous_writes_high_with_or_without_a_file(
@@ -316,12 +356,11 @@ def test_config_operations_are_named_as_the_logs_name_them_and_unknown_ones_stil
         *req(1, operation="REST.PUT.INTELLIGENT_TIERING", key="-", remote_ip="10.0.0.8"),
         *req(1, operation="REST.PUT.OBJECT_LOCK_RETENTION", remote_ip="10.0.0.9"),  # a key
         *req(3, operation="REST.PUT.OBJECT", remote_ip="10.0.0.9")]})
-    changes = {r["remote_ip"]: r for r in findings(lake, DAY, DAY)
-               if r["detection"] == "config_change"}
-    assert set(changes) == {"10.0.0.7", "10.0.0.8"}
-    assert changes["10.0.0.7"]["severity"] == "high"
-    assert "no list names (REST.PUT.INTELLIGENT_TIERING)" in changes["10.0.0.8"]["rule"]
-    assert changes["10.0.0.8"]["severity"] == "medium"
+    (change,) = [r for r in findings(lake, DAY, DAY) if r["detection"] == "config_change"]
+    assert {a["address"] for a in change["addresses"]} == {"10.0.0.7", "10.0.0.8"}
+    assert change["severity"] == "high"   # the worst of its operations
+    assert "public access block (REST.PUT.PUBLIC_ACCESS_BLOCK)" in change["rule"]
+    assert "no list names (REST.PUT.INTELLIGENT_TIERING)" in change["rule"]
 
 
 # -- realistic traffic: every incident found, benign days quiet ---------------------------

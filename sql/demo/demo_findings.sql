@@ -8,14 +8,14 @@ MODEL (
     bucket = 'Source bucket.',
     detection = 'Which detection fired.',
     principal = 'Who, if the finding is about a principal.',
-    remote_ip = 'From where: an address or network, if the finding is about one.',
+    sources = 'From where: the busiest addresses or networks with their requests, and how many more.',
     requests = 'Requests in the finding.',
     rule = 'What was broken or seen.',
     status = 'new or ongoing.'
   )
 );
 SELECT dt, severity, bucket, detection,
-       principal, remote_ip,
+       principal, sources,
        request_count AS requests, rule, status
 FROM security_findings
 WHERE dt BETWEEN $start_date AND $end_date AND severity IN ('medium', 'high')

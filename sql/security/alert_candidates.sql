@@ -12,14 +12,14 @@ MODEL (
     status = 'new or ongoing.',
     first_detected = 'The day it was first detected.',
     principal = 'Who, if known.',
-    remote_ip = 'From where, if known.',
+    sources = 'From where: the busiest addresses with their requests, and how many more.',
     request_count = 'Requests in the finding.',
     rule = 'What was broken or seen.',
     sample_request_ids = 'Up to three request ids as evidence.'
   )
 );
 SELECT finding_id, dt, bucket, detection, severity, status, first_detected, principal,
-       remote_ip, request_count, rule, sample_request_ids
+       sources, request_count, rule, sample_request_ids
 FROM security_findings
 WHERE dt BETWEEN $start_date AND $end_date AND dt >= $not_before AND NOT suppressed
   AND list_position(['info', 'low', 'medium', 'high'], severity)

@@ -1,18 +1,20 @@
 MODEL (
   name security_detections,
   kind INCREMENTAL_BY_TIME_RANGE (time_column dt),
-  grain (dt, bucket, detection, principal, remote_ip),
-  nullable (principal, remote_ip),
+  grain (dt, bucket, detection, principal),
+  nullable (principal),
   parameters (lookback_days = 28),
   window (days = lookback_days),
-  description 'What each detection found per day (day, bucket, detection, principal, address or network), before the finding lifecycle (security_findings adds status, ids and suppressions). AWS''s own traffic is left out; baselines learn from the lake''s own history; thresholds and severities from detection_settings, policy_severities and config_operations.',
+  description 'What each detection found per day: one row per bucket, detection and principal (or none, for findings about addresses or a bucket), with the addresses or networks involved as a list with counts, before the finding lifecycle (security_findings adds status, ids and suppressions). AWS''s own traffic is left out; baselines learn from the lake''s own history; thresholds and severities from detection_settings, policy_severities and config_operations.',
   column_descriptions (
     dt = 'UTC day (partition).',
     bucket = 'Source bucket.',
     detection = 'Which detection fired.',
     severity = 'info, low, medium or high.',
     principal = 'Who: the requester (an assumed role without its session name), or anonymous; null for findings about an address or a bucket.',
-    remote_ip = 'From where: an address, or a network (CIDR) for network findings; null for findings about a principal or a bucket.',
+    addresses = 'From where: the addresses (or networks, as CIDR, for network findings) involved, each with its requests, the busiest first; at most finding.max_addresses of them.',
+    address_count = 'How many addresses or networks are involved (addresses may hold fewer).',
+    sources = 'The addresses in words: the busiest three with their requests, and how many more; null when the finding is about no address.',
     request_count = 'Requests in the finding.',
     first_seen = 'First request of the finding (for a delivery gap: when the silence began).',
     last_seen = 'Last request of the finding (for a delivery gap: when it ended).',
@@ -140,16 +142,16 @@ network_days AS (
       AND authentication_type IS DISTINCT FROM 'QueryString'   -- as security_activity
     GROUP BY ALL
 ),
--- Each presigned URL of the days (its signer, key and signing time), with the addresses
--- that used it.
-presigned AS (
-    SELECT dt, bucket, principal, presigned_key AS key, count(*) AS n,
-           count(DISTINCT remote_ip) AS addresses,
-           min(request_time) AS first_seen, max(request_time) AS last_seen,
-           earliest_ids(request_id, request_time) AS samples
+-- Each presigned URL of the days (its signer, key and signing time) used from many
+-- addresses.
+shared AS (
+    SELECT dt, bucket, principal, presigned_key AS key, signed_at,
+           count(DISTINCT remote_ip) AS addresses
     FROM win
     WHERE authentication_type = 'QueryString' AND http_status < 400
     GROUP BY dt, bucket, principal, presigned_key, signed_at
+    HAVING count(DISTINCT remote_ip)
+           >= CAST(setting('presigned_shared', 'min_addresses') AS INT)
 ),
 network_history AS (
     SELECT dt, bucket, principal, network FROM earlier
@@ -215,11 +217,38 @@ usual AS (
     SELECT dt, bucket, principal, most_deletes, most_denied, most_not_found, most_listings
     FROM known WHERE days >= CAST(setting('baseline', 'min_history_days') AS INT)
 ),
+-- Anonymous writes, deletes and configuration changes that worked, on a bucket whose
+-- policy entry does not expect them (`anonymous: write` allows object writes and deletes,
+-- `allow` everything), or that no entry covers: a public website anyone can write to is a
+-- classic breach, whatever its readers are allowed.
+anonymous_writes AS (
+    SELECT a.*, coalesce(e.anonymous, 'none') AS allowed
+    FROM win AS a LEFT JOIN entries AS e USING (bucket)
+    WHERE a.anonymous AND a.http_status < 400
+      AND access_kind(a.operation) <> 'read'
+      AND NOT CASE coalesce(e.anonymous, 'deny')
+                  WHEN 'allow' THEN true
+                  WHEN 'write' THEN access_kind(a.operation) IN ('write', 'delete')
+                  ELSE false END
+),
+-- Bucket configuration changed (the log shows the operation, not the new setting): the
+-- operations config_operations names, and any other bucket-level PUT, POST or DELETE
+-- (access_kind 'configure'), which AWS may have added since the list was made.
+config_changes AS (
+    SELECT w.*, coalesce(c.kind, 'a configuration operation no list names') AS kind,
+           coalesce(c.severity, setting('config_change', 'severity')) AS severity
+    FROM win AS w LEFT JOIN config_operations AS c USING (operation)
+    WHERE w.http_status < 300
+      AND (c.kind IS NOT NULL OR (access_kind(w.operation) = 'configure' AND w.bucket_level))
+),
+-- What each detection found, in parts: one per address (or network) where the detection
+-- counts per address, else one. The parts of a bucket, day, detection and principal are
+-- one finding (below), with the addresses as a list, so one incident is one row.
 findings AS (
-    SELECT 'access_denied_burst' AS detection, w.dt, w.bucket, w.principal, w.remote_ip,
+    SELECT 'access_denied_burst' AS detection, w.dt, w.bucket, w.principal, w.remote_ip AS source,
            count(*) AS n, min(w.request_time) AS first_seen, max(w.request_time) AS last_seen,
            earliest_ids(w.request_id, w.request_time) AS samples,
-           'AccessDenied answered ' || count(*) || ' times'
+           'AccessDenied answered ' || count(*) || ' times to one address'
                || coalesce('; at most ' || nullif(any_value(k.most_denied), 0)
                            || ' from one address on a day before', '') AS rule,
            NULL AS severity
@@ -233,10 +262,10 @@ findings AS (
     -- Anonymous success on a bucket the policy file does not cover (where it does,
     -- policy_anonymous says whether that was expected): one finding per bucket and day,
     -- low once it is the bucket's routine (a public website not declared as one yet).
-    SELECT 'anonymous_access', a.dt, a.bucket, 'anonymous', NULL, count(*),
+    SELECT 'anonymous_access', a.dt, a.bucket, 'anonymous', a.remote_ip, count(*),
            min(a.request_time), max(a.request_time),
            earliest_ids(a.request_id, a.request_time),
-           count(DISTINCT a.remote_ip) || ' addresses' || CASE WHEN any_value(k.days)
+           'anonymous reads worked' || CASE WHEN any_value(k.days)
                >= CAST(setting('baseline', 'min_history_days') AS INT) THEN '; routine on '
                || 'this bucket: declare it public (anonymous: allow) in the policy file'
                ELSE '' END,
@@ -247,30 +276,21 @@ findings AS (
     WHERE a.anonymous AND a.http_status BETWEEN 200 AND 299
       AND access_kind(a.operation) = 'read'
       AND NOT EXISTS (SELECT 1 FROM policy_buckets AS p WHERE a.bucket GLOB p.bucket_pattern)
-    GROUP BY a.dt, a.bucket
+    GROUP BY a.dt, a.bucket, a.remote_ip
     UNION ALL
-    -- Anonymous writes, deletes and configuration changes that worked, on a bucket whose
-    -- policy entry does not expect them (`anonymous: write` allows object writes and
-    -- deletes, `allow` everything), or that no entry covers: a public website anyone can
-    -- write to is a classic breach, whatever its readers are allowed.
-    SELECT 'anonymous_write', a.dt, a.bucket, 'anonymous', NULL, count(*),
-           min(a.request_time), max(a.request_time),
-           earliest_ids(a.request_id, a.request_time),
-           string_agg(DISTINCT a.operation, ', ' ORDER BY a.operation) || ' from '
-               || count(DISTINCT a.remote_ip) || ' addresses; the bucket allows anonymous '
-               || CASE coalesce(any_value(e.anonymous), 'none')
-                      WHEN 'none' THEN 'access by no policy entry'
-                      WHEN 'deny' THEN 'nothing'
-                      WHEN 'read' THEN 'reads only'
-                      ELSE 'writes but not configuration changes' END, NULL
-    FROM win AS a LEFT JOIN entries AS e USING (bucket)
-    WHERE a.anonymous AND a.http_status < 400
-      AND access_kind(a.operation) <> 'read'
-      AND NOT CASE coalesce(e.anonymous, 'deny')
-                  WHEN 'allow' THEN true
-                  WHEN 'write' THEN access_kind(a.operation) IN ('write', 'delete')
-                  ELSE false END
-    GROUP BY a.dt, a.bucket
+    SELECT 'anonymous_write', x.dt, x.bucket, 'anonymous', x.remote_ip, x.n, x.first_seen,
+           x.last_seen, x.samples, r.rule, NULL
+    FROM (SELECT dt, bucket, remote_ip, count(*) AS n, min(request_time) AS first_seen,
+                 max(request_time) AS last_seen,
+                 earliest_ids(request_id, request_time) AS samples
+          FROM anonymous_writes GROUP BY ALL) AS x
+    JOIN (SELECT dt, bucket, string_agg(DISTINCT operation, ', ' ORDER BY operation)
+                 || '; the bucket allows anonymous ' || CASE any_value(allowed)
+                        WHEN 'none' THEN 'access by no policy entry'
+                        WHEN 'deny' THEN 'nothing'
+                        WHEN 'read' THEN 'reads only'
+                        ELSE 'writes but not configuration changes' END AS rule
+          FROM anonymous_writes GROUP BY dt, bucket) AS r USING (dt, bucket)
     UNION ALL
     -- Credentials that do not work, tried again and again from one address.
     SELECT 'auth_failure_burst', dt, bucket, NULL, remote_ip, count(*), min(request_time),
@@ -311,19 +331,25 @@ findings AS (
       AND NOT EXISTS (SELECT 1 FROM entries AS e
                       WHERE e.bucket = w.bucket AND e.has_principals)
     UNION ALL
-    -- A known principal from a network it never used on the bucket; high when much data
-    -- left through it (credentials used from somewhere else, and used to take data).
-    SELECT 'new_network', w.dt, w.bucket, w.principal, w.network, w.n, w.first_seen,
-           w.last_seen, w.samples, format('first use of this network in {} days; {:.1f} GB '
-           || 'sent through it', CAST($lookback_days AS VARCHAR), w.sent / 1e9),
-           CASE WHEN w.sent >= CAST(setting('new_network', 'high_bytes') AS BIGINT)
+    -- A known principal from networks it never used on the bucket; high when much data
+    -- left through them (credentials used from somewhere else, and used to take data).
+    SELECT 'new_network', dt, bucket, principal, network, n, first_seen, last_seen, samples,
+           format('first use of {} network{} in {} days; {:.1f} GB sent through {}',
+                  networks, CASE WHEN networks > 1 THEN 's' ELSE '' END,
+                  CAST($lookback_days AS VARCHAR), sent / 1e9,
+                  CASE WHEN networks > 1 THEN 'them' ELSE 'it' END),
+           CASE WHEN sent >= CAST(setting('new_network', 'high_bytes') AS BIGINT)
                 THEN 'high' END
-    FROM network_days AS w
-    JOIN known AS k USING (dt, bucket, principal)
-    WHERE k.days >= CAST(setting('baseline', 'min_history_days') AS INT)
-      AND NOT EXISTS (SELECT 1 FROM network_history AS p WHERE p.bucket = w.bucket
-                        AND p.principal = w.principal AND p.network = w.network
-                        AND p.dt < w.dt AND p.dt >= w.since)
+    FROM (SELECT w.dt, w.bucket, w.principal, w.network, w.n, w.first_seen, w.last_seen,
+                 w.samples,
+                 count(*) OVER (PARTITION BY w.dt, w.bucket, w.principal) AS networks,
+                 sum(w.sent) OVER (PARTITION BY w.dt, w.bucket, w.principal) AS sent
+          FROM network_days AS w
+          JOIN known AS k USING (dt, bucket, principal)
+          WHERE k.days >= CAST(setting('baseline', 'min_history_days') AS INT)
+            AND NOT EXISTS (SELECT 1 FROM network_history AS p WHERE p.bucket = w.bucket
+                              AND p.principal = w.principal AND p.network = w.network
+                              AND p.dt < w.dt AND p.dt >= w.since))
     UNION ALL
     -- Bytes far above the principal's own: its daily average, or the same weekday's most.
     SELECT 'exfiltration', d.dt, d.bucket, d.principal, NULL, d.n, d.first_seen,
@@ -339,15 +365,24 @@ findings AS (
     UNION ALL
     -- A presigned URL used from many addresses: a link shared or leaked beyond whom it was
     -- made for. One finding per signer, bucket and day, however many URLs.
-    SELECT 'presigned_shared', dt, bucket, principal, NULL, sum(n), min(first_seen),
-           max(last_seen), arg_max(samples, addresses),
-           max(addresses) || ' addresses used one presigned URL of '
-               || coalesce(arg_max(key, addresses), 'the bucket')
-               || CASE WHEN count(*) > 1 THEN ' (' || count(*) || ' URLs so shared)'
-                       ELSE '' END, NULL
-    FROM presigned
-    WHERE addresses >= CAST(setting('presigned_shared', 'min_addresses') AS INT)
-    GROUP BY dt, bucket, principal
+    SELECT 'presigned_shared', x.dt, x.bucket, x.principal, x.remote_ip, x.n,
+           x.first_seen, x.last_seen, x.samples, r.rule, NULL
+    FROM (SELECT w.dt, w.bucket, w.principal, w.remote_ip, count(*) AS n,
+                 min(w.request_time) AS first_seen, max(w.request_time) AS last_seen,
+                 earliest_ids(w.request_id, w.request_time) AS samples
+          FROM win AS w SEMI JOIN shared AS u
+            ON u.dt = w.dt AND u.bucket = w.bucket AND u.principal = w.principal
+           AND u.key IS NOT DISTINCT FROM w.presigned_key
+           AND u.signed_at IS NOT DISTINCT FROM w.signed_at
+          WHERE w.authentication_type = 'QueryString' AND w.http_status < 400
+          GROUP BY ALL) AS x
+    JOIN (SELECT dt, bucket, principal,
+                 max(addresses) || ' addresses used one presigned URL of '
+                     || coalesce(arg_max(key, addresses), 'the bucket')
+                     || CASE WHEN count(*) > 1 THEN ' (' || count(*) || ' URLs so shared)'
+                             ELSE '' END AS rule
+          FROM shared GROUP BY dt, bucket, principal) AS r
+      USING (dt, bucket, principal)
     UNION ALL
     -- Requests far above the principal's own rhythm (daily average or same weekday).
     -- Anonymous readers with a baseline are a public bucket's audience: a viral day is
@@ -393,21 +428,19 @@ findings AS (
        OR (listings >= CAST(setting('enumeration', 'min_lists') AS INT)
            AND listings > CAST(setting('enumeration', 'factor') AS DOUBLE) * usual_listings)
     UNION ALL
-    -- Bucket configuration changed (the log shows the operation, not the new setting):
-    -- the operations config_operations names, and any other bucket-level PUT, POST or
-    -- DELETE (access_kind 'configure'), which AWS may have added since the list was made.
-    SELECT 'config_change', w.dt, w.bucket, w.principal, w.remote_ip, count(*),
-           min(w.request_time), max(w.request_time),
-           earliest_ids(w.request_id, w.request_time),
-           string_agg(DISTINCT coalesce(c.kind, 'a configuration operation no list names')
-                      || ' (' || w.operation || ')', ', '),
-           -- the most severe of the operations
-           ['info', 'low', 'medium', 'high'][max(list_position(['info', 'low', 'medium',
-               'high'], coalesce(c.severity, setting('config_change', 'severity'))))]
-    FROM win AS w LEFT JOIN config_operations AS c USING (operation)
-    WHERE w.http_status < 300
-      AND (c.kind IS NOT NULL OR (access_kind(w.operation) = 'configure' AND w.bucket_level))
-    GROUP BY w.dt, w.bucket, w.principal, w.remote_ip
+    SELECT 'config_change', x.dt, x.bucket, x.principal, x.remote_ip, x.n, x.first_seen,
+           x.last_seen, x.samples, r.rule, r.severity
+    FROM (SELECT dt, bucket, principal, remote_ip, count(*) AS n,
+                 min(request_time) AS first_seen, max(request_time) AS last_seen,
+                 earliest_ids(request_id, request_time) AS samples
+          FROM config_changes GROUP BY ALL) AS x
+    JOIN (SELECT dt, bucket, principal,
+                 string_agg(DISTINCT kind || ' (' || operation || ')', ', ') AS rule,
+                 -- the most severe of the operations
+                 ['info', 'low', 'medium', 'high'][max(list_position(
+                     ['info', 'low', 'medium', 'high'], severity))] AS severity
+          FROM config_changes GROUP BY dt, bucket, principal) AS r
+      ON r.dt = x.dt AND r.bucket = x.bucket AND r.principal IS NOT DISTINCT FROM x.principal
     UNION ALL
     -- A bucket that logs nearly every hour went silent for hours.
     SELECT 'log_delivery_gap', dt, bucket, NULL, NULL, len(logged),
@@ -433,7 +466,7 @@ findings AS (
     GROUP BY w.dt, w.bucket, w.principal, w.remote_ip
     UNION ALL
     -- Access the policy file does not allow, grouped so each finding is one thing to check.
-    SELECT v.detection, v.dt, v.bucket, v.who, v.at, count(*), min(v.request_time),
+    SELECT v.detection, v.dt, v.bucket, v.who, v.source, count(*), min(v.request_time),
            max(v.request_time), earliest_ids(v.request_id, v.request_time),
            'policy entry ' || any_value(v.policy_entry) || ': ' || any_value(CASE v.detection
                WHEN 'policy_anonymous' THEN 'anonymous access is denied'
@@ -443,17 +476,15 @@ findings AS (
     FROM (SELECT *,
                  CASE WHEN detection = 'policy_anonymous' THEN 'anonymous' ELSE principal
                  END AS who,
-                 CASE WHEN detection = 'policy_network' THEN network_of(remote_ip) END AS at
+                 CASE WHEN detection = 'policy_network' THEN network_of(remote_ip)
+                      ELSE remote_ip END AS source
           FROM (SELECT *, unnest(violations) AS detection
                 FROM policy_checked($start_date, $end_date))) AS v
-    GROUP BY v.detection, v.dt, v.bucket, v.who, v.at
+    GROUP BY v.detection, v.dt, v.bucket, v.who, v.source
     UNION ALL
-    -- The request-level detections, each request counted once per detection it matches;
-    -- presigned URLs are grouped per principal only.
-    SELECT detection, dt, bucket, principal,
-           CASE WHEN detection = 'presigned_url' THEN NULL ELSE remote_ip END,
-           count(*), min(request_time), max(request_time),
-           earliest_ids(request_id, request_time), NULL, NULL
+    -- The request-level detections, each request counted once per detection it matches.
+    SELECT detection, dt, bucket, principal, remote_ip, count(*), min(request_time),
+           max(request_time), earliest_ids(request_id, request_time), NULL, NULL
     FROM tagged GROUP BY ALL
     UNION ALL
     -- AWS's own lifecycle deletions: reported so they are not mistaken for someone's.
@@ -464,10 +495,38 @@ findings AS (
     FROM day_rows
     WHERE operation IN ('S3.EXPIRE.OBJECT', 'S3.CREATE.DELETEMARKER')
     GROUP BY dt, bucket, principal
+),
+-- Each part's severity: the policy file's for the detection, else the part's own, else the
+-- detection's setting.
+parts AS (
+    SELECT f.*, coalesce((SELECT s.severity FROM policy_severities AS s
+                          WHERE s.detection = f.detection),
+                         f.severity, setting(f.detection, 'severity')) AS part_severity
+    FROM findings AS f
+),
+-- One finding per bucket, day, detection and principal: its evidence and words are its
+-- busiest part's, its severity the worst part's.
+grouped AS (
+    SELECT dt, bucket, detection, principal,
+           ['info', 'low', 'medium', 'high'][max(list_position(
+               ['info', 'low', 'medium', 'high'], part_severity))] AS severity,
+           list_slice(list_filter(
+                          list({'address': source, 'requests': CAST(n AS BIGINT)}
+                               ORDER BY n DESC, source),
+                          lambda a: a.address IS NOT NULL),
+                      1, CAST(setting('finding', 'max_addresses') AS INT)) AS addresses,
+           count(source) AS address_count,
+           CAST(sum(n) AS BIGINT) AS request_count, min(first_seen) AS first_seen,
+           max(last_seen) AS last_seen,
+           arg_max(samples, {'n': n, 's': coalesce(source, '')}) AS sample_request_ids,
+           arg_max(rule, {'n': n, 's': coalesce(source, '')}) AS rule
+    FROM parts GROUP BY dt, bucket, detection, principal
 )
-SELECT dt, bucket, detection,
-       coalesce((SELECT s.severity FROM policy_severities AS s WHERE s.detection = f.detection),
-                f.severity, setting(f.detection, 'severity')) AS severity,
-       principal, remote_ip, n AS request_count, first_seen, last_seen,
-       samples AS sample_request_ids, rule
-FROM findings AS f
+SELECT dt, bucket, detection, severity, principal, addresses, address_count,
+       CASE WHEN address_count > 0 THEN array_to_string(list_transform(
+                addresses[1:3], lambda a: a.address || ' (' || a.requests || ')'), ', ')
+                || CASE WHEN address_count > 3
+                        THEN ' and ' || (address_count - 3) || ' more' ELSE '' END
+       END AS sources,
+       request_count, first_seen, last_seen, sample_request_ids, rule
+FROM grouped
