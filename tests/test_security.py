@@ -175,6 +175,29 @@ def test_policy_violations_name_the_rule_and_spare_aws_and_refused_requests(tmp_
     assert not [r for r in found if r["bucket"] == "shop-website"]
 
 
+def test_a_weekly_job_is_judged_by_its_weeks_and_a_new_principal_by_the_floor(tmp_path):
+    """A backup role that lists the bucket 210 times each Friday has three weeks of
+    history, though it was active on three days: 230 listings on the fourth Friday is its
+    routine. A role first seen two days ago has no baseline: the floor (200) alone judges
+    it."""
+    backup = "arn:aws:sts::111122223333:assumed-role/BackupRole/b"
+    fresh = "arn:aws:sts::111122223333:assumed-role/NewSync/s"
+
+    def listings(day: date, n: int, who: str, ip: str) -> list[bytes]:
+        return req(n, requester=who, remote_ip=ip, operation="REST.GET.BUCKET", key="-",
+                   time=f"[{day:%d/%b/%Y}:02:00:00 +0000]")
+
+    fridays = {DAY - timedelta(days=7 * w): listings(DAY - timedelta(days=7 * w), 210, backup,
+                                                      "10.30.9.5") for w in (1, 2, 3)}
+    before = DAY - timedelta(days=2)
+    lines = {**fridays, before: listings(before, 10, fresh, "10.40.1.1")}
+    lines[DAY] = listings(DAY, 230, backup, "10.30.9.5") + listings(DAY, 230, fresh,
+                                                                     "10.40.1.1")
+    found = [r for r in findings(lake_of(tmp_path, lines), DAY, DAY)
+             if r["detection"] == "enumeration"]
+    assert [r["principal"] for r in found] == [fresh.rsplit("/", 1)[0]]
+
+
 def test_one_incident_is_one_finding_with_its_addresses_listed_and_counted(tmp_path):
     """A principal's credentials used from 150 networks the policy does not allow are one
     policy_network finding: the networks as a list (the busiest first, at most

@@ -117,7 +117,10 @@ principal_history AS (
 known AS (  -- principals with enough history on the bucket to have a baseline
     -- bytes averaged over the days since the principal's first day in the lookback, not
     -- the whole lookback: a service two weeks old is not diluted by days before it existed
+    -- days: the days it got access; age: days since the first of them, the history that
+    -- counts (a weekly job active on 4 days of 28 has 3 weeks of history, not 4 days)
     SELECT d.dt, d.bucket, d.principal, count(p.dt) AS days,
+           CAST(d.dt AS DATE) - CAST(min(p.dt) AS DATE) AS age,
            avg(p.n) AS avg_n,
            max(p.n) FILTER (WHERE p.dow = d.dow) AS same_day_n,
            sum(p.sent) / (CAST(d.dt AS DATE) - CAST(min(p.dt) AS DATE)) AS avg_sent,
@@ -215,7 +218,7 @@ listed AS (
 -- routine is not a burst, whatever the estate's size. Without enough history, the floor.
 usual AS (
     SELECT dt, bucket, principal, most_deletes, most_denied, most_not_found, most_listings
-    FROM known WHERE days >= CAST(setting('baseline', 'min_history_days') AS INT)
+    FROM known WHERE age >= CAST(setting('baseline', 'min_history_days') AS INT)
 ),
 -- Anonymous writes, deletes and configuration changes that worked, on a bucket whose
 -- policy entry does not expect them (`anonymous: write` allows object writes and deletes,
@@ -346,7 +349,7 @@ findings AS (
                  sum(w.sent) OVER (PARTITION BY w.dt, w.bucket, w.principal) AS sent
           FROM network_days AS w
           JOIN known AS k USING (dt, bucket, principal)
-          WHERE k.days >= CAST(setting('baseline', 'min_history_days') AS INT)
+          WHERE k.age >= CAST(setting('baseline', 'min_history_days') AS INT)
             AND NOT EXISTS (SELECT 1 FROM network_history AS p WHERE p.bucket = w.bucket
                               AND p.principal = w.principal AND p.network = w.network
                               AND p.dt < w.dt AND p.dt >= w.since))
@@ -358,7 +361,7 @@ findings AS (
            NULL
     FROM principal_days AS d JOIN known AS k USING (dt, bucket, principal)
     WHERE d.principal <> 'anonymous'
-      AND k.days >= CAST(setting('baseline', 'min_history_days') AS INT)
+      AND k.age >= CAST(setting('baseline', 'min_history_days') AS INT)
       AND d.sent >= CAST(setting('exfiltration', 'min_bytes') AS BIGINT)
       AND d.sent > CAST(setting('exfiltration', 'factor') AS DOUBLE)
                    * greatest(coalesce(k.avg_sent, 0), coalesce(k.same_day_sent, 0))
@@ -403,7 +406,7 @@ findings AS (
         FROM prices WHERE effective_to IS NULL AND region = 'us-east-1'
           AND item IN ('tier2', 'transfer_out') AND storage_class IN ('STANDARD', 'ALL')
     ) AS c
-    WHERE k.days >= CAST(setting('baseline', 'min_history_days') AS INT)
+    WHERE k.age >= CAST(setting('baseline', 'min_history_days') AS INT)
       AND d.n >= CAST(setting('request_rate_spike', 'min_requests') AS INT)
       AND d.n > CAST(setting('request_rate_spike', 'factor') AS DOUBLE)
                 * greatest(k.avg_n, coalesce(k.same_day_n, 0))
