@@ -14,7 +14,7 @@ import pytest
 
 from pipelines import report
 from tests.test_cli import S3LOGS
-from tests.test_models import BUCKET, billing_lake
+from tests.test_models import ALICE, BUCKET, billing_lake
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -86,9 +86,34 @@ def test_report_renders_in_headless_chromium(page, tmp_path):
 
 def test_cli_report(tmp_path):
     lake = billing_lake(tmp_path)
-    out = tmp_path / "r.html"
+    out_dir = tmp_path / "out"
+    out = out_dir / "r.html"
     res = subprocess.run([S3LOGS, "report", "--start", str(START), "--end", str(END),
                           "--out", str(out)], capture_output=True, text=True, timeout=120,
                          env={"S3LOGS_LAKE": lake.url, "PATH": "/usr/bin:/bin"})
     assert res.returncode == 0, res.stderr
-    assert "<svg" in out.read_text()
+    assert f"wrote {out}" in res.stdout
+    # One self-contained file: nothing written beside it, nothing fetched when it opens.
+    assert [p.name for p in out_dir.iterdir()] == ["r.html"]
+    text = out.read_text()
+    assert not re.search(r'(src|href)="https?://', text)
+    assert "<script" not in text and "<link" not in text and "url(" not in text
+    # The sections report.build writes, in its order: seven charts, then the tables.
+    assert re.findall(r"<h2>([^<]*)</h2>", text) == [
+        "Requests per day by bucket", "Errors (4xx and 5xx) per day by bucket",
+        "Bytes sent per day by bucket", "Total time percentiles per day (ms)",
+        "Estimated cost by bucket", "Estimated cost by requester",
+        "Security findings by severity per day", "Top requesters", "Top keys",
+        "New findings, high and medium",
+        "Ongoing findings (found on several days; alerted once)", "Access policy"]
+    assert re.findall(r'<svg id="([^"]+)" class="chart"', text) == [
+        "requests", "errors", "bytes", "latency", "cost-bucket", "cost-requester", "findings"]
+    # The days of the data: both days of the range, and not the fixture's 2024 day outside it.
+    assert f"<h1>S3 access logs: {START} to {END}</h1>" in text
+    assert "3,048 requests, 1 buckets" in text  # 3,028 on the first day + 20 on the second
+    for day in (START, END):
+        assert f"<title>{BUCKET} {day}: " in text  # a point on the requests chart per day
+    assert "2024-05-12" not in text
+    top = re.search(r"<h2>Top requesters</h2><table>(.*?)</table>", text).group(1)
+    assert re.findall(r'<td class="">([^<]*)</td>', top) == [ALICE, "anonymous", "AmazonS3"]
+    assert re.search(r'class="series bar" data-series="fixture-bucket"', text)

@@ -53,14 +53,20 @@ def test_partitioned_event_time_keys_name_the_event_day():
 
 def test_partitioned_delivery_time_keys_name_the_delivery_day():
     cfg = replace(SMALL, layout="partitioned", partition_date_source="DeliveryTime")
-    late = 0
+    days_late = Counter()
     for key, body in generate_objects(cfg):
         m = re.search(r"/(\d{4})/(\d\d)/(\d\d)/" + STAMP + "$", key)
         assert m and m.groups()[:3] == m.groups()[3:6], key
-        first = min(parse_log(body, key).records["request_time"].to_pylist())
-        late += datetime(*map(int, m.groups()[3:9])) - first.replace(tzinfo=None) > \
-            timedelta(days=1)
-    assert late > 0
+        last = max(parse_log(body, key).records["request_time"].to_pylist())
+        delay = datetime(*map(int, m.groups()[3:9])) - last.replace(tzinfo=None)
+        # delivered 5 to 90 minutes after its last record, plus 1 to 3 whole days when late
+        late_days, rest = divmod(delay, timedelta(days=1))
+        assert timedelta(minutes=5) <= rest < timedelta(minutes=90), (key, delay)
+        days_late[late_days] += 1
+    assert set(days_late) <= {0, 1, 2, 3}
+    objects, late = days_late.total(), days_late.total() - days_late[0]
+    # each object is late with probability late_fraction (0.1): 6.1 of SMALL's 61 expected, 5 seen
+    assert 0.5 * cfg.late_fraction * objects <= late <= 2 * cfg.late_fraction * objects
 
 
 def test_duplicates_late_objects_and_a_realistic_mix():
