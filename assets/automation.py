@@ -10,21 +10,23 @@ import dagster as dg
 
 from assets.partitions import DAILY, range_tags
 from assets.resources import LogSourcesResource
-from pipelines.config import settings
 
+# Every asset, alerts included: a day is done when its findings have been posted.
 daily_job = dg.define_asset_job(
-    "daily_logs", selection=dg.AssetSelection.groups("ingest", "models", "warehouse", "report"),
-    description="Ingest log objects and rebuild what depends on them, for a range of days.")
+    "daily_logs", selection=dg.AssetSelection.all(),
+    description="Ingest log objects, rebuild what depends on them and post the new findings, "
+                "for a range of days.")
 
 SENSOR_MAX_PAGES = 2  # LIST pages per source root per tick: well inside the tick time limit
 
 
 @dg.schedule(job=daily_job, cron_schedule="15 3 * * *", execution_timezone="UTC")
-def daily_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    """03:15 UTC: materialize yesterday and re-check the S3LOGS_LATE_DAYS days before it, in
-    one ranged run (late deliveries land in those days' folders or partitions)."""
+def daily_schedule(context: dg.ScheduleEvaluationContext, log_sources: LogSourcesResource
+                   ) -> dg.RunRequest:
+    """03:15 UTC: materialize yesterday and re-check the log sources' late_days days before
+    it, in one ranged run (late deliveries land in those days' folders or partitions)."""
     yesterday = context.scheduled_execution_time.date() - timedelta(days=1)
-    first = max(yesterday - timedelta(days=settings().late_days), settings().start_date)
+    first = max(yesterday - timedelta(days=log_sources.late_days), DAILY.start.date())
     return dg.RunRequest(run_key=f"daily-{yesterday}",
                          tags=range_tags(first.isoformat(), yesterday.isoformat()))
 
@@ -35,7 +37,7 @@ def new_log_objects(context: dg.SensorEvaluationContext, log_sources: LogSources
     StartAfter, a bounded number of pages per tick) and requests one run for the days they
     are filed under. The cursor carries whatever a tick did not reach to the next tick."""
     cursor = json.loads(context.cursor) if context.cursor else {}
-    start = settings().start_date
+    start = DAILY.start.date()
     days, new_cursor = set(), {}
     for source in log_sources.sources():
         found, new_cursor[source.url] = source.new_objects(

@@ -11,7 +11,6 @@ from assets import checks as dagster_checks
 from assets.partitions import DAILY, SINGLE_RUN
 from assets.resources import LakeResource, LogSourcesResource
 from pipelines import checks, retention
-from pipelines.config import settings
 from pipelines.ingest import (
     FolderGroup,
     FoldersRebuilt,
@@ -117,8 +116,8 @@ def access_logs_rebuild(context: dg.OpExecutionContext, folders: list, outcomes:
                             log_sources.sources())
     for s in report.staging:
         (context.log.info if s.repaired else context.log.error)(s.sentence)
-    keep = settings().lake_retention_days
-    if keep:  # the lake's own retention (S3LOGS_LAKE_RETENTION_DAYS)
+    keep = lake.retention_days
+    if keep:  # the lake's own retention (LakeResource.retention_days)
         pruned = retention.prune_lake(lk, keep, max(days))
         context.log.info(f"lake retention: removed {len(pruned):,} files older than {keep} days")
     context.log.info(f"ingested {report.total('objects_ingested'):,} objects, "

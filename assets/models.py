@@ -15,9 +15,10 @@ import dagster as dg
 
 from assets import checks as dagster_checks
 from assets.partitions import DAILY, SINGLE_RUN
-from assets.resources import LakeResource
+from assets.resources import LakeResource, SecurityResource
 from pipelines import checks, models
-from pipelines.catalog import Kind, Model, load
+from pipelines.catalog import Catalog, Kind, Model, load
+from pipelines.config import settings
 from pipelines.session import Column, columns
 
 SPAN_DAYS = 7  # a daily run (yesterday and its late days) is one step; a month is five
@@ -39,7 +40,8 @@ def _dep(model: Model, upstream: str) -> dg.AssetIn:
     return dg.AssetIn(upstream, dagster_type=dg.Nothing, partition_mapping=mapping)
 
 
-def _model_asset(model: Model, cols: list[Column], upstream: list[str]) -> dg.AssetsDefinition:
+def _model_asset(model: Model, cols: list[Column], upstream: list[str],
+                 catalog: Catalog) -> dg.AssetsDefinition:
     grain = checks.grain_spec(model)
     check = dagster_checks.spec(grain, model.name)
     check_output = check.get_python_identifier()
@@ -52,11 +54,12 @@ def _model_asset(model: Model, cols: list[Column], upstream: list[str]) -> dg.As
             yield dg.DynamicOutput((first, last), mapping_key=first.replace("-", "_"))
 
     @dg.op(name=f"{model.name}_span")
-    def compute(context: dg.OpExecutionContext, span: tuple,
-                lake: LakeResource) -> models.ModelRun:
+    def compute(context: dg.OpExecutionContext, span: tuple, lake: LakeResource,
+                security: SecurityResource) -> models.ModelRun:
         first, last = span
         run = models.run_model(lake.lake(), model.name, date.fromisoformat(first),
-                               date.fromisoformat(last), memory_limit=lake.memory_limit)
+                               date.fromisoformat(last), catalog=catalog,
+                               memory_limit=lake.memory_limit, policy_files=security.files())
         for filled in run.filled:
             context.log.info(f"computed {filled.model} for {filled.days[0]}..{filled.days[-1]} "
                              f"first: {model.name}'s window reads it ({filled.rows:,} rows)")
@@ -95,11 +98,16 @@ def _model_asset(model: Model, cols: list[Column], upstream: list[str]) -> dg.As
     )(body)
 
 
-def _assets() -> list[dg.AssetsDefinition]:
-    catalog = load()
+# The models become assets when the code location loads: a team's own SQL folder
+# (S3LOGS_SQL_DIR) is read here, once, with the other settings of the location, and every
+# asset that runs SQL uses this catalog.
+CATALOG = load(extra=settings().sql_dir)
+
+
+def _assets(catalog: Catalog) -> list[dg.AssetsDefinition]:
     documented = columns(catalog)
-    return [_model_asset(m, documented[m.name], catalog.reads(m, Kind.MODEL))
+    return [_model_asset(m, documented[m.name], catalog.reads(m, Kind.MODEL), catalog)
             for m in catalog.of(Kind.MODEL)]
 
 
-model_assets = _assets()
+model_assets = _assets(CATALOG)

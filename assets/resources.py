@@ -1,5 +1,7 @@
-"""Dagster resources: thin, configurable handles on the engine's sources, lake and warehouse.
-Defaults come from the environment (pipelines.config); a deployment can override any field."""
+"""Dagster resources: thin, configurable handles on the engine's sources, lake, warehouse,
+policy, report and alerts. Every setting a deployment sets is a field here, shown in the
+UI; `default_resources` fills them from the environment once, when the code location loads
+(pipelines.config), and the assets pass them down to the engine as parameters."""
 
 
 import dagster as dg
@@ -7,6 +9,7 @@ import dagster as dg
 from pipelines.config import settings
 from pipelines.lake import Lake
 from pipelines.memory import bound_allocator
+from pipelines.policy import PolicyFiles
 from pipelines.session import MEMORY_LIMIT
 from pipelines.sources import LogSource
 
@@ -19,11 +22,13 @@ class S3Settings(dg.ConfigurableResource):
 
 
 class LogSourcesResource(dg.ConfigurableResource):
-    """The log sources: S3 prefixes where access logs are delivered, or local folders."""
+    """The log sources: S3 prefixes where access logs are delivered, or local folders; and
+    how many days before yesterday the daily run checks again for late deliveries."""
 
     urls: list[str]
     layout: str = "auto"
     s3: S3Settings
+    late_days: int = 3
 
     def sources(self) -> list[LogSource]:
         return [LogSource(u, layout=self.layout, endpoint=self.s3.endpoint_url)
@@ -40,6 +45,7 @@ class LakeResource(dg.ConfigurableResource):
     s3: S3Settings
     memory_limit: str = MEMORY_LIMIT
     rebuild_steps: int = 8
+    retention_days: int = 0  # lake partitions older than this are deleted (0: keep all)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         bound_allocator()  # each step's process, as `s3logs` does (pipelines.memory)
@@ -54,12 +60,44 @@ class WarehouseResource(dg.ConfigurableResource):
     path: str
 
 
+class SecurityResource(dg.ConfigurableResource):
+    """What the security models check requests against: the access policy file and a
+    threat list (CSV of addresses or CIDRs), each optional."""
+
+    policies: str | None = None
+    threat_list: str | None = None
+
+    def files(self) -> PolicyFiles:
+        return PolicyFiles(self.policies, self.threat_list)
+
+
+class ReportResource(dg.ConfigurableResource):
+    """Where the daily HTML report is written, and how many days it covers."""
+
+    path: str = "data/report.html"
+    days: int = 14
+
+
+class AlertsResource(dg.ConfigurableResource):
+    """Where new findings are posted (a Slack-compatible webhook; none: counted, not sent),
+    from which severity, and how old a finding may be and still page someone."""
+
+    webhook: str | None = None
+    min_severity: str = "medium"
+    max_age_days: int = 3
+
+
 def default_resources() -> dict:
     cfg = settings()
     s3 = S3Settings(endpoint_url=cfg.endpoint_url)
     return {
         "s3": s3,
-        "log_sources": LogSourcesResource(urls=list(cfg.sources), layout=cfg.layout, s3=s3),
-        "lake": LakeResource(url=cfg.lake, s3=s3),
+        "log_sources": LogSourcesResource(urls=list(cfg.sources), layout=cfg.layout, s3=s3,
+                                          late_days=cfg.late_days),
+        "lake": LakeResource(url=cfg.lake, s3=s3, retention_days=cfg.lake_retention_days),
         "warehouse": WarehouseResource(path=cfg.warehouse),
+        "security": SecurityResource(policies=cfg.policies, threat_list=cfg.threat_list),
+        "reporting": ReportResource(path=cfg.report, days=cfg.report_days),
+        "alerting": AlertsResource(webhook=cfg.alert_webhook, min_severity=cfg.alert_severity,
+                                 max_age_days=cfg.alert_max_age_days),
     }

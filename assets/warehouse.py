@@ -4,18 +4,19 @@ results, rebuilt atomically after the models."""
 import dagster as dg
 
 from assets.ingest import access_logs
-from assets.models import model_assets
+from assets.models import CATALOG, model_assets
 from assets.partitions import DAILY, SINGLE_RUN
-from assets.resources import LakeResource, WarehouseResource
+from assets.resources import LakeResource, SecurityResource, WarehouseResource
 from pipelines import warehouse as wh
 
 
 @dg.asset(deps=[access_logs, *model_assets], partitions_def=DAILY, backfill_policy=SINGLE_RUN,
           group_name="warehouse", kinds={"duckdb"})
-def analyst_warehouse(lake: LakeResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def analyst_warehouse(lake: LakeResource, warehouse: WarehouseResource,
+                      security: SecurityResource) -> dg.MaterializeResult:
     """A DuckDB file of documented views (access_logs with derived columns, quarantine, one
     per model), seeded tables and macros; open it with `s3logs query` or `s3logs shell`."""
-    counts = wh.build(lake.lake(), warehouse.path)
+    counts = wh.build(lake.lake(), warehouse.path, CATALOG, security.files())
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(warehouse.path),
         **{f"rows_{view}": n for view, n in counts.items()},

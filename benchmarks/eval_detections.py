@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import csv
 import ipaddress
-import os
 import sys
 import tempfile
 import time
@@ -45,7 +44,7 @@ from pipelines import estate, estate_lab, incidents, models
 from pipelines.catalog import load
 from pipelines.ingest import ingest
 from pipelines.lake import Lake
-from pipelines.policy import PolicyError, check
+from pipelines.policy import NO_POLICY, PolicyError, PolicyFiles, check
 from pipelines.sources import LogSource
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -184,10 +183,11 @@ def ingest_run(folder: Path, est: Estate, cfg) -> tuple[Lake, int]:
     return lake, report.total("rows_quarantined")
 
 
-def detect(lake: Lake, cfg) -> Result:
+def detect(lake: Lake, cfg, files: PolicyFiles) -> Result:
     """Run the security models over the whole run (replacing any earlier results, so the
     same lake serves both modes) and read the evaluated week."""
-    models.run_models(lake, cfg.start, cfg.start + timedelta(days=cfg.days), SECURITY)
+    models.run_models(lake, cfg.start, cfg.start + timedelta(days=cfg.days), SECURITY,
+                      policy_files=files)
     first = (cfg.start + timedelta(days=WARM_UP)).isoformat()
     last = (cfg.start + timedelta(days=cfg.days - 1)).isoformat()
     con = duckdb.connect()
@@ -245,19 +245,15 @@ def known_detections() -> set[str]:
             if r["parameter"] == "severity"}
 
 
-def _set_env(mode: str, est: Estate) -> str | None:
-    """Point the settings at the estate's files (or at none); why not, if they fail."""
-    for k in ("S3LOGS_POLICIES", "S3LOGS_THREAT_LIST"):
-        os.environ.pop(k, None)
+def _files(mode: str, est: Estate) -> PolicyFiles | str:
+    """The estate's policy file and threat list (or none), or why not, if they fail."""
     if mode == "none":
-        return None
+        return NO_POLICY
     try:
         check(str(est.policies))
     except PolicyError as e:
         return f"policy file rejected: {e}"
-    os.environ["S3LOGS_POLICIES"] = str(est.policies)
-    os.environ["S3LOGS_THREAT_LIST"] = str(est.threat_list)
-    return None
+    return PolicyFiles(str(est.policies), str(est.threat_list))
 
 
 def run_estate(est: Estate, scale: float, seed: int | None) -> list[ModeReport]:
@@ -272,10 +268,11 @@ def run_estate(est: Estate, scale: float, seed: int | None) -> list[ModeReport]:
                 print(f"  note: {rejected} {kind} lines of {est.name} were quarantined")
         for mode in MODES:
             report = ModeReport(est.name, mode)
-            report.skipped = _set_env(mode, est)
+            files = _files(mode, est)
+            report.skipped = files if isinstance(files, str) else None
             if report.skipped is None:
-                benign = detect(lakes["benign"], benign_cfg)
-                planted = detect(lakes["planted"], planted_cfg)
+                benign = detect(lakes["benign"], benign_cfg, files)
+                planted = detect(lakes["planted"], planted_cfg, files)
                 report.benign = benign
                 report.buckets = max(benign.buckets, 1)
                 report.verdicts = [judge(est.cases[p.incident], p.day, benign, planted)
@@ -284,8 +281,6 @@ def run_estate(est: Estate, scale: float, seed: int | None) -> list[ModeReport]:
                 report.false_findings = [f for f in loud if not f["suppressed"]]
                 report.suppressed = len(loud) - len(report.false_findings)
             reports.append(report)
-    for k in ("S3LOGS_POLICIES", "S3LOGS_THREAT_LIST"):
-        os.environ.pop(k, None)
     print(f"\n{est.name}: {est.about}; {DAYS} days from {benign_cfg.start} (scale {scale}, "
           f"seed {benign_cfg.seed}); {time.perf_counter() - started:.0f} s")
     return reports

@@ -18,8 +18,11 @@ The lake's own tables (`lake_access_logs`, `quarantine`) are not files here: the
 are the record schema, documented in `pipelines.logformat` and `pipelines.lake`. Folders
 whose name starts with `_` hold SQL that the session itself runs, not models.
 
-The SQL folder ships inside the package (`s3logs_sql`, read through importlib.resources);
-S3LOGS_SQL_DIR points at another folder, e.g. a copy with a team's own models.
+The SQL folder ships inside the package (`s3logs_sql`, read through importlib.resources).
+A team's own folder (`load(extra=...)`: the CLI's S3LOGS_SQL_DIR, a Dagster deployment's
+`sql_dir`) adds to it: its models join the packaged ones, one named as a packaged model
+replaces it, and a file at a packaged file's path (a seed's CSV) is read instead of it, so
+a team's model never means forking the seeds and prices.
 """
 
 from __future__ import annotations
@@ -33,7 +36,6 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from .config import settings
 from .sqlheader import Call, HeaderError, Name, Pair, parse
 
 
@@ -155,13 +157,17 @@ class Model:
 class Catalog:
     root: Traversable
     models: dict[str, Model]
+    extra: Traversable | None = None  # a team's folder, read before `root`
 
     def read_bytes(self, path: str) -> bytes:
-        """A file under the SQL folder, e.g. a seed's CSV."""
-        file = self.root
-        for part in path.split("/"):
-            file = file / part
-        return file.read_bytes()
+        """A file under the SQL folders, e.g. a seed's CSV: the team's, if it has one."""
+        for folder in (self.extra, self.root):
+            file = folder
+            for part in path.split("/") if folder is not None else ():
+                file = file / part
+            if folder is not None and file.is_file():
+                return file.read_bytes()
+        raise CatalogError(f"no file {path} in {self.extra or self.root}")
 
     def of(self, *kinds: Kind) -> list[Model]:
         return [m for m in self.models.values() if m.kind in kinds]
@@ -213,21 +219,31 @@ class Catalog:
 
 
 def sql_root() -> Traversable:
-    """The SQL folder: S3LOGS_SQL_DIR if set, else the one shipped in the package."""
-    folder = settings().sql_dir
-    return Path(folder) if folder else resources.files("s3logs_sql")
+    """The SQL folder shipped in the package."""
+    return resources.files("s3logs_sql")
 
 
-def load(root: Traversable | None = None) -> Catalog:
-    """Read and check every header under `root` (default: `sql_root()`). The files are
-    read each time; what they hold is parsed once, so an edited file is seen at once."""
+def load(root: Traversable | None = None, extra: str | Path | None = None) -> Catalog:
+    """Read and check every header under `root` (default: the package's folder) and, if
+    given, a team's folder `extra`, which adds models and replaces those of the same name.
+    The files are read each time; what they hold is parsed once, so an edited file is seen
+    at once."""
     root = root or sql_root()
-    files = tuple((path, file.read_text(encoding="utf-8"))
-                  for path, file in sorted(_sql_files(root)))
+    files = _read(root)
     if not files:
-        raise CatalogError(f"{root} holds no SQL files: point S3LOGS_SQL_DIR at a folder of "
-                           "models, or unset it")
-    return _load(root, files)
+        raise CatalogError(f"{root} holds no SQL files: point at a folder of models")
+    more = None
+    if extra:
+        more = Path(extra)
+        if not more.is_dir() or not _read(more):
+            raise CatalogError(f"{more} holds no SQL files: point S3LOGS_SQL_DIR (or the "
+                               "sql_dir setting) at a folder of your models, or unset it")
+    return _load(root, files, more, _read(more) if more else ())
+
+
+def _read(root: Traversable) -> tuple[tuple[str, str], ...]:
+    return tuple((path, file.read_text(encoding="utf-8"))
+                 for path, file in sorted(_sql_files(root)))
 
 
 def session_sql(name: str) -> str:
@@ -236,7 +252,13 @@ def session_sql(name: str) -> str:
 
 
 @cache
-def _load(root: Traversable, files: tuple[tuple[str, str], ...]) -> Catalog:
+def _load(root: Traversable, files: tuple[tuple[str, str], ...], extra: Path | None,
+          extra_files: tuple[tuple[str, str], ...]) -> Catalog:
+    packaged, team = _models(files), _models(extra_files)
+    return Catalog(root, {**packaged, **team}, extra)  # the team's replace the package's
+
+
+def _models(files: tuple[tuple[str, str], ...]) -> dict[str, Model]:
     models: dict[str, Model] = {}
     for path, text in files:
         model = _model(path, text)
@@ -244,7 +266,7 @@ def _load(root: Traversable, files: tuple[tuple[str, str], ...]) -> Catalog:
             raise CatalogError(f"{path}: the name {model.name} is taken by "
                                f"{models[model.name].path}")
         models[model.name] = model
-    return Catalog(root, models)
+    return models
 
 
 def _sql_files(folder: Traversable, prefix: str = ""):

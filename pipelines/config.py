@@ -1,4 +1,6 @@
 """Settings from the environment, with working local defaults and one-sentence errors.
+Read at the edge only (the command line, the Dagster code location's resources); the
+engine takes each setting as a parameter.
 
 S3LOGS_SOURCES     comma-separated log source URLs (s3://bucket/prefix/ or folders)
 S3LOGS_LAKE        lake root, a folder or s3:// URL              (default data/lake)
@@ -10,7 +12,7 @@ S3LOGS_REPORT      the HTML report the daily run writes           (default data/
 S3LOGS_REPORT_DAYS days the daily report covers                   (default 14)
 S3LOGS_LAKE_RETENTION_DAYS  lake partitions older than this are deleted by the daily
                    run (default 0: keep everything)
-S3LOGS_SQL_DIR     a folder of SQL models instead of the package's (read by pipelines.catalog)
+S3LOGS_SQL_DIR     a folder of a team's SQL models, added to the package's
 S3LOGS_POLICIES    the access policy YAML file (pipelines.policy)  (default: none)
 S3LOGS_THREAT_LIST a CSV of addresses or CIDRs to flag, e.g. Tor exit nodes (default: none)
 S3LOGS_ALERT_WEBHOOK  where new findings are posted (Slack-compatible JSON; default: none)

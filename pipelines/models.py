@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 from . import checks
 from .catalog import Catalog, CatalogError, Kind, Model, load
 from .lake import Lake
+from .policy import NO_POLICY, PolicyFiles
 from .session import MEMORY_LIMIT, refresh, session
 from .session import query as bound_query
 
@@ -68,13 +69,14 @@ def query(con: duckdb.DuckDBPyConnection, model: Model | str, start: date, end: 
 def run_model(lake: Lake, name: str, start: date, end: date,
               con: duckdb.DuckDBPyConnection | None = None,
               catalog: Catalog | None = None, *, memory_limit: str = MEMORY_LIMIT,
-              **params) -> ModelRun:
+              policy_files: PolicyFiles = NO_POLICY, **params) -> ModelRun:
     """Compute the model for start..end, audit its grain, and if it passes replace those
-    days in the lake. `memory_limit` bounds the session it opens when given none."""
+    days in the lake. `memory_limit` and `policy_files` shape the session it opens when
+    given none."""
     catalog = catalog or load()
     model = catalog[name]
     own = con is None
-    con = con or session(lake, catalog, memory_limit)
+    con = con or session(lake, catalog, memory_limit, policy_files)
     try:
         filled = fill_history(lake, model, start, con, catalog, model.bind(
             start.isoformat(), end.isoformat(), **params))
@@ -148,7 +150,7 @@ def _check_days(model: Model, table: pa.Table, days: list[str]) -> None:
 
 def run_models(lake: Lake, start: date, end: date, names: list[str] | None = None,
                catalog: Catalog | None = None, *, memory_limit: str = MEMORY_LIMIT,
-               **params) -> dict[str, ModelRun]:
+               policy_files: PolicyFiles = NO_POLICY, **params) -> dict[str, ModelRun]:
     """Several models in one session, each after the models it reads (whose fresh results
     it then sees), which run too; `params` go to the models that declare them."""
     catalog = catalog or load()
@@ -164,7 +166,7 @@ def run_models(lake: Lake, start: date, end: date, names: list[str] | None = Non
         raise CatalogError(f"no model among {', '.join(sorted(chosen))} takes the parameter "
                            f"{sorted(set(params) - declared)[0]!r}")
     order = [m for m in catalog.ordered(Kind.MODEL) if m.name in chosen]
-    con = session(lake, catalog, memory_limit)
+    con = session(lake, catalog, memory_limit, policy_files)
     runs = {}
     try:
         for model in order:

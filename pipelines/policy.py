@@ -177,11 +177,25 @@ def ip_keys(values: pa.Array) -> pa.Array:
     return pa.array([uniq[v] for v in values.to_pylist()], pa.string())
 
 
-def tables(policy_file: str | None, threat_list: str | None) -> dict[str, pa.Table]:
+@dataclass(frozen=True)
+class PolicyFiles:
+    """What a session checks requests against: the access policy file and the threat list,
+    each optional. Passed from the edge (CLI flags and variables, a Dagster resource), so
+    one process can hold sessions of two policies."""
+
+    policies: str | None = None
+    threat_list: str | None = None
+
+
+NO_POLICY = PolicyFiles()
+
+
+def tables(files: PolicyFiles) -> dict[str, pa.Table]:
     """The configuration tables every session holds; empty ones for what is not set."""
-    out = _policy_tables(policy_file, _mtime(policy_file)) if policy_file else {}
-    if threat_list:
-        out = {**out, "threat_networks": _threat_table(threat_list, _mtime(threat_list))}
+    out = _policy_tables(files.policies, _mtime(files.policies)) if files.policies else {}
+    if files.threat_list:
+        out = {**out, "threat_networks": _threat_table(files.threat_list,
+                                                       _mtime(files.threat_list))}
     return {name: out.get(name, t.schema.empty_table()) for name, t in CONFIG_TABLES.items()}
 
 

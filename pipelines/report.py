@@ -14,9 +14,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from . import models
-from .catalog import load
-from .config import settings
+from .catalog import Catalog, load
 from .lake import Lake
+from .policy import NO_POLICY, PolicyFiles
 from .session import session
 
 PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777",
@@ -186,15 +186,16 @@ def _ongoing(found: list[dict]) -> list[dict]:
                   key=lambda r: (-r["days"], r["detection"]))
 
 
-def _policy_section(policy: list[dict]) -> str:
-    if not settings().policies:
+def _policy_section(policy: list[dict], policies: str | None) -> str:
+    if not policies:
         return ("<section><h2>Access policy</h2><p>No access policy file is set "
-                "(S3LOGS_POLICIES): declare who may access each bucket, from where, to "
+                "(S3LOGS_POLICIES, or the security resource's policies): declare who may "
+                "access each bucket, from where, to "
                 "audit against it.</p></section>")
     if not policy:
         return (f"<section><h2>Access policy</h2><p>No request broke the access policy "
-                f"({_esc(settings().policies)}).</p></section>")
-    return table(f"Access policy violations ({settings().policies})", policy[:40],
+                f"({_esc(policies)}).</p></section>")
+    return table(f"Access policy violations ({policies})", policy[:40],
                  ["dt", "bucket", "detection", "principal", "sources", "request_count",
                   "rule", "status"])
 
@@ -218,10 +219,12 @@ def write(page: str, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def build(lake: Lake, start: date, end: date) -> str:
-    """The report for start..end (inclusive), as one HTML string."""
-    catalog = load()
-    con = session(lake, catalog)
+def build(lake: Lake, start: date, end: date, policy_files: PolicyFiles = NO_POLICY,
+          catalog: Catalog | None = None) -> str:
+    """The report for start..end (inclusive), as one HTML string; its access policy
+    section names `policy_files.policies`."""
+    catalog = catalog or load()
+    con = session(lake, catalog, policy_files=policy_files)
     try:
         daily, latency, billing, findings, top = (
             models.query(con, catalog[name], start, end) for name in (
@@ -298,7 +301,7 @@ def build(lake: Lake, start: date, end: date) -> str:
         table("Ongoing findings (found on several days; alerted once)", ongoing[:25],
               ["detection", "bucket", "principal", "sources", "severity", "first_detected",
                "days", "suppressed"]),
-        _policy_section(policy),
+        _policy_section(policy, policy_files.policies),
     ]
     return PAGE.format(title=_esc(f"S3 access logs {s} to {e}"), body="\n".join(body))
 

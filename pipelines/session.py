@@ -29,7 +29,6 @@ import pyarrow.csv as pacsv
 
 from . import policy
 from .catalog import Catalog, CatalogError, Kind, Model, load, session_sql
-from .config import settings
 from .lake import LAKE_TABLES, Lake
 
 _TYPES = {"VARCHAR": pa.string(), "TEXT": pa.string(), "DOUBLE": pa.float64(),
@@ -103,16 +102,18 @@ def comment(con: duckdb.DuckDBPyConnection, kind: str, name: str, text: str,
 
 
 def session(lake: Lake | None, catalog: Catalog | None = None,
-            memory_limit: str = MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
+            memory_limit: str = MEMORY_LIMIT,
+            policy_files: policy.PolicyFiles = policy.NO_POLICY) -> duckdb.DuckDBPyConnection:
     """An in-memory connection with everything installed: what models, the report and
     ad hoc analysis run in. In memory, so parallel runs never contend for a file; within
     `memory_limit` (e.g. '1GB'), beyond which DuckDB spills to a temporary folder of its
-    own rather than fail or grow with the day."""
+    own rather than fail or grow with the day. `policy_files`: what the security models
+    check requests against (none: every policy table empty)."""
     catalog = catalog or load()
     shapes = compiled(catalog).empty  # the headers are checked before anything runs
     con = connect(lake)
     bound_memory(con, memory_limit)
-    install(con, lake, catalog, shapes, persistent=False)
+    install(con, lake, catalog, shapes, persistent=False, policy_files=policy_files)
     return con
 
 
@@ -135,7 +136,8 @@ def query(con: duckdb.DuckDBPyConnection, model: Model, start: str | None = None
 
 
 def install(con: duckdb.DuckDBPyConnection, lake: Lake | None, catalog: Catalog,
-            shapes: dict[str, pa.Table] | None = None, persistent: bool = True) -> None:
+            shapes: dict[str, pa.Table] | None = None, persistent: bool = True,
+            policy_files: policy.PolicyFiles = policy.NO_POLICY) -> None:
     """Create the lake's tables and the catalog's objects in `con`, each after the objects
     its SQL names. A reference that scan misses fails with a catalog error and is tried
     again in a next round; one that never appears, or any other SQL error, is reported
@@ -143,8 +145,7 @@ def install(con: duckdb.DuckDBPyConnection, lake: Lake | None, catalog: Catalog,
     is a database file, so lake folders become read_parquet views."""
     for table in LAKE_TABLES.values():
         _lake_folder(con, lake, table.folder, table.name, table.schema, persistent)
-    config = settings()
-    for name, table in policy.tables(config.policies, config.threat_list).items():
+    for name, table in policy.tables(policy_files).items():
         con.from_arrow(table).create(name)
     for model in catalog.of(Kind.SEED):
         con.from_arrow(seed_table(catalog, model)).create(model.name)

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from .catalog import Catalog, Kind, load
 from .lake import LAKE_TABLES, Lake
-from .policy import CONFIG_TABLES
+from .policy import CONFIG_TABLES, NO_POLICY, PolicyFiles
 from .session import Column, columns, comment, compiled, connect, install, mount
 
 STALE = "Not produced by the current model (results of an older version): recompute " \
@@ -108,8 +108,10 @@ def refusal(error: duckdb.Error) -> ReadOnlyError | None:
                          f"{KEEP_RESULTS}")
 
 
-def build(lake: Lake, path: str, catalog: Catalog | None = None) -> dict[str, int]:
-    """(Re)build the warehouse at `path`; returns the rows of each table and view."""
+def build(lake: Lake, path: str, catalog: Catalog | None = None,
+          policy_files: PolicyFiles = NO_POLICY) -> dict[str, int]:
+    """(Re)build the warehouse at `path`, holding the tables of `policy_files`; returns
+    the rows of each table and view."""
     catalog = catalog or load()
     done = compiled(catalog)
     target = Path(path)
@@ -121,7 +123,8 @@ def build(lake: Lake, path: str, catalog: Catalog | None = None) -> dict[str, in
         built = os.path.join(work, "warehouse.duckdb")
         con = connect(lake, built)
         try:
-            install(con, lake, catalog, done.empty, persistent=True)
+            install(con, lake, catalog, done.empty, persistent=True,
+                    policy_files=policy_files)
             _comment_everything(con, catalog, done.columns)
             counts = {name: con.table(name).aggregate("count(*)").fetchall()[0][0]
                       for name in sorted(_relations(con))}

@@ -247,3 +247,27 @@ def test_a_model_reading_another_sees_its_fresh_results(tmp_path):
     assert runs["total_requests"].rows == 1
     (row,) = lake.dataset("marts/total_requests").to_table().to_pylist()
     assert row["requests"] == 3
+
+
+def test_a_teams_folder_adds_models_and_replaces_them_by_name(tmp_path):
+    """A team's folder adds to the packaged models: a file defining a packaged model's
+    name replaces it, a file at a packaged file's path (a seed's CSV) is read instead, and
+    everything else stays the package's."""
+    packaged = load()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "billing").mkdir()
+    mine = (ROOT / "sql" / "usage" / "usage_daily.sql").read_text()
+    (tmp_path / "mine" / "usage_daily.sql").write_text(mine.replace(
+        packaged["usage_daily"].description.replace("'", "''"), "Ours."))
+    prices = (ROOT / "sql" / "billing" / "prices.csv").read_bytes() + b"\n"
+    (tmp_path / "billing" / "prices.csv").write_bytes(prices)
+    catalog = load(extra=tmp_path)
+    assert set(catalog.models) == set(packaged.models)
+    assert catalog["usage_daily"].path == "mine/usage_daily.sql"
+    assert catalog["usage_daily"].description == "Ours."
+    assert catalog.read_bytes(catalog["prices"].seed_file) == prices
+    assert catalog.read_bytes(catalog["detection_settings"].seed_file) == \
+        packaged.read_bytes(packaged["detection_settings"].seed_file)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CatalogError, match="holds no SQL files"):
+        load(extra=tmp_path / "empty")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -51,9 +50,8 @@ TOO_COARSE = HOURLY.replace("requests_by_hour", "requests_by_operation").replace
 
 
 def test_a_new_model_is_one_sql_file(tmp_path):
-    sql = tmp_path / "sql"
-    shutil.copytree(ROOT / "sql", sql, ignore=shutil.ignore_patterns("__pycache__"))
-    (sql / "custom").mkdir()
+    sql = tmp_path / "sql"   # the team's folder holds only its own files
+    (sql / "custom").mkdir(parents=True)
     (sql / "custom" / "requests_by_hour.sql").write_text(HOURLY)
     (sql / "custom" / "requests_by_operation.sql").write_text(TOO_COARSE)
     write_objects(replace(CFG), tmp_path / "logs")
@@ -72,6 +70,7 @@ def test_a_new_model_is_one_sql_file(tmp_path):
 
     listed = run("models", "list")
     assert "requests_by_hour" in listed and "custom/requests_by_hour.sql" in listed
+    assert "usage_daily" in listed and "prices" in listed   # the packaged ones, added to
     run("ingest", "--days", f"{DAY}..{LAST}", "--quiet")
     ran = run("models", "run", "--days", f"{DAY}..{LAST}", "--model", "requests_by_hour")
     assert re.search(r"check grain\s+passed\s+requests_by_hour", ran), ran

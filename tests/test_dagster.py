@@ -16,12 +16,20 @@ import duckdb
 import pyarrow.parquet as pq
 
 from assets import models as models_assets
-from assets.automation import daily_schedule, new_log_objects
+from assets.automation import daily_job, daily_schedule, new_log_objects
 from assets.definitions import defs
 from assets.ingest import access_logs, log_objects
 from assets.models import model_assets
 from assets.partitions import DAILY, range_tags
-from assets.resources import LakeResource, LogSourcesResource, S3Settings, WarehouseResource
+from assets.resources import (
+    AlertsResource,
+    LakeResource,
+    LogSourcesResource,
+    ReportResource,
+    S3Settings,
+    SecurityResource,
+    WarehouseResource,
+)
 from assets.warehouse import analyst_warehouse
 from pipelines.lake import LAKE_SCHEMA, Lake
 from pipelines.models import model_names
@@ -43,7 +51,8 @@ def resources(tmp_path, source="s3://target-logs/logs/") -> dict:
     s3 = S3Settings()
     return {"s3": s3, "log_sources": LogSourcesResource(urls=[source], s3=s3),
             "lake": LakeResource(url=str(tmp_path / "lake"), s3=s3),
-            "warehouse": WarehouseResource(path=str(tmp_path / "warehouse.duckdb"))}
+            "warehouse": WarehouseResource(path=str(tmp_path / "warehouse.duckdb")),
+            "security": SecurityResource()}
 
 
 def checks(result) -> dict[str, dg.AssetCheckEvaluation]:
@@ -56,7 +65,10 @@ def test_definitions_load():
     assert names == {"log_objects", "access_logs", "analyst_warehouse", "activity_report",
                      "security_alerts",
                      *model_names()}
-    assert defs.resolve_job_def("daily_logs")
+    # the daily job runs every asset: ingestion, each model of the catalog, the warehouse,
+    # the report and the alerts
+    job = defs.resolve_job_def("daily_logs")
+    assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == names
     assert defs.resolve_schedule_def("daily_schedule")
     assert defs.resolve_sensor_def("new_log_objects")
 
@@ -149,11 +161,51 @@ def test_checks_fail_on_planted_bad_data(s3, tmp_path):
 
 
 def test_daily_schedule_asks_for_yesterday_and_the_late_days():
-    ctx = dg.build_schedule_context(
-        scheduled_execution_time=datetime(2026, 11, 24, 3, 15, tzinfo=UTC))
-    request = daily_schedule(ctx)
-    assert request.tags == range_tags("2026-11-20", "2026-11-23")
+    sources = LogSourcesResource(urls=["s3://target-logs/logs/"], s3=S3Settings(),
+                                 late_days=2)
+    with dg.build_schedule_context(
+            scheduled_execution_time=datetime(2026, 11, 24, 3, 15, tzinfo=UTC),
+            resources={"log_sources": sources}) as ctx:
+        request = daily_schedule(ctx)
+    assert request.tags == range_tags("2026-11-21", "2026-11-23")
     assert defs.resolve_schedule_def("daily_schedule").cron_schedule == "15 3 * * *"
+
+
+def test_the_daily_schedules_run_posts_each_new_finding_once(s3, tmp_path, receiver):
+    """The schedule's request, run as the daily job: ingestion, models, warehouse, report
+    and alerts. Each new medium+ finding reaches the webhook once; the same run again
+    (a retry, a second tick) posts nothing."""
+    day = datetime(2026, 11, 23, tzinfo=UTC)
+    stamp = f"[{day:%d/%b/%Y}:10:00:00 +0000]"
+    scan = [line(time=stamp, request_id=f"SCAN{i}", user_agent='"sqlmap/1.7"',
+                 http_status="404", error_code="NoSuchKey", key=f"admin{i}.php")
+            for i in range(3)]
+    upload(s3, "target-logs", [("logs/2026-11-23-10-00-00-00000000000000A1",
+                                b"\n".join([line(time=stamp), *scan]) + b"\n")])
+    mine = {**resources(tmp_path),
+            "reporting": ReportResource(path=str(tmp_path / "report.html"), days=3),
+            "alerting": AlertsResource(webhook=receiver.url, max_age_days=100000)}
+    job = dg.Definitions(assets=list(defs.assets), jobs=[daily_job],
+                         resources=mine).resolve_job_def("daily_logs")
+    with dg.build_schedule_context(
+            scheduled_execution_time=datetime(2026, 11, 24, 3, 15, tzinfo=UTC),
+            resources={"log_sources": mine["log_sources"]}) as ctx:
+        request = daily_schedule(ctx)
+    instance = dg.DagsterInstance.ephemeral()
+    for _ in range(2):
+        result = job.execute_in_process(tags=request.tags, instance=instance)
+        assert result.success
+    done = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert {"access_logs", "security_findings", "analyst_warehouse", "activity_report",
+            "security_alerts"} <= done
+    posted = [f["finding_id"] for b in receiver.bodies for f in b["findings"]]
+    con = duckdb.connect()
+    con.register("found", Lake(str(tmp_path / "lake")).dataset("marts/security_findings"))
+    expected = {r[0] for r in con.execute(
+        "SELECT finding_id FROM found WHERE severity IN ('medium', 'high') "
+        "AND status = 'new' AND NOT suppressed").fetchall()}
+    assert expected and sorted(posted) == sorted(expected)   # each once, none twice
+    assert any("scanner_user_agent" in b["text"] for b in receiver.bodies)
 
 
 def test_sensor_cursor_advances_and_a_quiet_tick_requests_nothing(s3, tmp_path):

@@ -150,12 +150,10 @@ def test_webhook_text_escapes_control_characters_and_slack_markup():
 # -- alerts whose post got no answer ------------------------------------------------------
 
 @pytest.fixture
-def finding_lake(tmp_path, monkeypatch) -> Lake:
+def finding_lake(tmp_path) -> Lake:
     """A lake with one medium finding on DAY (a principal the policy does not know)."""
     from tests.test_security import findings, lake_of, req
 
-    for name, value in POLICY_ENV.items():
-        monkeypatch.setenv(name, value)
     lake = lake_of(tmp_path, {DAY: req(1, requester="arn:aws:iam::999988887777:user/x")})
     assert findings(lake, DAY, DAY)
     return lake

@@ -6,6 +6,7 @@ import csv
 import io
 import subprocess
 import threading
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from pipelines.estate import EstateConfig, write_objects
 from pipelines.incidents import INCIDENTS, Planted
 from pipelines.ingest import ingest
 from pipelines.lake import Lake
-from pipelines.policy import PolicyError, cidr_range, ip_key
+from pipelines.policy import PolicyError, PolicyFiles, cidr_range, ip_key
 from pipelines.session import session
 from pipelines.sources import LogSource
 from tests.loglines import line
@@ -30,14 +31,14 @@ APP = "arn:aws:sts::111122223333:assumed-role/PaymentsApp/i-0abc"
 ETL = "arn:aws:sts::111122223333:assumed-role/PaymentsETL/etl"
 
 
-@pytest.fixture(autouse=True)
-def _policies(monkeypatch):
-    monkeypatch.setenv("S3LOGS_POLICIES", str(ROOT / "examples" / "policies.yaml"))
-    monkeypatch.setenv("S3LOGS_THREAT_LIST", str(ROOT / "examples" / "threat_list.csv"))
+# The demo's policy file and threat list, passed as every caller passes them.
+DEMO_POLICY = PolicyFiles(str(ROOT / "examples" / "policies.yaml"),
+                          str(ROOT / "examples" / "threat_list.csv"))
 
 
-def findings(lake: Lake, first: date, last: date) -> list[dict]:
-    models.run_models(lake, first, last, SECURITY)
+def findings(lake: Lake, first: date, last: date,
+             files: PolicyFiles = DEMO_POLICY) -> list[dict]:
+    models.run_models(lake, first, last, SECURITY, policy_files=files)
     con = session(lake)
     try:
         return con.sql("SELECT * FROM security_findings WHERE dt BETWEEN $a AND $b",
@@ -112,7 +113,7 @@ def test_an_empty_policy_file_is_refused_not_read_as_allowing_everything(tmp_pat
         policy.check(str(path))
 
 
-def test_a_run_with_a_broken_policy_stops_and_says_why(tmp_path, monkeypatch):
+def test_a_run_with_a_broken_policy_stops_and_says_why(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("buckets:\n  b:\n    anonymous: perhaps\n")
     lake_of(tmp_path, {DAY: req()})
@@ -215,7 +216,7 @@ def test_one_incident_is_one_finding_with_its_addresses_listed_and_counted(tmp_p
 
 
 def test_a_suppression_by_network_covers_a_finding_only_if_it_holds_every_address(
-        tmp_path, monkeypatch):
+        tmp_path):
     file = tmp_path / "p.yaml"
     file.write_text((ROOT / "examples" / "policies.yaml").read_text() + """\
   - detection: policy_network
@@ -224,20 +225,21 @@ def test_a_suppression_by_network_covers_a_finding_only_if_it_holds_every_addres
     reason: "the payment provider's callback range"
     expires: 2026-12-31
 """)
-    monkeypatch.setenv("S3LOGS_POLICIES", str(file))
     day2 = DAY + timedelta(days=1)
     lake = lake_of(tmp_path, {
         DAY: req(2, remote_ip="203.0.113.5"),
         day2: req(2, remote_ip="203.0.113.5", time=f"[{day2:%d/%b/%Y}:12:00:00 +0000]")
         + req(1, remote_ip="198.51.100.9", time=f"[{day2:%d/%b/%Y}:13:00:00 +0000]")})
-    rows = {r["dt"]: r for r in findings(lake, DAY, day2) if r["detection"] == "policy_network"}
+    rows = {r["dt"]: r for r in findings(lake, DAY, day2, replace(DEMO_POLICY,
+                                                                 policies=str(file)))
+            if r["detection"] == "policy_network"}
     assert rows[DAY.isoformat()]["suppressed"]
     assert not rows[day2.isoformat()]["suppressed"]       # someone else is in it too
     assert rows[day2.isoformat()]["address_count"] == 2
 
 
 def test_anonymous_access_by_kind_and_anonymous_writes_high_with_or_without_a_file(
-        tmp_path, monkeypatch):
+        tmp_path):
     """`anonymous: read` expects readers only, `write` object writes and deletes too, `allow`
     anything; an anonymous write, delete or change the bucket's entry does not expect (or
     on a bucket no entry covers) is `anonymous_write`, high, one row per bucket and day."""
@@ -245,7 +247,7 @@ def test_anonymous_access_by_kind_and_anonymous_writes_high_with_or_without_a_fi
     path.write_text("buckets:\n  pub-read:\n    anonymous: read\n  drop-box:\n"
                     "    anonymous: write\n  open-all:\n    anonymous: allow\n"
                     "  closed:\n    anonymous: deny\n")
-    monkeypatch.setenv("S3LOGS_POLICIES", str(path))
+    files = replace(DEMO_POLICY, policies=str(path))
     anon = dict(requester="-", signature_version="-", authentication_type="-")
     kinds = {"read": dict(operation="REST.GET.OBJECT"),
              "write": dict(operation="REST.PUT.OBJECT", request_uri='"PUT /b/k HTTP/1.1"'),
@@ -257,7 +259,7 @@ def test_anonymous_access_by_kind_and_anonymous_writes_high_with_or_without_a_fi
     lake = lake_of(tmp_path, {DAY: [r for b in buckets for i, (k, f) in enumerate(kinds.items())
                                     for r in req(1, bucket=b, remote_ip=f"81.2.69.{i + 1}",
                                                  **anon, **f)]})
-    found = findings(lake, DAY, DAY)
+    found = findings(lake, DAY, DAY, files)
     writes = {r["bucket"]: r for r in found if r["detection"] == "anonymous_write"}
     assert set(writes) == {"pub-read", "drop-box", "closed", "uncovered"}
     assert {b: writes[b]["request_count"] for b in writes} == \
@@ -270,8 +272,7 @@ def test_anonymous_access_by_kind_and_anonymous_writes_high_with_or_without_a_fi
             if r["detection"] == "policy_anonymous"] == [("closed", 1)]    # the read
     assert [(r["bucket"], r["request_count"]) for r in found
             if r["detection"] == "anonymous_access"] == [("uncovered", 1)]
-    monkeypatch.delenv("S3LOGS_POLICIES")                 # without a file: every write
-    found = findings(lake, DAY, DAY)
+    found = findings(lake, DAY, DAY, replace(files, policies=None))  # without: every write
     assert {r["bucket"] for r in found if r["detection"] == "anonymous_write"} == set(buckets)
 
 
@@ -391,27 +392,19 @@ def test_config_operations_are_named_as_the_logs_name_them_and_unknown_ones_stil
 @pytest.fixture(scope="module")
 def estate_lakes(tmp_path_factory):
     """Sixteen days of a small estate, with and without the incidents on the last two."""
-    import os
-
-    os.environ["S3LOGS_POLICIES"] = str(ROOT / "examples" / "policies.yaml")
-    os.environ["S3LOGS_THREAT_LIST"] = str(ROOT / "examples" / "threat_list.csv")
     start, days = date(2026, 10, 26), 16
     last_two = [start + timedelta(days=14), start + timedelta(days=15)]
     planted = tuple(Planted(name, last_two[i % 2]) for i, name in enumerate(INCIDENTS))
     out = {}
-    try:
-        for name, incidents in (("benign", ()), ("planted", planted)):
-            folder = tmp_path_factory.mktemp(name)
-            write_objects(EstateConfig(start=start, days=days, scale=0.08, seed=5,
-                                       incidents=incidents), folder)
-            lake = Lake(str(folder / "lake"))
-            every = [start + timedelta(days=i) for i in range(days + 1)]
-            ingest([LogSource(str(folder / "logs"), layout="simple")], lake, every,
-                   progress=False)
-            out[name] = (lake, findings(lake, every[0], every[-1]), planted)
-    finally:
-        os.environ.pop("S3LOGS_POLICIES")
-        os.environ.pop("S3LOGS_THREAT_LIST")
+    for name, incidents in (("benign", ()), ("planted", planted)):
+        folder = tmp_path_factory.mktemp(name)
+        write_objects(EstateConfig(start=start, days=days, scale=0.08, seed=5,
+                                   incidents=incidents), folder)
+        lake = Lake(str(folder / "lake"))
+        every = [start + timedelta(days=i) for i in range(days + 1)]
+        ingest([LogSource(str(folder / "logs"), layout="simple")], lake, every,
+               progress=False)
+        out[name] = (lake, findings(lake, every[0], every[-1]), planted)
     return out
 
 
@@ -452,7 +445,7 @@ def test_findings_are_new_then_ongoing_with_one_id_whatever_the_run(tmp_path):
     assert again[0]["finding_id"] == found[0]["finding_id"] and again[0]["status"] == "ongoing"
 
 
-def test_suppressed_findings_stay_visible_marked_and_are_never_alerted(tmp_path, monkeypatch):
+def test_suppressed_findings_stay_visible_marked_and_are_never_alerted(tmp_path):
     file = tmp_path / "p.yaml"
     file.write_text((ROOT / "examples" / "policies.yaml").read_text() + """\
   - detection: "policy_*"
@@ -461,9 +454,9 @@ def test_suppressed_findings_stay_visible_marked_and_are_never_alerted(tmp_path,
     reason: "the auditors' read-only account, agreed with security"
     expires: 2026-12-31
 """)
-    monkeypatch.setenv("S3LOGS_POLICIES", str(file))
     lake = lake_of(tmp_path, {DAY: req(2, requester="arn:aws:iam::999988887777:user/audit")})
-    (row,) = [r for r in findings(lake, DAY, DAY) if r["detection"] == "policy_principal"]
+    (row,) = [r for r in findings(lake, DAY, DAY, replace(DEMO_POLICY, policies=str(file)))
+              if r["detection"] == "policy_principal"]
     assert row["suppressed"] and "auditors" in row["suppression_reason"]
     assert "until 2026-12-31" in row["suppression_reason"]
     run = alerts.alert(lake, DAY, DAY, DAY, webhook="http://127.0.0.1:9/never")
@@ -535,17 +528,17 @@ def test_audit_answers_who_accessed_what_with_evidence(tmp_path):
     assert one.returncode == 0 and "2 requests from" in one.stdout
 
 
-def test_the_dagster_alerts_asset_posts_new_findings(tmp_path, receiver, monkeypatch):
+def test_the_dagster_alerts_asset_posts_new_findings(tmp_path, receiver):
     import dagster as dg
 
     from assets.alerts import security_alerts
-    from assets.resources import LakeResource, S3Settings
+    from assets.resources import AlertsResource, LakeResource, S3Settings
 
     lake = lake_of(tmp_path, {DAY: req(1, requester="arn:aws:iam::999988887777:user/x")})
     findings(lake, DAY, DAY)
-    monkeypatch.setenv("S3LOGS_ALERT_WEBHOOK", receiver.url)
-    monkeypatch.setenv("S3LOGS_ALERT_MAX_AGE_DAYS", "100000")  # the fixture's day is old
-    resources = {"lake": LakeResource(url=str(tmp_path / "lake"), s3=S3Settings())}
+    resources = {"lake": LakeResource(url=str(tmp_path / "lake"), s3=S3Settings()),
+                 "alerting": AlertsResource(webhook=receiver.url,
+                                            max_age_days=100000)}  # the fixture's day is old
     sent = []
     for _ in range(2):  # the second run sends nothing again
         result = dg.materialize([security_alerts], partition_key=DAY.isoformat(),

@@ -11,10 +11,12 @@ from datetime import UTC, date, datetime, timedelta
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from ..catalog import Catalog, load
 from ..checks import ERROR, CheckResult
 from ..config import settings
 from ..export import spreadsheet_safe, terminal_safe
 from ..lake import Lake
+from ..policy import PolicyFiles
 from ..textsafe import visible
 
 
@@ -23,9 +25,10 @@ class UserError(Exception):
 
 
 def parent_parser() -> argparse.ArgumentParser:
-    """--lake, --warehouse and --endpoint, on every command. Their defaults are read from
-    the settings when the command runs (S3LOGS_LAKE, S3LOGS_WAREHOUSE, AWS_ENDPOINT_URL_S3),
-    so a bad setting is reported by the command that needs it, in one sentence."""
+    """--lake, --warehouse, --endpoint, --policies and --threat-list, on every command.
+    Their defaults are read from the settings when the command runs (S3LOGS_LAKE,
+    S3LOGS_WAREHOUSE, AWS_ENDPOINT_URL_S3, S3LOGS_POLICIES, S3LOGS_THREAT_LIST), so a bad
+    setting is reported by the command that needs it, in one sentence."""
     p = argparse.ArgumentParser(add_help=False)
     where = p.add_argument_group("where")
     where.add_argument("--lake", help="lake root: a folder or s3:// URL "
@@ -34,6 +37,14 @@ def parent_parser() -> argparse.ArgumentParser:
                                            "(default: $S3LOGS_WAREHOUSE, else "
                                            "data/warehouse.duckdb)")
     where.add_argument("--endpoint", help="S3 endpoint URL (default: $AWS_ENDPOINT_URL_S3)")
+    where.add_argument("--policies", help="the access policy YAML file the security models "
+                                          "check requests against (default: "
+                                          "$S3LOGS_POLICIES, else none)")
+    where.add_argument("--threat-list", help="a CSV of addresses or CIDRs to flag (default: "
+                                             "$S3LOGS_THREAT_LIST, else none)")
+    where.add_argument("--sql-dir", help="a folder of your own SQL models, added to the "
+                                         "packaged ones (same name: yours) (default: "
+                                         "$S3LOGS_SQL_DIR, else none)")
     return p
 
 
@@ -48,6 +59,17 @@ def where(args: argparse.Namespace) -> Where:
     cfg = settings()
     return Where(args.lake or cfg.lake, args.warehouse or cfg.warehouse,
                  args.endpoint or cfg.endpoint_url)
+
+
+def catalog(args: argparse.Namespace) -> Catalog:
+    """The packaged models, with the user's folder's added."""
+    return load(extra=getattr(args, "sql_dir", None) or settings().sql_dir)
+
+
+def policy_files(args: argparse.Namespace) -> PolicyFiles:
+    cfg = settings()
+    return PolicyFiles(getattr(args, "policies", None) or cfg.policies,
+                       getattr(args, "threat_list", None) or cfg.threat_list)
 
 
 def lake(args: argparse.Namespace) -> Lake:

@@ -7,7 +7,6 @@ import os
 from datetime import date
 from pathlib import Path
 
-from ..catalog import load
 from ..config import DEMO_SOURCE, parse_size, settings
 from ..demo import DEMO, demo_days, upload
 from ..estate import BUCKETS, EstateConfig
@@ -17,6 +16,7 @@ from ..session import query
 from ..storage import aws_clients
 from ..synth import SynthConfig, write_big_file, write_objects
 from .common import UserError, format_table
+from .common import catalog as models_catalog
 from .query import connection
 
 # The summaries `make demo` prints, in this order (queries under sql/demo/).
@@ -122,7 +122,7 @@ def demo(args: argparse.Namespace) -> int:
 
 def summaries(args: argparse.Namespace, cfg) -> None:
     con = connection(args)
-    catalog = load()
+    catalog = models_catalog(args)
     first, last = demo_days()
     for name in SUMMARIES:
         rel = query(con, catalog[name], first.isoformat(), last.isoformat())

@@ -6,9 +6,19 @@ from __future__ import annotations
 import argparse
 
 from .. import models, warehouse
-from ..catalog import Kind, load
+from ..catalog import Kind
 from ..session import MEMORY_LIMIT, columns
-from .common import UserError, failed, format_checks, format_table, lake, parse_days, where
+from .common import (
+    UserError,
+    failed,
+    format_checks,
+    format_table,
+    lake,
+    parse_days,
+    policy_files,
+    where,
+)
+from .common import catalog as models_catalog
 
 
 def register(sub, parent: argparse.ArgumentParser) -> None:
@@ -35,7 +45,7 @@ def register(sub, parent: argparse.ArgumentParser) -> None:
 
 
 def list_models(args: argparse.Namespace) -> int:
-    catalog = load()
+    catalog = models_catalog(args)
     documented = columns(catalog)  # compiling checks every header against its SQL
     for kind in Kind:
         found = catalog.of(kind)
@@ -55,7 +65,7 @@ def list_models(args: argparse.Namespace) -> int:
 
 def run_models(args: argparse.Namespace) -> int:
     days = parse_days(args.days)
-    catalog = load()
+    catalog = models_catalog(args)
     names = args.model or models.model_names(catalog)
     params = {}
     for text in args.param:
@@ -67,7 +77,8 @@ def run_models(args: argparse.Namespace) -> int:
             raise UserError(f"--param {name}: none of {', '.join(names)} takes it")
         params[name] = takers[0].parameter(name, value)
     runs = models.run_models(lake(args), days[0], days[-1], names, catalog,
-                             memory_limit=args.memory_limit, **params)
+                             memory_limit=args.memory_limit,
+                             policy_files=policy_files(args), **params)
     print(format_table(["model", "rows", "days", "files", "written"],
                        [(r.model, r.rows, len(r.days), len(r.files), r.audit.passed)
                         for r in runs.values()]))
@@ -81,6 +92,6 @@ def run_models(args: argparse.Namespace) -> int:
 
 def build_warehouse(args: argparse.Namespace) -> int:
     path = where(args).warehouse
-    counts = warehouse.build(lake(args), path)
+    counts = warehouse.build(lake(args), path, models_catalog(args), policy_files(args))
     print(f"wrote {path}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     return 0

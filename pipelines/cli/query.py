@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 
 from ..lake import Lake
 from ..warehouse import listing, open_warehouse, refusal
-from .common import UserError, format_table, where, write_csv
+from .common import UserError, catalog, format_table, where, write_csv
 
 
 def register(sub, parent: argparse.ArgumentParser) -> None:
@@ -38,14 +38,14 @@ def connection(args: argparse.Namespace) -> duckdb.DuckDBPyConnection:
     """The warehouse, for reading only (pipelines.warehouse.open_warehouse)."""
     w = where(args)
     try:
-        return open_warehouse(w.warehouse, Lake(w.lake, endpoint=w.endpoint))
+        return open_warehouse(w.warehouse, Lake(w.lake, endpoint=w.endpoint), catalog(args))
     except FileNotFoundError as e:
         raise UserError(str(e)) from None
 
 
 def run(args: argparse.Namespace) -> int:
     if args.list:
-        print(format_table(["name", "kind", "what"], listing(), width=90))
+        print(format_table(["name", "kind", "what"], listing(catalog(args)), width=90))
         return 0
     if not args.sql:
         raise UserError("give the SQL to run, e.g. s3logs query \"SELECT * FROM usage_daily "
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
 def shell(args: argparse.Namespace) -> int:
     con = connection(args)
-    print("s3logs warehouse (read-only): " + ", ".join(n for n, _, _ in listing()))
+    print("s3logs warehouse (read-only): " + ", ".join(n for n, _, _ in listing(catalog(args))))
     print("`s3logs query --list` says what each holds. End statements with ;  Ctrl-D quits.")
     buffer = ""
     while True:

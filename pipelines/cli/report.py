@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .. import report
 from ..config import settings
-from .common import UserError, lake
+from .common import UserError, catalog, lake, policy_files
 
 
 def register(sub, parent: argparse.ArgumentParser) -> None:
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--start and --end are days, YYYY-MM-DD ({e})") from None
     if end < start:
         raise UserError("--end is before --start")
-    page = report.build(lake(args), start, end)
+    page = report.build(lake(args), start, end, policy_files(args), catalog(args))
     out = Path(args.out or settings().report)
     report.write(page, out)
     print(f"wrote {out} ({len(page) / 1024:,.0f} KiB, self-contained: open it offline)")

@@ -8,11 +8,19 @@ import argparse
 import pyarrow.compute as pc
 
 from .. import alerts, policy
-from ..catalog import load
 from ..config import settings
 from ..session import glob_literal, query, session
 from ..textsafe import visible
-from .common import UserError, format_table, lake, parse_days, today, write_csv
+from .common import (
+    UserError,
+    catalog,
+    format_table,
+    lake,
+    parse_days,
+    policy_files,
+    today,
+    write_csv,
+)
 
 
 def register(sub, parent: argparse.ArgumentParser) -> None:
@@ -48,7 +56,7 @@ def register(sub, parent: argparse.ArgumentParser) -> None:
 
 
 def policy_check(args: argparse.Namespace) -> int:
-    path = args.file or settings().policies
+    path = args.file or policy_files(args).policies
     if not path:
         raise UserError("say which file: s3logs policy check FILE, or set S3LOGS_POLICIES")
     print(policy.check(path))
@@ -64,9 +72,9 @@ def audit(args: argparse.Namespace) -> int:
         key_glob = glob_literal(args.key)
     elif args.prefix:
         key_glob = glob_literal(args.prefix) + "*"
-    con = session(lake(args))
+    con = session(lake(args), catalog(args), policy_files=policy_files(args))
     try:
-        table = query(con, load()["audit_access"], first.isoformat(), last.isoformat(),
+        table = query(con, catalog(args)["audit_access"], first.isoformat(), last.isoformat(),
                       bucket=glob_literal(args.bucket), key_glob=key_glob,
                       principal=args.principal).to_arrow_table()
     finally:
