@@ -7,7 +7,7 @@ import dagster as dg
 from assets.models import model_assets
 from assets.partitions import DAILY, SINGLE_RUN
 from assets.resources import AlertsResource, LakeResource
-from pipelines import alerts
+from pipelines.security import alerts
 
 FINDINGS = next(a for a in model_assets if a.key.path[-1] == "security_findings")
 

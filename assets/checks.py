@@ -1,9 +1,9 @@
-"""The engine's checks (pipelines.checks) as Dagster asset checks."""
+"""The engine's checks (pipelines.sql.checks) as Dagster asset checks."""
 
 import dagster as dg
 import pyarrow as pa
 
-from pipelines.checks import ERROR, CheckResult, CheckSpec
+from pipelines.sql.checks import ERROR, CheckResult, CheckSpec
 
 
 def spec(check: CheckSpec, asset: str) -> dg.AssetCheckSpec:

@@ -10,8 +10,8 @@ import dagster as dg
 from assets import checks as dagster_checks
 from assets.partitions import DAILY, SINGLE_RUN
 from assets.resources import LakeResource, LogSourcesResource
-from pipelines import checks, retention
-from pipelines.ingest import (
+from pipelines import retention
+from pipelines.ingestion.ingest import (
     FolderGroup,
     FoldersRebuilt,
     RunReport,
@@ -22,7 +22,8 @@ from pipelines.ingest import (
     plan,
     rebuild_folders,
 )
-from pipelines.units import migrate
+from pipelines.ingestion.units import migrate
+from pipelines.sql import checks
 
 CHECKS = [dagster_checks.spec(c, "access_logs") for c in checks.INGEST_CHECKS]
 

@@ -16,10 +16,10 @@ import dagster as dg
 from assets import checks as dagster_checks
 from assets.partitions import DAILY, SINGLE_RUN
 from assets.resources import LakeResource, SecurityResource
-from pipelines import checks, models
-from pipelines.catalog import Catalog, Kind, Model, load
 from pipelines.config import settings
-from pipelines.session import Column, columns
+from pipelines.sql import checks, models
+from pipelines.sql.catalog import Catalog, Kind, Model, load
+from pipelines.sql.session import Column, columns
 
 SPAN_DAYS = 7  # a daily run (yesterday and its late days) is one step; a month is five
 

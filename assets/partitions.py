@@ -12,7 +12,7 @@ DAILY = dg.DailyPartitionsDefinition(start_date=settings().start_date.isoformat(
                                      timezone="UTC", end_offset=1)
 # A range of days is one run (the CLI's --partition-range needs it). Within it, ingestion
 # fans out into one step per source and day (assets/ingest.py), and runs of overlapping
-# days may go at once: they are safe together by construction (pipelines.units).
+# days may go at once: they are safe together by construction (pipelines.ingestion.units).
 SINGLE_RUN = dg.BackfillPolicy.single_run()
 
 

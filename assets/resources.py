@@ -7,11 +7,11 @@ UI; `default_resources` fills them from the environment once, when the code loca
 import dagster as dg
 
 from pipelines.config import settings
-from pipelines.lake import Lake
+from pipelines.ingestion.sources import LogSource
+from pipelines.lake.store import Lake
 from pipelines.memory import bound_allocator
-from pipelines.policy import PolicyFiles
-from pipelines.session import MEMORY_LIMIT
-from pipelines.sources import LogSource
+from pipelines.security.policy import PolicyFiles
+from pipelines.sql.session import MEMORY_LIMIT
 
 
 class S3Settings(dg.ConfigurableResource):

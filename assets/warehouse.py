@@ -7,7 +7,7 @@ from assets.ingest import access_logs
 from assets.models import CATALOG, model_assets
 from assets.partitions import DAILY, SINGLE_RUN
 from assets.resources import LakeResource, SecurityResource, WarehouseResource
-from pipelines import warehouse as wh
+from pipelines.sql import warehouse as wh
 
 
 @dg.asset(deps=[access_logs, *model_assets], partitions_def=DAILY, backfill_policy=SINGLE_RUN,

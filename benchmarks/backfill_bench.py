@@ -23,7 +23,7 @@ import boto3
 
 from benchmarks.common import BENCH_DIR, print_table
 from benchmarks.ingest_bench import start_moto
-from pipelines.ingest import (
+from pipelines.ingestion.ingest import (
     FolderGroup,
     finish_rebuild,
     folder_groups,
@@ -31,10 +31,10 @@ from pipelines.ingest import (
     migrate,
     rebuild_folders,
 )
-from pipelines.lake import Lake
+from pipelines.ingestion.sources import LogSource
+from pipelines.lake.store import Lake
 from pipelines.memory import bound_allocator
-from pipelines.sources import LogSource
-from pipelines.synth import SynthConfig, generate_objects
+from pipelines.synthetic.synth import SynthConfig, generate_objects
 
 DAYS, SOURCES = 30, 3
 CONFIG = SynthConfig(start=date(2026, 10, 1), days=DAYS, records_per_day=6000,

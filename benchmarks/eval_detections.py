@@ -1,7 +1,7 @@
 """`make eval`: are the detections precise on realistic traffic, and do they find what
 matters, on estates they were not built with? For each estate (the online shop of
-pipelines.estate with pipelines.incidents, and the research institute of
-pipelines.estate_lab, generated apart from it): three weeks of benign traffic, then the
+pipelines.synthetic.estate with pipelines.synthetic.incidents, and the research institute of
+pipelines.synthetic.estate_lab, generated apart from it): three weeks of benign traffic, then the
 same weeks with each of the estate's incidents planted on a day of the third week. Each
 estate is judged in two modes: with its policy file and threat list, and without either.
 
@@ -40,12 +40,13 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import estate, estate_lab, incidents, models
-from pipelines.catalog import load
-from pipelines.ingest import ingest
-from pipelines.lake import Lake
-from pipelines.policy import NO_POLICY, PolicyError, PolicyFiles, check
-from pipelines.sources import LogSource
+from pipelines.ingestion.ingest import ingest
+from pipelines.ingestion.sources import LogSource
+from pipelines.lake.store import Lake
+from pipelines.security.policy import NO_POLICY, PolicyError, PolicyFiles, check
+from pipelines.sql import models
+from pipelines.sql.catalog import load
+from pipelines.synthetic import actors, estate, estate_lab, incidents
 
 ROOT = Path(__file__).resolve().parents[1]
 DAYS = 21
@@ -80,15 +81,15 @@ class Estate:
 
 
 def _shop() -> Estate:
-    prod = estate.PROD
-    who = {  # what a finding about each shop incident names (pipelines/incidents.py)
-        "credential_misuse": (estate.role(prod, "AnalyticsRole"), incidents.ATTACKER),
+    prod = actors.PROD
+    who = {  # what a finding about each shop incident names (pipelines/synthetic/incidents.py)
+        "credential_misuse": (actors.role(prod, "AnalyticsRole"), incidents.ATTACKER),
         "unknown_principal": ("arn:aws:iam::999988887777:user/contractor", "52.95.110.1"),
         "anonymous_private": ("anonymous", None),
         "auth_failure_burst": (None, incidents.SCANNER),
         "scanning": (None, incidents.SCANNER),
-        "mass_delete": (estate.role(prod, "DataPipelineRole"), None),
-        "config_change": (f"arn:aws:iam::{prod}:user/alice", estate.OFFICE[1]),
+        "mass_delete": (actors.role(prod, "DataPipelineRole"), None),
+        "config_change": (f"arn:aws:iam::{prod}:user/alice", actors.OFFICE[1]),
         "delivery_gap": (None, None),
     }
     cases = {name: Case(name, i.bucket, i.story or "", i.detections, *who.get(name, (None, None)))
@@ -103,7 +104,7 @@ def _shop() -> Estate:
                                      seed=21 if seed is None else seed)
         return benign, replace(benign, incidents=planted)
 
-    return Estate("shop", "an online shop (pipelines/estate.py, pipelines/incidents.py)",
+    return Estate("shop", "an online shop (pipelines/synthetic/estate.py and incidents.py)",
                   cases, plan, estate.write_objects, ROOT / "examples" / "policies.yaml",
                   ROOT / "examples" / "threat_list.csv")
 
@@ -117,7 +118,7 @@ def _lab() -> Estate:
                                       **({} if seed is None else {"seed": seed}))
         return benign, replace(benign, incidents=estate_lab.third_week(benign))
 
-    return Estate("lab", "a research institute (pipelines/estate_lab.py)", cases, plan,
+    return Estate("lab", "a research institute (pipelines/synthetic/estate_lab.py)", cases, plan,
                   estate_lab.write_objects, ROOT / "examples" / "lab" / "policies.yaml",
                   ROOT / "examples" / "lab" / "threat_list.csv")
 

@@ -20,7 +20,7 @@ import boto3
 
 from benchmarks.common import BENCH_DIR, print_table, run_isolated
 from benchmarks.ingest_methods import PREFIX, SOURCE_BUCKET
-from pipelines.synth import SynthConfig, generate_objects
+from pipelines.synthetic.synth import SynthConfig, generate_objects
 
 CONFIG = SynthConfig(days=7, records_per_day=30_000, records_per_object=18, late_fraction=0,
                      duplicate_fraction=0, prefix=PREFIX, seed=11)

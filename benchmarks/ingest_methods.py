@@ -13,10 +13,10 @@ import pyarrow.parquet as pq
 
 from benchmarks.baselines import parse_with_re
 from benchmarks.common import measured
-from pipelines.ingest import ingest
-from pipelines.lake import Lake
+from pipelines.ingestion.ingest import ingest
+from pipelines.ingestion.sources import LogSource
+from pipelines.lake.store import Lake
 from pipelines.memory import bound_allocator
-from pipelines.sources import LogSource
 
 SOURCE_BUCKET, PREFIX = "bench-logs", "logs/"
 

@@ -13,12 +13,12 @@ import duckdb
 
 from benchmarks.baselines import ATHENA_REGEX
 from benchmarks.common import BENCH_DIR, print_table, size_from_env
-from pipelines import models
-from pipelines.ingest import ingest
-from pipelines.lake import Lake
-from pipelines.session import session
-from pipelines.sources import LogSource
-from pipelines.synth import write_big_file
+from pipelines.ingestion.ingest import ingest
+from pipelines.ingestion.sources import LogSource
+from pipelines.lake.store import Lake
+from pipelines.sql import models
+from pipelines.sql.session import session
+from pipelines.synthetic.synth import write_big_file
 
 DAY, MONTH_START = date(2026, 11, 5), date(2026, 11, 1)
 FIELDS = ["bucket_owner", "bucket", "time", "remote_ip", "requester", "request_id",

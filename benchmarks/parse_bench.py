@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from benchmarks.common import BENCH_DIR, print_table, run_isolated, size_from_env
-from pipelines.synth import write_big_file
+from pipelines.synthetic.synth import write_big_file
 
 
 def main() -> list[dict]:

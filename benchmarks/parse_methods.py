@@ -10,7 +10,7 @@ import duckdb
 
 from benchmarks.baselines import parse_with_re, parse_with_re_arrow_typed
 from benchmarks.common import measured
-from pipelines.parse import iter_parse, parse_log
+from pipelines.parsing.parse import iter_parse, parse_log
 
 
 def ours(path: str, workers: int = 2) -> dict:
@@ -84,9 +84,9 @@ def ingest_from_folder(path: str) -> dict:
     import tempfile
     from datetime import date, timedelta
 
-    from pipelines.ingest import ingest
-    from pipelines.lake import Lake
-    from pipelines.sources import LogSource
+    from pipelines.ingestion.ingest import ingest
+    from pipelines.ingestion.sources import LogSource
+    from pipelines.lake.store import Lake
 
     with tempfile.TemporaryDirectory(prefix="s3logs-bench-") as tmp:
         logs = os.path.join(tmp, "logs")

@@ -61,7 +61,7 @@ def _records_per_day(lake_dir: str) -> dict[str, int]:
     """Rows per dt of the lake's records, from the Parquet footers only."""
     import pyarrow.parquet as pq
 
-    from pipelines.lake import Lake
+    from pipelines.lake.store import Lake
 
     counts: dict[str, int] = {}
     for path in Lake(lake_dir).files("access_logs"):
@@ -75,9 +75,9 @@ def step_ingest(logs: str, lake_dir: str, days_json: str) -> dict:
     """Ingest the delivery days of the cached logs into a new lake (timed), units on
     every core, as `s3logs ingest` runs them."""
     from pipelines.cli.ingest import cores
-    from pipelines.ingest import ingest
-    from pipelines.lake import Lake
-    from pipelines.sources import LogSource
+    from pipelines.ingestion.ingest import ingest
+    from pipelines.ingestion.sources import LogSource
+    from pipelines.lake.store import Lake
 
     days = [date.fromisoformat(d) for d in json.loads(days_json)]
 
@@ -96,8 +96,8 @@ def step_ingest(logs: str, lake_dir: str, days_json: str) -> dict:
 
 def step_history(lake_dir: str, days_json: str) -> dict:
     """Every model on each history day, one day after the other (untimed by the issue)."""
-    from pipelines import models
-    from pipelines.lake import Lake
+    from pipelines.lake.store import Lake
+    from pipelines.sql import models
 
     lake, seconds = Lake(lake_dir), []
     for day in json.loads(days_json):
@@ -111,10 +111,10 @@ def step_day(lake_dir: str, day_text: str) -> dict:
     """Every model of the catalog on the measured day, in catalog order, each timed with
     `run_model` in one session. A model that reads a model written earlier in this run
     gets a fresh session first (untimed), so it sees those results, as in `run_models`."""
-    from pipelines import models
-    from pipelines.catalog import Kind, load
-    from pipelines.lake import Lake
-    from pipelines.session import session
+    from pipelines.lake.store import Lake
+    from pipelines.sql import models
+    from pipelines.sql.catalog import Kind, load
+    from pipelines.sql.session import session
 
     lake, day, catalog = Lake(lake_dir), date.fromisoformat(day_text), load()
 
@@ -147,10 +147,10 @@ def step_day(lake_dir: str, day_text: str) -> dict:
 
 def step_billing(lake_dir: str, first_text: str, last_text: str) -> dict:
     """billing_daily on the month's 1st and on a later day of it, alternating, best of 2."""
-    from pipelines import models
-    from pipelines.catalog import load
-    from pipelines.lake import Lake
-    from pipelines.session import session
+    from pipelines.lake.store import Lake
+    from pipelines.sql import models
+    from pipelines.sql.catalog import load
+    from pipelines.sql.session import session
 
     lake, catalog = Lake(lake_dir), load()
     days = {"first": date.fromisoformat(first_text), "last": date.fromisoformat(last_text)}
@@ -196,10 +196,10 @@ def step_security(lake_dir: str, day_text: str) -> dict:
     """security_detections for the day: the catalog's SQL against the baseline SQL (a copy
     of the SQL folder with benchmarks/baseline_sql's file swapped in, and the findings that
     read it left out), in one process on the same lake, alternating, best of 2."""
-    from pipelines import models
-    from pipelines.catalog import Kind, load, sql_root
-    from pipelines.lake import Lake
-    from pipelines.session import session
+    from pipelines.lake.store import Lake
+    from pipelines.sql import models
+    from pipelines.sql.catalog import Kind, load, sql_root
+    from pipelines.sql.session import session
 
     lake, day = Lake(lake_dir), date.fromisoformat(day_text)
     with tempfile.TemporaryDirectory() as tmp:

@@ -13,7 +13,7 @@ S3LOGS_REPORT_DAYS days the daily report covers                   (default 14)
 S3LOGS_LAKE_RETENTION_DAYS  lake partitions older than this are deleted by the daily
                    run (default 0: keep everything)
 S3LOGS_SQL_DIR     a folder of a team's SQL models, added to the package's
-S3LOGS_POLICIES    the access policy YAML file (pipelines.policy)  (default: none)
+S3LOGS_POLICIES    the access policy YAML file (pipelines.security.policy)  (default: none)
 S3LOGS_THREAT_LIST a CSV of addresses or CIDRs to flag, e.g. Tor exit nodes (default: none)
 S3LOGS_ALERT_WEBHOOK  where new findings are posted (Slack-compatible JSON; default: none)
 S3LOGS_ALERT_SEVERITY lowest severity alerted: low, medium or high (default medium)

@@ -16,7 +16,7 @@ import json
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .textsafe import visible
+from pipelines.textsafe import visible
 
 _FORMULA_START = r"^[=+\-@\t\r]"
 _TEXT = (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view)

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from . import models
-from .catalog import Catalog, load
-from .lake import Lake
-from .policy import NO_POLICY, PolicyFiles
-from .session import session
+from pipelines.lake.store import Lake
+from pipelines.security.policy import NO_POLICY, PolicyFiles
+from pipelines.sql import models
+from pipelines.sql.catalog import Catalog, load
+from pipelines.sql.session import session
 
 PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777",
            "#65a30d"]

@@ -14,7 +14,7 @@ from datetime import date
 
 from botocore.exceptions import ClientError
 
-from .bucket_logging import LoggingSetupError, Target
+from pipelines.bucket_logging import LoggingSetupError, Target
 
 STORAGE_CLASSES = {"STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR",
                    "GLACIER", "DEEP_ARCHIVE"}

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pipelines.logformat import RECORD_SCHEMA
-from pipelines.parse import parse_log
-from pipelines.parse_line import LineRejected, parse_line
+from pipelines.parsing.logformat import RECORD_SCHEMA
+from pipelines.parsing.parse import parse_log
+from pipelines.parsing.parse_line import LineRejected, parse_line
 
 BASE = {
     "bucket_owner": "5e2f0b6c0d1a4b3c9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a3928",

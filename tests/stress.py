@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from pipelines.lake import Lake
-from pipelines.synth import SynthConfig, generate_objects
+from pipelines.lake.store import Lake
+from pipelines.synthetic.synth import SynthConfig, generate_objects
 
 S3LOGS = str(Path(sys.executable).parent / "s3logs")
 CFG = SynthConfig(days=4, records_per_day=6000, records_per_object=300, late_fraction=0.3,

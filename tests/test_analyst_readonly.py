@@ -16,12 +16,13 @@ import boto3
 import duckdb
 import pytest
 
-from pipelines import warehouse
 from pipelines.cli import main
-from pipelines.ingest import ingest
-from pipelines.lake import Lake
-from pipelines.models import run_models
-from pipelines.sources import LogSource
+from pipelines.ingestion.ingest import ingest
+from pipelines.ingestion.sources import LogSource
+from pipelines.lake import storage
+from pipelines.lake.store import Lake
+from pipelines.sql import warehouse
+from pipelines.sql.models import run_models
 from tests.loglines import line
 from tests.test_cli import S3LOGS
 

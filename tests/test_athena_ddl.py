@@ -5,7 +5,7 @@ from pathlib import Path
 import sqlglot
 from sqlglot import exp
 
-from pipelines.lake import LAKE_SCHEMA
+from pipelines.lake.store import LAKE_SCHEMA
 
 DDL = Path(__file__).resolve().parents[1] / "sql" / "athena" / "access_logs.hql"
 

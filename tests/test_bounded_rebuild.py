@@ -15,12 +15,12 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipelines import compact as compaction
-from pipelines import ingest as ingestion
-from pipelines.ingest import ingest
-from pipelines.lake import LAKE_SCHEMA, Lake, canonical, decode
-from pipelines.sources import LogSource
-from pipelines.synth import SynthConfig, generate_objects
+from pipelines.ingestion import ingest as ingestion
+from pipelines.ingestion.ingest import ingest
+from pipelines.ingestion.sources import LogSource
+from pipelines.lake import compact as compaction
+from pipelines.lake.store import LAKE_SCHEMA, Lake, canonical, decode
+from pipelines.synthetic.synth import SynthConfig, generate_objects
 from tests.conftest import upload
 
 CFG = SynthConfig(days=2, buckets=("big-bucket", "small-bucket"), records_per_day=3000,
@@ -114,9 +114,9 @@ def test_a_folder_sorted_outside_memory_on_s3_is_the_same_bytes(logs, s3, tmp_pa
 
 MEASURE = """
 import json, sys, pyarrow as pa
-from pipelines.compact import compact
-from pipelines.lake import Lake
-from pipelines.manifest import Target
+from pipelines.lake.compact import compact
+from pipelines.lake.store import Lake
+from pipelines.lake.manifest import Target
 lake, folder, memory, rows = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 done = compact(Lake(lake, max_rows_per_file=rows), [Target("access_logs", folder)],
                threads=1, memory=memory)
@@ -318,7 +318,7 @@ def test_folders_are_grouped_by_size_never_split_and_the_same_each_time():
     """Longest first into the lightest group: seven folders of sizes 8..2 into three
     groups of 13, 11 and 11 bytes; fewer folders than groups, one each; none, one empty
     group (the step that checks the run must still run)."""
-    from pipelines.manifest import Target
+    from pipelines.lake.manifest import Target
     sizes = {Target("access_logs", f"dt=2026-11-16/bucket=b{n}"): n for n in range(2, 9)}
     groups = compaction.balanced(sizes, 3)
     assert sorted(t for g in groups for t in g) == sorted(sizes)
@@ -333,7 +333,7 @@ def test_a_run_rebuilt_in_groups_of_folders_is_the_run_rebuilt_at_once(logs, tmp
     """What the Dagster steps do (the units; the folders in groups sized from the
     staging listing, each group on its own; then the finish) makes the lake and the
     report that `ingest` makes in one go."""
-    from pipelines.units import migrate
+    from pipelines.ingestion.units import migrate
     reference = Lake(str(tmp_path / "reference"))
     want = run(logs, reference)
     lake = Lake(str(tmp_path / "lake"))

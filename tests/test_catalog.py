@@ -9,9 +9,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipelines import checks, models
-from pipelines.catalog import CatalogError, Kind, load
-from pipelines.session import columns
+from pipelines.sql import checks, models
+from pipelines.sql.catalog import CatalogError, Kind, load
+from pipelines.sql.session import columns
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,7 +57,7 @@ def test_the_shipped_catalog_compiles_and_documents_every_column():
 
 def test_readme_model_table_comes_from_the_headers():
     readme = (ROOT / "README.md").read_text()
-    assert load().markdown_table() in readme, "regenerate with: python -m pipelines.catalog"
+    assert load().markdown_table() in readme, "regenerate with: python -m pipelines.sql.catalog"
 
 
 def test_a_good_header_is_read_whole(tmp_path):

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.ingest import ingest
-from pipelines.lake import Lake
-from pipelines.sources import LogSource
+from pipelines.ingestion.ingest import ingest
+from pipelines.ingestion.sources import LogSource
+from pipelines.lake.store import Lake
 from tests.loglines import line
 
 D1, D2 = date(2026, 11, 21), date(2026, 11, 22)
@@ -90,7 +90,7 @@ def test_a_lake_written_before_staging_is_adopted_without_losing_a_row(tmp_path)
     import json
     import shutil
 
-    from pipelines.lake import json_bytes
+    from pipelines.lake.store import json_bytes
 
     logs = tmp_path / "logs"
     late_logs(logs)
@@ -122,7 +122,7 @@ def test_a_stale_file_left_by_a_killed_writer_is_rebuilt_by_the_next_run(tmp_pat
     vouched for: the next runs saw nothing to do. Now the record names the bytes written."""
     import pyarrow.parquet as pq
 
-    from pipelines.lake import parquet_bytes
+    from pipelines.lake.store import parquet_bytes
 
     logs = tmp_path / "logs"
     late_logs(logs)
@@ -177,7 +177,7 @@ def test_manifest_versions_are_kept_so_a_number_is_never_used_twice(tmp_path):
 def test_rebuilds_share_a_memory_budget_and_a_huge_folder_still_runs_alone():
     import time as clock
 
-    from pipelines.compact import Budget
+    from pipelines.lake.compact import Budget
 
     budget, active, peak = Budget(100), [0], [0]
 

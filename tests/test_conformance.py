@@ -39,11 +39,11 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-import yaml  # PyYAML (declared: pipelines/policy.py uses it), for the OTel expectations
+import yaml  # PyYAML (declared: pipelines/security/policy.py uses it), for the OTel expectations
 
-from pipelines.logformat import RECORD_SCHEMA
-from pipelines.parse import ParseResult, parse_log
-from pipelines.parse_line import LineRejected, parse_line
+from pipelines.parsing.logformat import RECORD_SCHEMA
+from pipelines.parsing.parse import ParseResult, parse_log
+from pipelines.parsing.parse_line import LineRejected, parse_line
 
 
 def _in_ci() -> bool:

@@ -14,8 +14,8 @@ from pathlib import Path
 import duckdb
 import pyarrow.compute as pc
 
-from pipelines.lake import Lake
-from pipelines.synth import Profile, SynthConfig, write_objects
+from pipelines.lake.store import Lake
+from pipelines.synthetic.synth import Profile, SynthConfig, write_objects
 from tests.test_cli import S3LOGS
 
 ROOT = Path(__file__).resolve().parents[1]

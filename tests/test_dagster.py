@@ -31,10 +31,10 @@ from assets.resources import (
     WarehouseResource,
 )
 from assets.warehouse import analyst_warehouse
-from pipelines.lake import LAKE_SCHEMA, Lake
-from pipelines.models import model_names
-from pipelines.parse import parse_log
-from pipelines.synth import Profile, SynthConfig, generate_objects, write_objects
+from pipelines.lake.store import LAKE_SCHEMA, Lake
+from pipelines.parsing.parse import parse_log
+from pipelines.sql.models import model_names
+from pipelines.synthetic.synth import Profile, SynthConfig, generate_objects, write_objects
 from tests.conftest import upload
 from tests.loglines import line
 

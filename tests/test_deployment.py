@@ -12,8 +12,8 @@ from dataclasses import replace
 import duckdb
 import pytest
 
-from pipelines.lake import Lake
-from pipelines.synth import Profile, SynthConfig, write_objects
+from pipelines.lake.store import Lake
+from pipelines.synthetic.synth import Profile, SynthConfig, write_objects
 from tests.servers import (
     BIN,
     free_port,

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from pipelines.logformat import markdown_table
+from pipelines.parsing.logformat import markdown_table
 
 
 def test_readme_schema_table_is_current():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert markdown_table() in readme, "regenerate with: python -m pipelines.logformat"
+    assert markdown_table() in readme, "regenerate with: python -m pipelines.parsing.logformat"

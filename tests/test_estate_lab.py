@@ -1,4 +1,4 @@
-"""The second estate (pipelines/estate_lab.py): independent of the first, deterministic,
+"""The second estate (pipelines/synthetic/estate_lab.py): independent of the first, deterministic,
 parseable, and its benign events and incidents are where the evaluation expects them."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines import estate_lab as lab
-from pipelines.layout import parse_key
-from pipelines.parse import parse_log
+from pipelines.ingestion.layout import parse_key
+from pipelines.parsing.parse import parse_log
+from pipelines.synthetic import estate_lab as lab
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = lab.LabConfig(scale=0.15, seed=3)
@@ -45,9 +45,10 @@ def day(n: int) -> date:
 
 
 def test_imports_nothing_from_the_first_estate():
-    """Only the standard library and numpy: nothing of pipelines.estate, pipelines.incidents
-    or pipelines.synth (nor of anything else in pipelines that could lead to them)."""
-    tree = ast.parse((ROOT / "pipelines" / "estate_lab.py").read_text())
+    """Only the standard library and numpy: nothing of pipelines.synthetic.estate,
+    pipelines.synthetic.incidents or pipelines.synthetic.synth (nor of anything else in
+    pipelines that could lead to them)."""
+    tree = ast.parse((ROOT / "pipelines" / "synthetic" / "estate_lab.py").read_text())
     modules = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

@@ -16,15 +16,15 @@ import s3fs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines import checks
-from pipelines.ingest import ingest, recheck_trailing, trailing_days
-from pipelines.lake import LAKE_SCHEMA, Lake, LakeWriteError, canonical
-from pipelines.layout import KeyLayout
-from pipelines.manifest import Unit
-from pipelines.parse import parse_log
-from pipelines.sources import LogSource
-from pipelines.synth import ACCOUNT, SynthConfig, generate_objects
-from pipelines.units import current
+from pipelines.ingestion.ingest import ingest, recheck_trailing, trailing_days
+from pipelines.ingestion.layout import KeyLayout
+from pipelines.ingestion.sources import LogSource
+from pipelines.ingestion.units import current
+from pipelines.lake.manifest import Unit
+from pipelines.lake.store import LAKE_SCHEMA, Lake, LakeWriteError, canonical
+from pipelines.parsing.parse import parse_log
+from pipelines.sql import checks
+from pipelines.synthetic.synth import ACCOUNT, SynthConfig, generate_objects
 from tests.conftest import upload
 from tests.loglines import line
 from tests.s3server import DENIED, INTERNAL, SLOW_DOWN, Fault

@@ -18,12 +18,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import checks
-from pipelines.ingest import RunReport, ingest
-from pipelines.lake import Lake, LakeMetadataError, parquet_bytes
-from pipelines.manifest import Feeds, Unit
-from pipelines.sources import LogSource
-from pipelines.units import read_manifest
+from pipelines.ingestion.ingest import RunReport, ingest
+from pipelines.ingestion.sources import LogSource
+from pipelines.ingestion.units import read_manifest
+from pipelines.lake.manifest import Feeds, Unit
+from pipelines.lake.store import Lake, LakeMetadataError, parquet_bytes
+from pipelines.sql import checks
 from tests.conftest import upload
 from tests.test_cli import S3LOGS
 from tests.test_concurrency import D1, D2, late_logs

@@ -133,8 +133,8 @@ def test_cli_logging_and_retention_as_a_user_types_them(aws, s3_endpoint, tmp_pa
 def test_lake_retention_removes_only_old_partitions(tmp_path):
     from datetime import date
 
-    from pipelines.lake import Lake
-    from pipelines.models import run_models
+    from pipelines.lake.store import Lake
+    from pipelines.sql.models import run_models
     from tests.test_models import D, billing_lake
 
     lake = billing_lake(tmp_path)

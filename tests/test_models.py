@@ -11,13 +11,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines import models
-from pipelines import warehouse as wh
-from pipelines.catalog import load
-from pipelines.ingest import ingest
-from pipelines.lake import Lake
-from pipelines.session import session
-from pipelines.sources import LogSource
+from pipelines.ingestion.ingest import ingest
+from pipelines.ingestion.sources import LogSource
+from pipelines.lake.store import Lake
+from pipelines.sql import models
+from pipelines.sql import warehouse as wh
+from pipelines.sql.catalog import load
+from pipelines.sql.session import session
 from tests.loglines import line
 from tests.test_cli import S3LOGS
 

@@ -18,11 +18,12 @@ import duckdb
 import pyarrow.csv as pacsv
 import pytest
 
-from pipelines import alerts, warehouse
 from pipelines.export import spreadsheet_safe
-from pipelines.ingest import ingest
-from pipelines.lake import Lake
-from pipelines.sources import LogSource
+from pipelines.ingestion.ingest import ingest
+from pipelines.ingestion.sources import LogSource
+from pipelines.lake.store import Lake
+from pipelines.security import alerts
+from pipelines.sql import warehouse
 from pipelines.textsafe import visible
 from tests.loglines import line
 from tests.test_cli import S3LOGS

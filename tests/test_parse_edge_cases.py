@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from pipelines.logformat import RECORD_SCHEMA
-from pipelines.parse import iter_parse, parse_log, parse_objects
+from pipelines.parsing.logformat import RECORD_SCHEMA
+from pipelines.parsing.parse import iter_parse, parse_log, parse_objects
 from tests.loglines import both_paths, line, reject_reason
 
 

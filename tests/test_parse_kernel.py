@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipelines import parse_kernel as k
-from pipelines.logformat import FIELDS, POS
+from pipelines.parsing import parse_kernel as k
+from pipelines.parsing.logformat import FIELDS, POS
 
 KERNEL_SHAPED = [f for i, f in enumerate(FIELDS) if f.shape and k.SHAPE[i]]
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipelines.layout import bucket_name_problem
-from pipelines.logformat import FIELDS, OPERATION_RE
-from pipelines.parse import iter_parse, parse_log
+from pipelines.ingestion.layout import bucket_name_problem
+from pipelines.parsing.logformat import FIELDS, OPERATION_RE
+from pipelines.parsing.parse import iter_parse, parse_log
 from tests.loglines import both_paths, line
 
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]

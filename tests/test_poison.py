@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from pipelines.lake import Lake
+from pipelines.lake.store import Lake
 from tests.loglines import line
 
 DAY = "2026-11-16"
@@ -24,9 +24,9 @@ GOOD = b"\n".join(line(key=f"good-{i}", time="[16/Nov/2026:05:00:00 +0000]",
 RUN = """
 import json, sys
 from datetime import date
-from pipelines.ingest import ingest
-from pipelines.lake import Lake
-from pipelines.sources import LogSource
+from pipelines.ingestion.ingest import ingest
+from pipelines.lake.store import Lake
+from pipelines.ingestion.sources import LogSource
 report = ingest([LogSource(sys.argv[1])], Lake(sys.argv[2]),
                 [date.fromisoformat(sys.argv[3])], progress=False)
 hwm = [int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")][0]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import policy
-from pipelines.policy import PolicyError
+from pipelines.security import policy
+from pipelines.security.policy import PolicyError
 
 S3LOGS = str(Path(sys.executable).parent / "s3logs")
 VALID = "buckets:\n  b:\n    networks: [\"10.0.0.0/8\"]\n"

@@ -14,10 +14,11 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import spill, warehouse
-from pipelines.ingest import ingest
-from pipelines.lake import Lake
-from pipelines.sources import LogSource
+from pipelines.ingestion.ingest import ingest
+from pipelines.ingestion.sources import LogSource
+from pipelines.lake import spill
+from pipelines.lake.store import Lake
+from pipelines.sql import warehouse
 from tests.loglines import line
 from tests.s3server import INTERNAL, Fault
 from tests.test_cli import S3LOGS

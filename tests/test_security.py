@@ -12,15 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import alerts, models, policy
-from pipelines.catalog import load
-from pipelines.estate import EstateConfig, write_objects
-from pipelines.incidents import INCIDENTS, Planted
-from pipelines.ingest import ingest
-from pipelines.lake import Lake
-from pipelines.policy import PolicyError, PolicyFiles, cidr_range, ip_key
-from pipelines.session import session
-from pipelines.sources import LogSource
+from pipelines.ingestion.ingest import ingest
+from pipelines.ingestion.sources import LogSource
+from pipelines.lake.store import Lake
+from pipelines.security import alerts, policy
+from pipelines.security.policy import PolicyError, PolicyFiles, cidr_range, ip_key
+from pipelines.sql import models
+from pipelines.sql.catalog import load
+from pipelines.sql.session import session
+from pipelines.synthetic.estate import EstateConfig, write_objects
+from pipelines.synthetic.incidents import INCIDENTS, Planted
 from tests.loglines import line
 from tests.test_cli import S3LOGS
 
@@ -555,8 +556,8 @@ def test_the_estate_has_habits_not_noise():
     import duckdb
     import pyarrow as pa
 
-    from pipelines.estate import generate_objects
-    from pipelines.parse import parse_objects
+    from pipelines.parsing.parse import parse_objects
+    from pipelines.synthetic.estate import generate_objects
 
     cfg = EstateConfig(start=date(2026, 11, 2), days=7, scale=0.05, seed=3)
     objects = list(generate_objects(cfg))

@@ -12,11 +12,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines import estate, synth
-from pipelines.estate import ACTORS, EstateConfig, block_lines, day_blocks, day_requests, render
-from pipelines.incidents import ATTACKER, Planted
-from pipelines.parse import parse_log
-from pipelines.synth import ACCOUNT, SynthConfig, _random_tokens, generate_objects
+from pipelines.parsing.parse import parse_log
+from pipelines.synthetic import actors, estate, synth
+from pipelines.synthetic.actors import ACTORS, day_requests, render
+from pipelines.synthetic.estate import EstateConfig, block_lines, day_blocks
+from pipelines.synthetic.incidents import ATTACKER, Planted
+from pipelines.synthetic.synth import ACCOUNT, SynthConfig, generate_objects, random_tokens
 
 SMALL = SynthConfig(days=3, records_per_day=600, duplicate_fraction=0.05, late_fraction=0.1)
 STAMP = r"(\d{4})-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-[0-9A-F]{16}"
@@ -119,7 +120,7 @@ ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 def test_random_tokens_past_2_24_bytes_are_one_array_of_the_same_draws():
     n = 310_000  # 56 x 310,000 bytes: pa.array over numpy bytes made this a ChunkedArray
-    tokens = _random_tokens(np.random.default_rng(5), n, 56, ALPHABET)
+    tokens = random_tokens(np.random.default_rng(5), n, 56, ALPHABET)
     assert isinstance(tokens, pa.StringArray) and len(tokens) == n
     tokens.validate(full=True)
     # the same strings as one draw of the whole n x 56 (it is drawn in slices of rows)
@@ -131,11 +132,11 @@ def test_random_tokens_past_2_24_bytes_are_one_array_of_the_same_draws():
 
 def test_random_tokens_past_what_one_string_array_holds_are_chunked(monkeypatch):
     monkeypatch.setattr(synth, "STRING_BYTES", 1000)  # stands for 2 GiB
-    tokens = _random_tokens(np.random.default_rng(5), 100, 56, ALPHABET)
+    tokens = random_tokens(np.random.default_rng(5), 100, 56, ALPHABET)
     assert isinstance(tokens, pa.ChunkedArray)
     assert all(len(c) * 56 <= 1000 for c in tokens.chunks)
     monkeypatch.undo()
-    assert tokens.combine_chunks().equals(_random_tokens(np.random.default_rng(5), 100, 56,
+    assert tokens.combine_chunks().equals(random_tokens(np.random.default_rng(5), 100, 56,
                                                          ALPHABET))
 
 
@@ -172,7 +173,7 @@ def test_blocks_plant_incidents_once_and_silence_every_block(monkeypatch):
                                   Planted("delivery_gap", day)))
     assert day_blocks(cfg.scale) == 4
     pieces = _lines_by_bucket(cfg)
-    assert set(pieces) == set(estate.BUCKETS)
+    assert set(pieces) == set(actors.BUCKETS)
     assert all(len(p) == 4 for p in pieces.values())  # one piece per block: all small
     for bucket_pieces in pieces.values():
         for _, secs in bucket_pieces:

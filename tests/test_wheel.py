@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.lake import Lake
+from pipelines.lake.store import Lake
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY, NEXT = "2026-11-16", "2026-11-17"

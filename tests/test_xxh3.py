@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from xxhash import xxh3_128_digest
 
-from pipelines.parse import parse_log
-from pipelines.xxh3 import SHORTEST, digests
+from pipelines.parsing.parse import parse_log
+from pipelines.parsing.xxh3 import SHORTEST, digests
 from tests.loglines import line
 
 

@@ -8,15 +8,25 @@ import sys
 
 import duckdb
 
-from ..alerts import AlertError
-from ..catalog import CatalogError
-from ..fetch import FetchError
-from ..lake import LakeWriteError
-from ..memory import bound_allocator
-from ..models import ModelError
-from ..warehouse import ReadOnlyError
-from . import demo, ingest, logging_setup, models, parse, query, report, retention, security
-from .common import UserError, parent_parser
+from pipelines.cli import (
+    demo,
+    ingest,
+    logging_setup,
+    models,
+    parse,
+    query,
+    report,
+    retention,
+    security,
+)
+from pipelines.cli.common import UserError, parent_parser
+from pipelines.ingestion.fetch import FetchError
+from pipelines.lake.store import LakeWriteError
+from pipelines.memory import bound_allocator
+from pipelines.security.alerts import AlertError
+from pipelines.sql.catalog import CatalogError
+from pipelines.sql.models import ModelError
+from pipelines.sql.warehouse import ReadOnlyError
 
 GROUPS = (parse, demo, ingest, models, query, security, logging_setup, retention, report)
 

@@ -11,13 +11,13 @@ from datetime import UTC, date, datetime, timedelta
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from ..catalog import Catalog, load
-from ..checks import ERROR, CheckResult
-from ..config import settings
-from ..export import spreadsheet_safe, terminal_safe
-from ..lake import Lake
-from ..policy import PolicyFiles
-from ..textsafe import visible
+from pipelines.config import settings
+from pipelines.export import spreadsheet_safe, terminal_safe
+from pipelines.lake.store import Lake
+from pipelines.security.policy import PolicyFiles
+from pipelines.sql.catalog import Catalog, load
+from pipelines.sql.checks import ERROR, CheckResult
+from pipelines.textsafe import visible
 
 
 class UserError(Exception):

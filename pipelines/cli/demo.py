@@ -7,17 +7,18 @@ import os
 from datetime import date
 from pathlib import Path
 
-from ..config import DEMO_SOURCE, parse_size, settings
-from ..demo import DEMO, demo_days, upload
-from ..estate import BUCKETS, EstateConfig
-from ..estate import write_objects as write_estate
-from ..incidents import INCIDENTS, Planted
-from ..session import query
-from ..storage import aws_clients
-from ..synth import SynthConfig, write_big_file, write_objects
-from .common import UserError, format_table
-from .common import catalog as models_catalog
-from .query import connection
+from pipelines.cli.common import UserError, format_table
+from pipelines.cli.common import catalog as models_catalog
+from pipelines.cli.query import connection
+from pipelines.config import DEMO_SOURCE, parse_size, settings
+from pipelines.lake.storage import aws_clients
+from pipelines.sql.session import query
+from pipelines.synthetic.actors import BUCKETS
+from pipelines.synthetic.demo import DEMO, demo_days, upload
+from pipelines.synthetic.estate import EstateConfig
+from pipelines.synthetic.estate import write_objects as write_estate
+from pipelines.synthetic.incidents import INCIDENTS, Planted
+from pipelines.synthetic.synth import SynthConfig, write_big_file, write_objects
 
 # The summaries `make demo` prints, in this order (queries under sql/demo/).
 SUMMARIES = ("demo_usage_by_bucket", "demo_cost_by_bucket", "demo_top_requesters_by_cost",
@@ -27,7 +28,7 @@ SUMMARIES = ("demo_usage_by_bucket", "demo_cost_by_bucket", "demo_top_requesters
 def register(sub, parent: argparse.ArgumentParser) -> None:
     sp = sub.add_parser("synth", help="generate realistic log objects",
                         description="An estate of buckets and its principals' traffic "
-                        "(pipelines.estate), with incidents planted on it; --mixed for "
+                        "(pipelines.synthetic.estate), with incidents planted on it; --mixed for "
                         "random traffic of every line format (parser and lake tests), "
                         "--single-file for one big file (benchmarks).")
     sp.add_argument("out", help="folder for log objects (or the file with --single-file)")

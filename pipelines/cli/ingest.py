@@ -6,13 +6,13 @@ import argparse
 import json
 import os
 
-from .. import checks
-from ..compact import MEMORY, NEW_ROWS
-from ..config import ConfigError, parse_size, settings
-from ..ingest import RunReport, ingest, trailing_days
-from ..sources import LogSource
-from ..textsafe import visible
-from .common import UserError, failed, format_checks, lake, parse_days, today, where
+from pipelines.cli.common import UserError, failed, format_checks, lake, parse_days, today, where
+from pipelines.config import ConfigError, parse_size, settings
+from pipelines.ingestion.ingest import RunReport, ingest, trailing_days
+from pipelines.ingestion.sources import LogSource
+from pipelines.lake.compact import MEMORY, NEW_ROWS
+from pipelines.sql import checks
+from pipelines.textsafe import visible
 
 
 def register(sub, parent: argparse.ArgumentParser) -> None:

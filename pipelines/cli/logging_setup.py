@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from .. import bucket_logging
-from ..config import settings
-from ..storage import aws_clients
-from .common import format_table
+from pipelines import bucket_logging
+from pipelines.cli.common import format_table
+from pipelines.config import settings
+from pipelines.lake.storage import aws_clients
 
 
 def register(sub, parent: argparse.ArgumentParser) -> None:

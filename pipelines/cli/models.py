@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from .. import models, warehouse
-from ..catalog import Kind
-from ..session import MEMORY_LIMIT, columns
-from .common import (
+from pipelines.cli.common import (
     UserError,
     failed,
     format_checks,
@@ -18,7 +15,10 @@ from .common import (
     policy_files,
     where,
 )
-from .common import catalog as models_catalog
+from pipelines.cli.common import catalog as models_catalog
+from pipelines.sql import models, warehouse
+from pipelines.sql.catalog import Kind
+from pipelines.sql.session import MEMORY_LIMIT, columns
 
 
 def register(sub, parent: argparse.ArgumentParser) -> None:

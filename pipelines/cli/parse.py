@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from ..parse_files import parse_files
+from pipelines.parsing.parse_files import parse_files
 
 
 def register(sub, parent: argparse.ArgumentParser) -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from ..lake import Lake
-from ..warehouse import listing, open_warehouse, refusal
-from .common import UserError, catalog, format_table, where, write_csv
+from pipelines.cli.common import UserError, catalog, format_table, where, write_csv
+from pipelines.lake.store import Lake
+from pipelines.sql.warehouse import listing, open_warehouse, refusal
 
 
 def register(sub, parent: argparse.ArgumentParser) -> None:
@@ -35,7 +35,7 @@ def register(sub, parent: argparse.ArgumentParser) -> None:
 
 
 def connection(args: argparse.Namespace) -> duckdb.DuckDBPyConnection:
-    """The warehouse, for reading only (pipelines.warehouse.open_warehouse)."""
+    """The warehouse, for reading only (pipelines.sql.warehouse.open_warehouse)."""
     w = where(args)
     try:
         return open_warehouse(w.warehouse, Lake(w.lake, endpoint=w.endpoint), catalog(args))

@@ -6,9 +6,9 @@ import argparse
 from datetime import date
 from pathlib import Path
 
-from .. import report
-from ..config import settings
-from .common import UserError, catalog, lake, policy_files
+from pipelines import report
+from pipelines.cli.common import UserError, catalog, lake, policy_files
+from pipelines.config import settings
 
 
 def register(sub, parent: argparse.ArgumentParser) -> None:

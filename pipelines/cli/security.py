@@ -7,11 +7,7 @@ import argparse
 
 import pyarrow.compute as pc
 
-from .. import alerts, policy
-from ..config import settings
-from ..session import glob_literal, query, session
-from ..textsafe import visible
-from .common import (
+from pipelines.cli.common import (
     UserError,
     catalog,
     format_table,
@@ -21,6 +17,10 @@ from .common import (
     today,
     write_csv,
 )
+from pipelines.config import settings
+from pipelines.security import alerts, policy
+from pipelines.sql.session import glob_literal, query, session
+from pipelines.textsafe import visible
 
 
 def register(sub, parent: argparse.ArgumentParser) -> None:
