@@ -14,7 +14,9 @@ from assets.warehouse import analyst_warehouse
 # from a server that has imported this code location once, so a step starts in a fraction
 # of a second instead of importing Dagster, Arrow and DuckDB again.
 EXECUTOR = dg.multiprocess_executor.configured(
-    {"start_method": {"forkserver": {"preload_modules": ["assets.definitions"]}}})
+    {"start_method": {"forkserver": {"preload_modules": [
+        "assets.definitions", "dagster._core.storage.runs", "dagster._core.storage.event_log",
+        "dagster._core.storage.schedules"]}}})
 
 defs = dg.Definitions(
     assets=[log_objects, access_logs, *model_assets, analyst_warehouse, activity_report,
