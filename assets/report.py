@@ -5,13 +5,13 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.models import CATALOG, model_assets
+from assets.models import CATALOG, read_by
 from assets.partitions import DAILY, SINGLE_RUN
 from assets.resources import LakeResource, ReportResource, SecurityResource
 from pipelines import report
 
 
-@dg.asset(deps=model_assets, partitions_def=DAILY, backfill_policy=SINGLE_RUN,
+@dg.asset(deps=read_by(*report.READS), partitions_def=DAILY, backfill_policy=SINGLE_RUN,
           group_name="report", kinds={"html"})
 def activity_report(context: dg.AssetExecutionContext, lake: LakeResource,
                     reporting: ReportResource, security: SecurityResource

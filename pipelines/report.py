@@ -219,6 +219,12 @@ def write(page: str, path: Path) -> None:
     os.replace(tmp, path)
 
 
+# The catalog entries the page runs, in the order build() unpacks them; the report's
+# asset waits for exactly the models these read.
+READS = ("daily_by_bucket", "latency_daily", "billing_daily", "security_findings",
+         "usage_top_n")
+
+
 def build(lake: Lake, start: date, end: date, policy_files: PolicyFiles = NO_POLICY,
           catalog: Catalog | None = None) -> str:
     """The report for start..end (inclusive), as one HTML string; its access policy
@@ -227,9 +233,7 @@ def build(lake: Lake, start: date, end: date, policy_files: PolicyFiles = NO_POL
     con = session(lake, catalog, policy_files=policy_files)
     try:
         daily, latency, billing, findings, top = (
-            models.query(con, catalog[name], start, end) for name in (
-                "daily_by_bucket", "latency_daily", "billing_daily", "security_findings",
-                "usage_top_n"))
+            models.query(con, catalog[name], start, end) for name in READS)
     finally:
         con.close()
     seen = sorted(set(daily["dt"].to_pylist()))

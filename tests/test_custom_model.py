@@ -28,6 +28,7 @@ HOURLY = """MODEL (
   name requests_by_hour,
   kind INCREMENTAL_BY_TIME_RANGE (time_column dt),
   grain (dt, bucket, hour),
+  audits (not_null (requests), row_count_min (1)),
   description 'Requests per hour of the day, per bucket.',
   column_descriptions (
     dt = 'UTC day (partition).',
@@ -46,7 +47,12 @@ ORDER BY hour DESC  -- any order: the runner splits by dt and sorts by the grain
 TOO_COARSE = HOURLY.replace("requests_by_hour", "requests_by_operation").replace(
     "grain (dt, bucket, hour)", "grain (dt, bucket)").replace(
     "hour = 'Hour of the day, 0-23 (UTC).'", "operation = 'S3 operation.'").replace(
-    "hour(request_time) AS hour", "operation").replace("ORDER BY hour DESC", "")
+    "hour(request_time) AS hour", "operation").replace("ORDER BY hour DESC", "").replace(
+    "audits (not_null (requests), row_count_min (1)),", "")
+# Written, but its header promises night hours only: the declared audit must say so.
+NIGHT = HOURLY.replace("requests_by_hour", "requests_by_night_hour").replace(
+    "audits (not_null (requests), row_count_min (1))",
+    "audits (accepted_values (hour, (0, 1, 2, 3, 4, 5)))")
 
 
 def test_a_new_model_is_one_sql_file(tmp_path):
@@ -54,6 +60,7 @@ def test_a_new_model_is_one_sql_file(tmp_path):
     (sql / "custom").mkdir(parents=True)
     (sql / "custom" / "requests_by_hour.sql").write_text(HOURLY)
     (sql / "custom" / "requests_by_operation.sql").write_text(TOO_COARSE)
+    (sql / "custom" / "requests_by_night_hour.sql").write_text(NIGHT)
     write_objects(replace(CFG), tmp_path / "logs")
     home = tmp_path / "dagster_home"
     home.mkdir()
@@ -74,6 +81,10 @@ def test_a_new_model_is_one_sql_file(tmp_path):
     run("ingest", "--days", f"{DAY}..{LAST}", "--quiet")
     ran = run("models", "run", "--days", f"{DAY}..{LAST}", "--model", "requests_by_hour")
     assert re.search(r"check grain\s+passed\s+requests_by_hour", ran), ran
+    for audit in ("requests_by_hour_not_null", "requests_by_hour_row_count_min"):
+        assert re.search(rf"check {audit}\s+passed", ran), ran
+    night = run("models", "run", "--days", DAY, "--model", "requests_by_night_hour", expect=1)
+    assert re.search(r"check requests_by_night_hour_accepted_values_hour\s+FAILED", night), night
     coarse = run("models", "run", "--days", DAY, "--model", "requests_by_operation", expect=1)
     assert not (tmp_path / "lake" / "marts" / "requests_by_operation").exists()  # not written
     assert re.search(r"check grain\s+FAILED\s+requests_by_operation: [0-9,]+ rows break the "

@@ -16,6 +16,7 @@ from pipelines.cli.common import (
     where,
 )
 from pipelines.cli.common import catalog as models_catalog
+from pipelines.sql import audits as header_audits
 from pipelines.sql import models, warehouse
 from pipelines.sql.catalog import Kind
 from pipelines.sql.session import MEMORY_LIMIT, columns
@@ -29,7 +30,7 @@ def register(sub, parent: argparse.ArgumentParser) -> None:
     ls.add_argument("--columns", action="store_true", help="with each column's type and doc")
     ls.set_defaults(func=list_models)
     rn = msub.add_parser("run", parents=[parent], help="compute models for days and write "
-                         "them to the lake, auditing each one's grain")
+                         "them to the lake, checking each one's grain and its header's audits")
     rn.add_argument("--days", required=True, help="YYYY-MM-DD or an inclusive range A..B")
     rn.add_argument("--model", action="append", help="only this model (repeatable)")
     rn.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
@@ -85,7 +86,10 @@ def run_models(args: argparse.Namespace) -> int:
     for filled in (f for r in runs.values() for f in r.filled):
         print(f"computed first, for a window: {filled.model} {filled.days[0]}.."
               f"{filled.days[-1]} ({filled.rows:,} rows)")
-    audits = [r.audit for r in runs.values()]
+    audits = [r.audit for r in runs.values()] + [
+        a for r in runs.values() for a in header_audits.run(
+            lake(args), catalog, catalog[r.model], days[0], days[-1],
+            memory_limit=args.memory_limit)]
     print(format_checks(audits))
     return failed(audits)
 

@@ -271,7 +271,7 @@ def columns(catalog: Catalog | None = None) -> dict[str, list[Column]]:
 def _documented(model: Model, names: list[str], types: list[str]) -> list[Column]:
     # a view over the records passes their columns through: the schema documents those
     inherited = {}
-    if model.kind == Kind.VIEW and re.search(r"\blake_access_logs\b", model.body):
+    if model.kind == Kind.VIEW and "lake_access_logs" in model.tables:
         inherited = LAKE_TABLES["lake_access_logs"].docs
     missing = [c for c in names if c not in model.columns and c not in inherited]
     if missing:

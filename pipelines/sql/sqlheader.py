@@ -4,6 +4,7 @@
       name usage_daily,
       kind INCREMENTAL_BY_TIME_RANGE (time_column dt),
       grain (dt, bucket, operation),
+      audits (not_null (dt, requests), row_count_min (1)),
       description 'Requests per day, bucket and operation.',
       column_descriptions (dt = 'UTC day.', requests = 'Number of requests.')
     );

@@ -2,6 +2,13 @@ MODEL (
   name billing_daily,
   kind INCREMENTAL_BY_TIME_RANGE (time_column dt),
   grain (dt, bucket, requester, key_prefix),
+  audits (
+    -- a null cost is a day no price in the prices seed is in effect for
+    not_null (dt, bucket, requester, key_prefix, tier1_requests, tier2_requests,
+              free_requests, system_records, unbilled_requests, request_cost_usd,
+              internet_bytes, transfer_out_cost_usd),
+    row_count_min (1)
+  ),
   window (month),
   description 'Estimated request and data-transfer-out cost per day, bucket, requester (with its IAM role) and key prefix, so any of them sums up to a bill, at the prices in effect each day (the prices seed).',
   column_descriptions (

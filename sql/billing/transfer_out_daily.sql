@@ -3,6 +3,7 @@ MODEL (
   kind INCREMENTAL_BY_TIME_RANGE (time_column dt),
   grain (dt, bucket_owner),
   nullable (bucket_owner),
+  audits (not_null (dt, internet_bytes), row_count_min (1)),
   description 'Billed bytes sent to the internet per day and bucket owner (the account S3 bills): the summary the month''s transfer-out tiers are counted on, so a day''s bill reads the month''s summaries, not its records.',
   column_descriptions (
     dt = 'UTC day (partition).',

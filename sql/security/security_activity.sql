@@ -3,6 +3,7 @@ MODEL (
   kind INCREMENTAL_BY_TIME_RANGE (time_column dt),
   grain (dt, bucket, principal, network),
   nullable (network),
+  audits (not_null (dt, bucket, principal, requests, granted, denied, first_seen, last_seen)),
   description 'What each principal did on each bucket each day, per network it came from: the summaries security detections take their baselines from (28 days of these, never the raw rows), computed once per day from that day''s records. AWS''s own traffic is left out.',
   column_descriptions (
     dt = 'UTC day (partition).',

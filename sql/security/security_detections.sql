@@ -3,6 +3,10 @@ MODEL (
   kind INCREMENTAL_BY_TIME_RANGE (time_column dt),
   grain (dt, bucket, detection, principal),
   nullable (principal),
+  audits (
+    not_null (dt, bucket, detection, severity, request_count),
+    accepted_values (severity, ('info', 'low', 'medium', 'high'))
+  ),
   parameters (lookback_days = 28),
   window (days = lookback_days),
   description 'What each detection found per day: one row per bucket, detection and principal (or none, for findings about addresses or a bucket), with the addresses or networks involved as a list with counts, before the finding lifecycle (security_findings adds status, ids and suppressions). AWS''s own traffic is left out; baselines learn from the lake''s own history; thresholds and severities from detection_settings, policy_severities and config_operations.',

@@ -4,6 +4,11 @@ MODEL (
   grain (dt, bucket, detection, principal),
   window (all),
   nullable (principal),
+  audits (
+    not_null (dt, bucket, detection, severity, status, first_detected, finding_id, suppressed),
+    accepted_values (severity, ('info', 'low', 'medium', 'high')),
+    accepted_values (status, ('new', 'ongoing'))
+  ),
   description 'One row per finding and day, with its lifecycle: new or ongoing, the day it was first detected, a stable id (what alerts deduplicate on) and whether a suppression in the policy file covers it. The findings themselves come from security_detections.',
   column_descriptions (
     dt = 'UTC day (partition).',

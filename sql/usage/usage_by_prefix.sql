@@ -2,6 +2,7 @@ MODEL (
   name usage_by_prefix,
   kind INCREMENTAL_BY_TIME_RANGE (time_column dt),
   grain (dt, bucket, key_prefix),
+  audits (not_null (dt, bucket, key_prefix, requests, bytes_sent, errors), row_count_min (1)),
   parameters (prefix_depth = 1),
   description 'Requests, bytes and errors per day, bucket and key prefix (the first prefix_depth path segments of the key).',
   column_descriptions (

@@ -2,6 +2,11 @@ MODEL (
   name usage_daily,
   kind INCREMENTAL_BY_TIME_RANGE (time_column dt),
   grain (dt, bucket, operation),
+  audits (
+    not_null (dt, bucket, operation, requests, errors_4xx, errors_5xx, bytes_sent,
+              object_bytes, distinct_requesters, distinct_remote_ips),
+    row_count_min (1)
+  ),
   description 'Requests, 4xx, 5xx, bytes sent, object bytes, distinct requesters and IPs, and p50/p95/p99 of total and turn-around time, per day, bucket and operation.',
   column_descriptions (
     dt = 'UTC day (partition).',

@@ -2,6 +2,7 @@ MODEL (
   name usage_hourly,
   kind INCREMENTAL_BY_TIME_RANGE (time_column dt),
   grain (dt, bucket, hour),
+  audits (not_null (dt, bucket, hour, requests, errors, bytes_sent), row_count_min (1)),
   description 'Records per day, bucket and UTC hour, AWS''s own included: the hours a bucket logs, which log delivery gaps are judged against, and the day''s rhythm.',
   column_descriptions (
     dt = 'UTC day (partition).',

@@ -3,6 +3,7 @@ MODEL (
   kind INCREMENTAL_BY_TIME_RANGE (time_column dt),
   grain (dt, bucket, http_status, error_code),
   nullable (http_status, error_code),
+  audits (not_null (dt, bucket, requests), row_count_min (1)),
   description 'The distribution of HTTP status and S3 error codes per day and bucket.',
   column_descriptions (
     dt = 'UTC day (partition).',

@@ -2,6 +2,11 @@ MODEL (
   name usage_top_n,
   kind INCREMENTAL_BY_TIME_RANGE (time_column dt),
   grain (dt, bucket, dimension, rank),
+  audits (
+    not_null (dt, bucket, dimension, rank, value, requests, errors),
+    accepted_values (dimension, ('key', 'requester', 'remote_ip', 'user_agent')),
+    row_count_min (1)
+  ),
   parameters (top_n = 10),
   description 'The busiest keys, requesters, remote IPs and user agents per day and bucket (top top_n of each by requests), with their bytes sent and errors.',
   column_descriptions (
