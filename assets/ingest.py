@@ -14,14 +14,13 @@ from pipelines import retention
 from pipelines.ingestion.ingest import (
     FolderGroup,
     FoldersRebuilt,
-    RunReport,
-    UnitOutcome,
     finish_rebuild,
     folder_groups,
     ingest_unit,
-    plan,
     rebuild_folders,
 )
+from pipelines.ingestion.planning import plan
+from pipelines.ingestion.results import RunReport, UnitOutcome
 from pipelines.ingestion.units import migrate
 from pipelines.sql import checks
 

@@ -28,10 +28,10 @@ from pipelines.ingestion.ingest import (
     finish_rebuild,
     folder_groups,
     ingest_unit,
-    migrate,
     rebuild_folders,
 )
 from pipelines.ingestion.sources import LogSource
+from pipelines.ingestion.units import migrate
 from pipelines.lake.store import Lake
 from pipelines.memory import bound_allocator
 from pipelines.synthetic.synth import SynthConfig, generate_objects

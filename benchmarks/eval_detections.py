@@ -43,10 +43,11 @@ import duckdb
 from pipelines.ingestion.ingest import ingest
 from pipelines.ingestion.sources import LogSource
 from pipelines.lake.store import Lake
-from pipelines.security.policy import NO_POLICY, PolicyError, PolicyFiles, check
+from pipelines.security.policy import NO_POLICY, PolicyFiles, check
+from pipelines.security.policy_file import PolicyError
 from pipelines.sql import models
 from pipelines.sql.catalog import load
-from pipelines.synthetic import actors, estate, estate_lab, incidents
+from pipelines.synthetic import actors, estate, estate_lab, incidents, lab_incidents, lab_population
 
 ROOT = Path(__file__).resolve().parents[1]
 DAYS = 21
@@ -111,12 +112,12 @@ def _shop() -> Estate:
 
 def _lab() -> Estate:
     cases = {name: Case(name, i.bucket, i.story or "", i.detections, i.principal, i.address)
-             for name, i in estate_lab.INCIDENTS.items()}
+             for name, i in lab_incidents.INCIDENTS.items()}
 
     def plan(scale: float, seed: int | None):
-        benign = estate_lab.LabConfig(days=DAYS, scale=scale,
-                                      **({} if seed is None else {"seed": seed}))
-        return benign, replace(benign, incidents=estate_lab.third_week(benign))
+        benign = lab_population.LabConfig(days=DAYS, scale=scale,
+                                          **({} if seed is None else {"seed": seed}))
+        return benign, replace(benign, incidents=lab_incidents.third_week(benign))
 
     return Estate("lab", "a research institute (pipelines/synthetic/estate_lab.py)", cases, plan,
                   estate_lab.write_objects, ROOT / "examples" / "lab" / "policies.yaml",

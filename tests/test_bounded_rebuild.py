@@ -19,7 +19,8 @@ from pipelines.ingestion import ingest as ingestion
 from pipelines.ingestion.ingest import ingest
 from pipelines.ingestion.sources import LogSource
 from pipelines.lake import compact as compaction
-from pipelines.lake.store import LAKE_SCHEMA, Lake, canonical, decode
+from pipelines.lake.parquet_files import canonical, decode
+from pipelines.lake.store import LAKE_SCHEMA, Lake
 from pipelines.synthetic.synth import SynthConfig, generate_objects
 from tests.conftest import upload
 

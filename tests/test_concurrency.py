@@ -122,7 +122,7 @@ def test_a_stale_file_left_by_a_killed_writer_is_rebuilt_by_the_next_run(tmp_pat
     vouched for: the next runs saw nothing to do. Now the record names the bytes written."""
     import pyarrow.parquet as pq
 
-    from pipelines.lake.store import parquet_bytes
+    from pipelines.lake.parquet_files import parquet_bytes
 
     logs = tmp_path / "logs"
     late_logs(logs)

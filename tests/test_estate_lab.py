@@ -18,15 +18,30 @@ import pytest
 from pipelines.ingestion.layout import parse_key
 from pipelines.parsing.parse import parse_log
 from pipelines.synthetic import estate_lab as lab
+from pipelines.synthetic.lab_incidents import INCIDENTS, third_week
+from pipelines.synthetic.lab_population import (
+    BUCKETS,
+    CLEANUP,
+    EMR,
+    LAKE_FORMATION,
+    SITES,
+    VARIANT_CALLER,
+    VIEWER,
+    LabConfig,
+    assumed,
+    benign_events,
+    consumer_addresses,
+    iam_user,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = lab.LabConfig(scale=0.15, seed=3)
-PLANTED = replace(SMALL, incidents=lab.third_week(SMALL))
+SMALL = LabConfig(scale=0.15, seed=3)
+PLANTED = replace(SMALL, incidents=third_week(SMALL))
 FIELDS = 26
 
 
 @cache
-def records(cfg: lab.LabConfig, day: date) -> dict:
+def records(cfg: LabConfig, day: date) -> dict:
     """Each bucket's parsed records of a day, as a list of dicts (after checking that
     every line parses and has its 26 fields)."""
     out = {}
@@ -45,23 +60,31 @@ def day(n: int) -> date:
 
 
 def test_imports_nothing_from_the_first_estate():
-    """Only the standard library and numpy: nothing of pipelines.synthetic.estate,
-    pipelines.synthetic.incidents or pipelines.synthetic.synth (nor of anything else in
-    pipelines that could lead to them)."""
-    tree = ast.parse((ROOT / "pipelines" / "synthetic" / "estate_lab.py").read_text())
-    modules = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            modules |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = "." * node.level + (node.module or "")
-            modules |= {f"{base}.{a.name}".replace("..", ".") for a in node.names} | {base}
-    for forbidden in ("estate", "incidents", "synth"):
-        assert not any(re.search(rf"(^|\.){forbidden}(\.|$)", m) for m in modules), modules
-    assert not any(m.startswith(".") or m.startswith("pipelines") for m in modules), modules
-    allowed = {"__future__", "base64", "math", "os", "collections", "dataclasses",
-               "datetime", "pathlib", "numpy"}
-    assert {m.split(".")[0] for m in modules} <= allowed, modules
+    """Only the standard library, numpy and the estate's own modules (estate_lab and its
+    lab_* parts): nothing of pipelines.synthetic.estate, pipelines.synthetic.incidents or
+    pipelines.synthetic.synth (nor of anything else in pipelines that could lead to them)."""
+    folder = ROOT / "pipelines" / "synthetic"
+    own = ["estate_lab", *sorted(p.stem for p in folder.glob("lab_*.py"))]
+    ours = {f"pipelines.synthetic.{name}" for name in own}
+    for name in own:
+        tree = ast.parse((folder / f"{name}.py").read_text())
+        modules = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = "." * node.level + (node.module or "")
+                if base in ours:
+                    continue
+                modules |= {f"{base}.{a.name}".replace("..", ".") for a in node.names} | {base}
+        for forbidden in ("estate", "incidents", "synth"):
+            assert not any(re.search(rf"(^|\.){forbidden}(\.|$)", m) for m in modules), \
+                (name, modules)
+        assert not any(m.startswith(".") or m.startswith("pipelines") for m in modules), \
+            (name, modules)
+        allowed = {"__future__", "base64", "math", "os", "collections", "dataclasses",
+                   "datetime", "pathlib", "numpy"}
+        assert {m.split(".")[0] for m in modules} <= allowed, (name, modules)
 
 
 def test_same_seed_same_objects_other_seed_other_objects():
@@ -82,7 +105,7 @@ def test_write_objects_lays_them_out_as_the_evaluation_ingests_them(tmp_path):
     text = b"".join((tmp_path / k).read_bytes() for k in keys)
     parsed = parse_log(text)
     assert len(parsed.rejects) == 0 and len(parsed.records) > 1000
-    assert set(parsed.records["bucket"].to_pylist()) == set(lab.BUCKETS)
+    assert set(parsed.records["bucket"].to_pylist()) == set(BUCKETS)
 
 
 def test_planting_leaves_the_benign_traffic_as_it_was():
@@ -90,10 +113,10 @@ def test_planting_leaves_the_benign_traffic_as_it_was():
     line of the benign run must be in the planted run, except those an incident silences."""
     for n in (14, 18):
         benign, planted = lab.day_lines(SMALL, day(n)), lab.day_lines(PLANTED, day(n))
-        for bucket in lab.BUCKETS:
+        for bucket in BUCKETS:
             silenced = [p for p in PLANTED.incidents if p.day == day(n)
-                        and lab.INCIDENTS[p.incident].bucket == bucket
-                        and lab.INCIDENTS[p.incident].silent_hours]
+                        and INCIDENTS[p.incident].bucket == bucket
+                        and INCIDENTS[p.incident].silent_hours]
             if silenced:
                 continue
             kept = Counter(line for _, line in planted[bucket])
@@ -102,7 +125,7 @@ def test_planting_leaves_the_benign_traffic_as_it_was():
 
 
 def test_routine_rhythms_and_benign_events_are_there():
-    events = lab.benign_events(SMALL)
+    events = benign_events(SMALL)
     assert events == {"holiday": day(14), "key_rotation": day(15), "new_service": day(16),
                       "viral": day(17)}
     assert day(14).weekday() == 0 and day(14) == date(2027, 2, 15)   # Presidents' Day
@@ -113,14 +136,14 @@ def test_routine_rhythms_and_benign_events_are_there():
                    and (op is None or r["operation"] == op))
 
     # the holiday: people's traffic at about a fifth of the Monday before
-    scanners = lab.iam_user("scanner-site-")
+    scanners = iam_user("scanner-site-")
     assert count(14, who=scanners) < 0.35 * count(7, who=scanners)
     assert count(14) < 0.5 * count(7)
     # a weekend dip in lab hours
-    emr = lab.assumed(lab.EMR)
+    emr = assumed(EMR)
     assert count(13, who=emr) < 0.4 * count(8, who=emr)
     # routine deletes every day, 100-140, in multi-object deletes
-    cleanup = lab.assumed(lab.CLEANUP)
+    cleanup = assumed(CLEANUP)
     for n in (14, 15, 18):
         assert 100 <= count(n, who=cleanup, op="BATCH.DELETE.OBJECT") <= 140
         assert count(n, who=cleanup, op="REST.DELETE.OBJECT") == 0
@@ -129,13 +152,13 @@ def test_routine_rhythms_and_benign_events_are_there():
     rotation = [r for r in records(SMALL, day(15))["imaging-uploads"]
                 if r["error_code"] == "InvalidAccessKeyId"]
     assert 4 <= len(rotation) < 20
-    assert {r["remote_ip"] for r in rotation} == {lab.SITES["b"][1]}
+    assert {r["remote_ip"] for r in rotation} == {SITES["b"][1]}
     last = max(r["request_time"] for r in rotation)
-    assert any(r["requester"] == lab.iam_user("scanner-site-b") and r["request_time"] > last
-               and r["remote_ip"] == lab.SITES["b"][1]
+    assert any(r["requester"] == iam_user("scanner-site-b") and r["request_time"] > last
+               and r["remote_ip"] == SITES["b"][1]
                for r in records(SMALL, day(15))["imaging-uploads"])
     # the new service: from its first day on, never before
-    caller = lab.assumed(lab.VARIANT_CALLER)
+    caller = assumed(VARIANT_CALLER)
     assert count(15, who=caller) == 0 and count(16, who=caller) > 100
     assert count(18, who=caller) > 100
     policy = (ROOT / "examples" / "lab" / "policies.yaml").read_text()
@@ -154,15 +177,15 @@ def test_routine_rhythms_and_benign_events_are_there():
     assert any(":" in (r["remote_ip"] or "") for r in genomes)
     imaging = records(SMALL, day(10))["imaging-uploads"]
     assert any(r["authentication_type"] == "QueryString"
-               and r["requester"].startswith(lab.assumed(lab.VIEWER)) for r in imaging)
+               and r["requester"].startswith(assumed(VIEWER)) for r in imaging)
     warehouse = records(SMALL, day(10))["lab-warehouse"]
-    assert any((r["requester"] or "").startswith(lab.assumed(lab.LAKE_FORMATION))
+    assert any((r["requester"] or "").startswith(assumed(LAKE_FORMATION))
                for r in warehouse)
 
 
-@pytest.mark.parametrize("name", list(lab.INCIDENTS))
+@pytest.mark.parametrize("name", list(INCIDENTS))
 def test_each_incident_is_on_its_day_and_names_who_it_says(name):
-    incident = lab.INCIDENTS[name]
+    incident = INCIDENTS[name]
     planted = next(p for p in PLANTED.incidents if p.incident == name)
     assert day(14) <= planted.day <= day(20)
     benign = records(SMALL, planted.day)[incident.bucket]
@@ -192,19 +215,19 @@ def test_each_incident_is_on_its_day_and_names_who_it_says(name):
 
 
 def test_incident_stories_and_the_threat_list():
-    assert len(lab.INCIDENTS) >= 7
-    for incident in lab.INCIDENTS.values():
-        assert incident.bucket in lab.BUCKETS and incident.story and incident.detections
+    assert len(INCIDENTS) >= 7
+    for incident in INCIDENTS.values():
+        assert incident.bucket in BUCKETS and incident.story and incident.detections
         assert incident.principal or incident.address or incident.silent_hours
     listed = [ipaddress.ip_network(line.split(",")[0])
               for line in (ROOT / "examples" / "lab" / "threat_list.csv").read_text().splitlines()
               if line and not line.startswith(("#", "cidr,"))]
-    used = {i.address for i in lab.INCIDENTS.values() if i.address}
+    used = {i.address for i in INCIDENTS.values() if i.address}
     on_list = {a for a in used if any(ipaddress.ip_address(a) in n for n in listed)}
     assert len(on_list) <= 1
     # no benign consumer lands on the list or on an incident's address
-    pool = set(lab.consumer_addresses(np.arange(40_000), 17)
-               + lab.consumer_addresses(np.arange(10_000_000, 10_030_000), 23))
+    pool = set(consumer_addresses(np.arange(40_000), 17)
+               + consumer_addresses(np.arange(10_000_000, 10_030_000), 23))
     assert not pool & used
     for a in pool:
         ip = ipaddress.ip_address(a)

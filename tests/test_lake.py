@@ -16,12 +16,14 @@ import s3fs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.ingestion.ingest import ingest, recheck_trailing, trailing_days
+from pipelines.ingestion.ingest import ingest, recheck_trailing
 from pipelines.ingestion.layout import KeyLayout
+from pipelines.ingestion.planning import trailing_days
 from pipelines.ingestion.sources import LogSource
 from pipelines.ingestion.units import current
 from pipelines.lake.manifest import Unit
-from pipelines.lake.store import LAKE_SCHEMA, Lake, LakeWriteError, canonical
+from pipelines.lake.parquet_files import canonical
+from pipelines.lake.store import LAKE_SCHEMA, Lake, LakeWriteError
 from pipelines.parsing.parse import parse_log
 from pipelines.sql import checks
 from pipelines.synthetic.synth import ACCOUNT, SynthConfig, generate_objects

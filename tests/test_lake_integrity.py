@@ -18,11 +18,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.ingestion.ingest import RunReport, ingest
+from pipelines.ingestion.ingest import ingest
+from pipelines.ingestion.results import RunReport
 from pipelines.ingestion.sources import LogSource
 from pipelines.ingestion.units import read_manifest
 from pipelines.lake.manifest import Feeds, Unit
-from pipelines.lake.store import Lake, LakeMetadataError, parquet_bytes
+from pipelines.lake.parquet_files import parquet_bytes
+from pipelines.lake.reader import LakeMetadataError
+from pipelines.lake.store import Lake
 from pipelines.sql import checks
 from tests.conftest import upload
 from tests.test_cli import S3LOGS

@@ -1,7 +1,7 @@
 """Policy files that would hurt to read: each is refused in one sentence, before it costs much.
 
-The limits are written out here as the README documents them (1 MiB, 32 levels, 200,000
-values, 100,000 rows), so a change to one is a change to the documentation too.
+The limits are written out here as docs/security/policies.md documents them (1 MiB, 32
+levels, 200,000 values, 100,000 rows), so a change to one is a change to the documentation too.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.security import policy
-from pipelines.security.policy import PolicyError
+from pipelines.security.policy_file import PolicyError
 
 S3LOGS = str(Path(sys.executable).parent / "s3logs")
 VALID = "buckets:\n  b:\n    networks: [\"10.0.0.0/8\"]\n"

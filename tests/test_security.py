@@ -16,7 +16,9 @@ from pipelines.ingestion.ingest import ingest
 from pipelines.ingestion.sources import LogSource
 from pipelines.lake.store import Lake
 from pipelines.security import alerts, policy
-from pipelines.security.policy import PolicyError, PolicyFiles, cidr_range, ip_key
+from pipelines.security.addresses import cidr_range, ip_key
+from pipelines.security.policy import PolicyFiles
+from pipelines.security.policy_file import PolicyError
 from pipelines.sql import models
 from pipelines.sql.catalog import load
 from pipelines.sql.session import session

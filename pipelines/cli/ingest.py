@@ -8,9 +8,12 @@ import os
 
 from pipelines.cli.common import UserError, failed, format_checks, lake, parse_days, today, where
 from pipelines.config import ConfigError, parse_size, settings
-from pipelines.ingestion.ingest import RunReport, ingest, trailing_days
+from pipelines.ingestion.ingest import ingest
+from pipelines.ingestion.planning import trailing_days
+from pipelines.ingestion.results import RunReport
 from pipelines.ingestion.sources import LogSource
-from pipelines.lake.compact import MEMORY, NEW_ROWS
+from pipelines.lake.compact import MEMORY
+from pipelines.lake.folder_inputs import NEW_ROWS
 from pipelines.sql import checks
 from pipelines.textsafe import visible
 

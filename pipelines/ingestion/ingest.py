@@ -16,6 +16,11 @@ A committed staging file found missing or damaged (the rebuild checks each folde
 listing it makes anyway, and reads it whole whenever it rebuilds the folder) is written
 again from its unit's log objects, still in the source; if they are gone, the folder
 readers see is left as it is and the run fails saying so (the `staging_complete` check).
+
+Here: the run (its units, one after the other or at once; the rebuild; its finish) and
+each unit's attempt and commit. A unit is planned by pipelines.ingestion.planning, its
+rows are collected by pipelines.ingestion.collect, and what the run did is reported as
+pipelines.ingestion.results says.
 """
 
 from __future__ import annotations
@@ -23,20 +28,28 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
-from datetime import date, timedelta
+from dataclasses import dataclass, replace
+from datetime import date
 from functools import cached_property
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.feather as feather
 
-from pipelines.ingestion.fetch import ATTEMPTS, describe, fetch, refused
-from pipelines.ingestion.progress import Progress
-from pipelines.ingestion.sources import LogSource, ObjectInfo, source_id
+from pipelines.ingestion.collect import Collected, Work, collect, kept_rows, spilled_rows
+from pipelines.ingestion.fetch import ATTEMPTS, describe
+from pipelines.ingestion.planning import DayPlan, plan_unit, trailing_days
+from pipelines.ingestion.progress import SharedProgress
+from pipelines.ingestion.results import (
+    DayReport,
+    RunReport,
+    UnitOutcome,
+    note_rebuilt,
+    staging_report,
+    why_rebuilt,
+)
+from pipelines.ingestion.sources import LogSource
 from pipelines.ingestion.units import (
     MANIFESTS,
     STAGING,
@@ -50,181 +63,15 @@ from pipelines.ingestion.units import (
     migrate,
     new_run_id,
     stage,
-    staged_rows,
-    staging_path,
 )
 from pipelines.lake.compact import COMPACTED, MEMORY, Compaction, compact, groups
-from pipelines.lake.manifest import Manifest, ManifestEntry, PartitionKey, Target, Unit
+from pipelines.lake.manifest import Manifest, Target, Unit
 from pipelines.lake.spill import Spill
 from pipelines.lake.storage import resolve
-from pipelines.lake.store import LAKE_SCHEMA, Lake
-from pipelines.parsing.logformat import REJECT_SCHEMA
-from pipelines.parsing.parse import parse_objects
+from pipelines.lake.store import Lake
 
 COMMIT_ATTEMPTS = 20
 REPAIR_ATTEMPTS = 3  # a unit meets another damaged file of its own while it repairs one
-
-
-@dataclass
-class DayReport:
-    source: str
-    day: str
-    objects_listed: int = 0           # in the day's listing
-    objects_ingested: int = 0         # new or changed, fetched and parsed this run
-    objects_unchanged: int = 0        # in the manifest already, not fetched again
-    objects_vanished: list[str] = field(default_factory=list)
-    objects_failed: list[str] = field(default_factory=list)     # "url: why"; next run retries
-    objects_refused: list[str] = field(default_factory=list)    # "url: why"; quarantined
-    unrecognized_keys: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # "path: why": local entries not read
-    bytes_fetched: int = 0
-    lines_read: int = 0               # = rows_parsed + rows_quarantined
-    rows_parsed: int = 0
-    rows_quarantined: int = 0
-    partitions: list[PartitionKey] = field(default_factory=list)   # rebuilt for this day
-    files_written: list[str] = field(default_factory=list)
-    error: str | None = None          # the unit failed as a whole: why (the run fails)
-
-
-@dataclass
-class DayPlan:
-    """What one source's day needs: its listing, and the objects its manifest lacks or
-    that changed since."""
-
-    source: str
-    day: str
-    listed: list[ObjectInfo]
-    todo: list[ObjectInfo]
-    unchanged: int
-    unrecognized: list[str]
-    skipped: list[str] = field(default_factory=list)  # "path: why" (pipelines.ingestion.sources)
-
-    @property
-    def source_id(self) -> str:
-        return source_id(self.source)
-
-    @property
-    def unit(self) -> Unit:
-        return Unit(self.source_id, self.day)
-
-
-@dataclass(frozen=True)
-class Rebuilt:
-    """A folder readers see that the run wrote, and why (new rows, or self-healing)."""
-
-    folder: str               # Target.path: access_logs/dt=.../bucket=...
-    reason: str
-    files: int
-
-
-@dataclass(frozen=True)
-class StagingRepair:
-    """A committed staging file found missing or damaged, and what the run did about it:
-    re-ingested its unit's log objects, or (error) the sentence saying what to do."""
-
-    file: str
-    folder: str               # Target.path it feeds
-    why: str                  # "is missing", "has 10 bytes where its manifest says 4,096"
-    error: str | None = None  # None: repaired
-
-    @property
-    def repaired(self) -> bool:
-        return self.error is None
-
-    @property
-    def sentence(self) -> str:
-        return self.error or (f"staging file {self.file} {self.why}: re-ingested from its "
-                              "log objects")
-
-
-@dataclass
-class RunReport:
-    """What a run did: per source and day, and over all."""
-
-    days: list[DayReport] = field(default_factory=list)
-    plans: list[DayPlan] = field(default_factory=list)           # what the run set out to do
-    run: str = ""
-    requests: dict[str, int] = field(default_factory=dict)       # to the log sources
-    lake_requests: dict[str, int] = field(default_factory=dict)  # to the lake
-    duplicates_dropped: int = 0   # rows whose record_id another row of the partition has
-    seconds: float = 0.0
-    rebuilt: list[Rebuilt] = field(default_factory=list)         # every folder written
-    staging: list[StagingRepair] = field(default_factory=list)   # missing or damaged found
-
-    @property
-    def partitions_rewritten(self) -> int:
-        """Records partitions the run wrote, whatever made it write them."""
-        return sum(r.folder.startswith("access_logs/") for r in self.rebuilt)
-
-    @property
-    def files_rewritten(self) -> int:
-        return sum(r.files for r in self.rebuilt)
-
-    def total(self, name: str) -> int:
-        return sum(len(v) if isinstance(v := getattr(d, name), list) else v for d in self.days)
-
-    @property
-    def partitions(self) -> list[PartitionKey]:
-        return sorted({p for d in self.days for p in d.partitions})
-
-    @property
-    def buckets(self) -> list[str]:
-        return sorted({p.bucket for p in self.partitions})
-
-    def as_dict(self) -> dict:
-        days = [{**asdict(d), "partitions": [p.path for p in d.partitions]} for d in self.days]
-        return {"run": self.run, "days": days, "requests": self.requests,
-                "lake_requests": self.lake_requests,
-                "duplicates_dropped": self.duplicates_dropped, "seconds": round(self.seconds, 3),
-                "rebuilt": [asdict(r) for r in self.rebuilt],
-                "staging": [{**asdict(r), "repaired": r.repaired} for r in self.staging]}
-
-
-def plan(sources: Sequence[LogSource], lake: Lake, days: Iterable[date], *,
-         force: bool = False) -> list[DayPlan]:
-    """List every (source, day) in full and compare it with the unit's manifest."""
-    return [_plan_unit(source, lake, day, force, ())[0] for day in days for source in sources]
-
-
-def _plan_unit(source: LogSource, lake: Lake, day: date, force: bool,
-               repair: Sequence[StagingProblem]) -> tuple[DayPlan, set[str]]:
-    """One unit's plan, and the objects it must read again to write the damaged staging
-    files in `repair` anew (every object that fed their folders); StagingLost, with the
-    sentence, if some are no longer in the source."""
-    manifest = current(lake, Unit(source.id, day.isoformat()))
-    known = manifest.objects if manifest else {}
-    listing = source.list_day(day)
-    needed = {url for p in repair for url, e in known.items() if _feeds(e, p.target)}
-    listed = {o.url for o in listing.objects}
-    for p in repair:
-        gone = sorted(url for url, e in known.items() if _feeds(e, p.target)
-                      and url not in listed)
-        if gone:
-            raise StagingLost(_lost(p, gone))
-    todo = [o for o in listing.objects if force or o.url in needed or o.url not in known
-            or known[o.url].fingerprint != o.fingerprint]
-    return DayPlan(source.url, day.isoformat(), listing.objects, todo,
-                   len(listing.objects) - len(todo), listing.unrecognized,
-                   [f"{s.path}: {s.reason}" for s in listing.skipped]), needed
-
-
-def _feeds(entry: ManifestEntry, target: Target) -> bool:
-    """Whether an object's rows are in the unit's staging file for `target`."""
-    if target.table == "access_logs":
-        return any(p.path == target.folder for p in entry.partitions)
-    return entry.rejects > 0
-
-
-def _lost(problem: StagingProblem, gone: list[str]) -> str:
-    return (f"staging file {problem.file} {problem.why}, and {len(gone):,} of the log "
-            f"objects it was built from are gone from the source (e.g. {gone[0]}): restore "
-            "the file from a backup of the lake; until then the folder readers see is left "
-            "as it is, with its rows")
-
-
-def trailing_days(today: date, n: int) -> list[date]:
-    """The n days before `today`, oldest first: what the daily run re-checks for late logs."""
-    return [today - timedelta(days=k) for k in range(n, 0, -1)]
 
 
 def ingest(sources: Sequence[LogSource], lake: Lake, days: Iterable[date] = (), *,
@@ -288,40 +135,6 @@ class _Twin(LogSource):
             return vars(self._source)["layout"]
 
 
-class SharedProgress(Progress):
-    """One progress line for units running at once: each adds what it will read."""
-
-    def __init__(self, label: str, enabled: bool) -> None:
-        super().__init__(label, total=0, unit="B", enabled=enabled)
-        self._lock = threading.Lock()
-
-    def expect(self, n: int) -> None:
-        with self._lock:
-            self.total += n
-
-    def advance(self, n: int = 1) -> None:
-        with self._lock:
-            super().advance(n)
-
-
-@dataclass
-class UnitOutcome:
-    """What ingesting one source's day did: its plan, report, and the lake folders whose
-    rows it changed (to rebuild), with the requests it made."""
-
-    plan: DayPlan
-    report: DayReport
-    touched: set[Target]      # its commit changed their rows
-    verify: set[Target]       # unchanged now, checked in case a killed run left them stale
-    requests: dict[str, int]
-    lake_requests: dict[str, int]
-    repaired: list[StagingProblem] = field(default_factory=list)  # its damaged staging
-
-    @property
-    def unit(self) -> Unit:
-        return self.plan.unit
-
-
 def ingest_unit(source: LogSource, lake: Lake, day: date, *, force: bool = False,
                 progress: bool = True, fetch_attempts: int = ATTEMPTS,
                 repair: Sequence[StagingProblem] = (), bar: SharedProgress | None = None
@@ -365,9 +178,9 @@ def _ingest_unit(source: LogSource, lake: Lake, day: date, force: bool, progress
                  bar: SharedProgress | None
                  ) -> tuple[DayPlan, DayReport, Manifest | None, set[Target]]:
     """One attempt at a unit: its plan, report, committed manifest and changed folders."""
-    day_plan, needed = _plan_unit(source, lake, day, force, repair)
+    day_plan, needed = plan_unit(source, lake, day, force, repair)
     with Spill() as spill:
-        work = _collect(source, day_plan, spill, progress, fetch_attempts, bar)
+        work = collect(source, day_plan, spill, progress, fetch_attempts, bar)
         work.repair = {p.target for p in repair}
         unread = sorted(needed - set(work.entries))
         if unread:  # failed or vanished now: its rows could not be written again
@@ -455,9 +268,9 @@ def finish_rebuild(lake: Lake, outcomes: Sequence[UnitOutcome],
     clean_leftovers(lake, [*outcomes, *repairs])
     report = RunReport(days=[o.report for o in outcomes], plans=[o.plan for o in outcomes],
                        run=new_run_id())
-    _describe(lake, report, outcomes, rebuilt)
-    report.staging = _staging_report([*outcomes, *repairs], rebuilt)
-    report.rebuilt = [_why_rebuilt(r, report.staging) for r in report.rebuilt]
+    note_rebuilt(lake, report, outcomes, rebuilt)
+    report.staging = staging_report([*outcomes, *repairs], rebuilt)
+    report.rebuilt = [why_rebuilt(r, report.staging) for r in report.rebuilt]
     report.requests = {k: sum(o.requests[k] for o in [*outcomes, *repairs])
                        for k in ("LIST", "GET")}
     # the repairs' own lake requests are this step's (made through this `lake`)
@@ -510,176 +323,12 @@ def _repair(lake: Lake, rebuilt: dict[Target, Compaction], sources: Sequence[Log
             for unit, problems in sorted(by_unit.items()) if unit.source_id in by_id]
 
 
-def _staging_report(outcomes: Sequence[UnitOutcome],
-                    rebuilt: dict[Target, Compaction]) -> list[StagingRepair]:
-    """Every damaged staging file met: repaired by its unit's commit, or still damaged
-    (a folder left as it was), with the sentence saying what to do."""
-    out = {(p.target, p.unit): StagingRepair(p.file, p.target.path, p.why)
-           for o in outcomes for p in o.repaired}
-    errors = {o.unit: o.report.error for o in outcomes if o.report.error}
-    for c in rebuilt.values():
-        for p in c.problems:
-            out[(p.target, p.unit)] = StagingRepair(p.file, p.target.path, p.why,
-                                                    _unrepaired(p, errors.get(p.unit)))
-    return [out[k] for k in sorted(out)]
-
-
-def _unrepaired(p: StagingProblem, error: str | None) -> str:
-    """What to do about a damaged staging file the run could not write again."""
-    if error is None:  # its source is not one of the run's
-        return (f"staging file {p.file} {p.why}: ingest its log objects again with "
-                f"`s3logs ingest --source {p.source} --days {p.unit.day}`")
-    if p.file in error:
-        return error
-    return (f"staging file {p.file} {p.why}, and ingesting its log objects again failed "
-            f"({error}): fix that and run again")
-
-
-def _why_rebuilt(r: Rebuilt, staging: list[StagingRepair]) -> Rebuilt:
-    """A folder rebuilt because its staging was repaired says so."""
-    fixed = [s for s in staging if s.repaired and s.folder == r.folder]
-    if not fixed:
-        return r
-    return replace(r, reason=f"staging file {fixed[0].file} {fixed[0].why}; its unit's "
-                             "log objects were ingested again")
-
-
 def recheck_trailing(sources: Sequence[LogSource], lake: Lake, today: date, late_days: int,
                      **kwargs) -> RunReport:
     return ingest(sources, lake, trailing_days(today, late_days), **kwargs)
 
 
-@dataclass
-class _Work:
-    """What fetching and parsing one source's day produced, until it is committed."""
-
-    source: LogSource
-    unit: Unit
-    report: DayReport
-    entries: dict[str, ManifestEntry] = field(default_factory=dict)  # ingested now, by URL
-    abandoned: set[str] = field(default_factory=set)  # failed half-read: rows in the spill
-    repair: set[Target] = field(default_factory=set)  # damaged staging: written, not read
-
-
-def _collect(source: LogSource, day_plan: DayPlan, spill: Spill, progress: bool,
-             fetch_attempts: int, shared: SharedProgress | None = None) -> _Work:
-    """Fetch and parse what the plan says is new or changed into the spill."""
-    work = _Work(source, day_plan.unit, DayReport(source.url, day_plan.day))
-    report = work.report
-    report.objects_listed = len(day_plan.listed)
-    report.objects_unchanged = day_plan.unchanged
-    report.unrecognized_keys = day_plan.unrecognized
-    report.skipped = day_plan.skipped
-    todo = day_plan.todo
-    if not todo:
-        return work
-    if shared is not None:
-        bar = shared
-        bar.expect(sum(o.size for o in todo))
-    else:
-        bar = Progress(f"ingest {source.url} {day_plan.day}",
-                       total=sum(o.size for o in todo), unit="B", enabled=progress)
-    for batch in fetch(source.loc, todo, attempts=fetch_attempts):
-        report.objects_vanished += [o.url for o in batch.vanished]
-        report.objects_failed += [f"{o.url}: {why}" for o, why in batch.failed]
-        for o, why in batch.refused:
-            _refuse(work, spill, o, why)
-        bodies = [(o, body) for o, body in batch.objects]
-        for o, _ in bodies:
-            work.entries[o.url] = ManifestEntry(o.size, o.etag, o.last_modified)
-        _parse(work, spill, [(o.url, body) for o, body in bodies])
-        report.bytes_fetched += sum(len(b) for _, b in bodies)
-        bar.advance(sum(o.size for o, _ in bodies))
-        for o in batch.streams:  # large objects, read as they are parsed
-            work.entries[o.url] = ManifestEntry(o.size, o.etag, o.last_modified)
-            try:
-                source.loc.count_local("GET")
-                with source.loc.fs.open(o.path, "rb") as stream:
-                    _parse(work, spill, [(o.url, stream)])
-                report.bytes_fetched += o.size
-            except OSError as e:  # its rows so far are dropped at commit with it
-                del work.entries[o.url]
-                work.abandoned.add(o.url)
-                if isinstance(e, FileNotFoundError):
-                    report.objects_vanished.append(o.url)
-                elif refused(e):  # asked for at open, before any row
-                    _refuse(work, spill, o, describe(e))
-                else:
-                    report.objects_failed.append(f"{o.url}: {describe(e)}")
-            bar.advance(o.size)
-        batch = bodies = None  # let go before the next batch is read, not after
-    if bar is not shared:
-        bar.done()
-    for e in work.entries.values():
-        e.lines = e.records + e.rejects
-    report.objects_ingested = len(work.entries)
-    report.rows_parsed = sum(e.records for e in work.entries.values())
-    report.rows_quarantined = sum(e.rejects for e in work.entries.values())
-    report.lines_read = report.rows_parsed + report.rows_quarantined
-    return work
-
-
-def _parse(work: _Work, spill: Spill, objects: list) -> None:
-    quarantine = Target.quarantine(work.unit)
-    for result in parse_objects(objects):
-        _route(work, spill, result.records)
-        spill.add(work.unit, quarantine, result.rejects)
-        for key, n in _count_by_key(result.rejects):
-            work.entries[key].rejects += n
-
-
-def _refuse(work: _Work, spill: Spill, o: ObjectInfo, why: str) -> None:
-    """An object the store refuses for good: quarantined as an object, so it is not asked
-    for again until it changes (or --force)."""
-    reason = f"the log object ({o.size:,} bytes) could not be read: {why}"
-    work.entries[o.url] = ManifestEntry(o.size, o.etag, o.last_modified, rejects=1,
-                                        problem=reason)
-    work.report.objects_refused.append(f"{o.url}: {why}")
-    spill.add(work.unit, Target.quarantine(work.unit), pa.table(
-        {"source_key": [o.url], "line_number": [0], "raw_line": [b""], "reason": [reason]},
-        schema=REJECT_SCHEMA))
-
-
-_MICROS_PER_DAY = 86_400_000_000
-_EPOCH_DAY = date(1970, 1, 1)
-
-
-def _route(work: _Work, spill: Spill, records: pa.Table) -> None:
-    """Split parsed rows by (event date, source bucket) into the spill. Days are grouped
-    as numbers and named once per group: formatting each row's date cost more than
-    parsing it."""
-    if not records.num_rows:
-        return
-    micros = records["request_time"].cast(pa.int64()).to_numpy()
-    records = records.append_column("_day", pa.array(
-        np.floor_divide(micros, _MICROS_PER_DAY).astype(np.int32)))
-    groups = records.group_by(["_day", "bucket", "source_key"]).aggregate([("_day", "count")])
-    for g in groups.to_pylist():
-        entry = work.entries[g["source_key"]]
-        entry.records += g["_day_count"]
-        entry.partitions.add(PartitionKey(_day_name(g["_day"]), g["bucket"]))
-    pairs = groups.select(["_day", "bucket"]).group_by(["_day", "bucket"]).aggregate(
-        []).to_pylist()
-    for pair in pairs:
-        key = PartitionKey(_day_name(pair["_day"]), pair["bucket"])
-        rows = records if len(pairs) == 1 else records.filter(pc.and_(
-            pc.equal(records["_day"], pair["_day"]), pc.equal(records["bucket"], pair["bucket"])))
-        spill.add(work.unit, Target.records(key), rows.select(LAKE_SCHEMA.names))
-
-
-def _day_name(day: int) -> str:
-    """`YYYY-MM-DD` of a day counted from 1970-01-01 (as Arrow's %Y-%m-%d writes it)."""
-    return (_EPOCH_DAY + timedelta(days=day)).isoformat()
-
-
-def _count_by_key(table: pa.Table) -> list[tuple[str, int]]:
-    if not table.num_rows:
-        return []
-    rows = table.group_by("source_key").aggregate([("source_key", "count")]).to_pylist()
-    return [(r["source_key"], r["source_key_count"]) for r in rows]
-
-
-def _commit(lake: Lake, work: _Work, run: str, spill: Spill) -> tuple[Manifest, set[Target]]:
+def _commit(lake: Lake, work: Work, run: str, spill: Spill) -> tuple[Manifest, set[Target]]:
     """Commit the unit: its new staging, then the next manifest version. Another run that
     committed the unit first is folded in (its objects kept, ours added) and the next
     version tried; what we staged for the lost version is collected by a later commit.
@@ -702,13 +351,13 @@ def _commit(lake: Lake, work: _Work, run: str, spill: Spill) -> tuple[Manifest, 
         try:
             for target in sorted(targets):  # a few thousand rows in memory at a time
                 rows = itertools.chain(
-                    _kept_rows(lake, work, base, target, str(spill.folder)),
+                    kept_rows(lake, work, base, target, str(spill.folder)),
                     # not the rows of an object that failed half-read
                     (t.filter(pc.invert(pc.is_in(t["source_key"], value_set=abandoned)))
-                     if len(abandoned) else t for t in _spilled(spill, unit, target)))
+                     if len(abandoned) else t for t in spilled_rows(spill, unit, target)))
                 manifest.set_staged(target.path, stage(lake, target, unit, version, run, rows,
                                                        str(spill.folder)))
-        except _Collected:
+        except Collected:
             continue  # a newer commit collected the version we read: read it again
         # every folder it ever fed and no longer does: each run checks them again
         manifest.dropped = sorted(({*base.staging, *base.dropped} - set(manifest.staging))
@@ -717,53 +366,3 @@ def _commit(lake: Lake, work: _Work, run: str, spill: Spill) -> tuple[Manifest, 
             return manifest, targets
     raise CommitError(f"{source.url} {unit.day}: other runs committed it "
                       f"{COMMIT_ATTEMPTS} times first; run again")
-
-
-class _Collected(Exception):
-    """The version a commit built on lost a staging file to a newer commit's cleanup."""
-
-
-def _spilled(spill: Spill, unit: Unit, target: Target) -> Iterator[pa.Table]:
-    """The unit's parsed rows for `target` in the spill, one piece at a time."""
-    for path in spill.pieces.get((unit, target), []):
-        yield feather.read_table(path, memory_map=False)
-
-
-def _kept_rows(lake: Lake, work: _Work, base: Manifest | None, target: Target,
-               scratch: str) -> Iterator[pa.Table]:
-    """The unit's committed rows for `target` that this commit keeps, a few thousand at a
-    time: those of the objects it did not ingest again (none where the file is being
-    repaired: every object that fed it was). A file gone because a newer commit
-    collected it is a race (_Collected); gone while the version is still current, it is
-    damage (StagingDamaged)."""
-    if target in work.repair:
-        return
-    try:
-        yield from staged_rows(lake, base, work.unit, target, without=set(work.entries),
-                               scratch=scratch)
-    except FileNotFoundError as e:
-        now = current(lake, work.unit)
-        if base is None or now is None or now.version != base.version:
-            raise _Collected from e
-        path = staging_path(lake, target, work.unit, base.staging[target.path])
-        raise StagingDamaged([StagingProblem(target, work.unit, lake.display(path),
-                                             "is missing", base.source)]) from e
-
-
-def _describe(lake: Lake, report: RunReport, outcomes: Sequence[UnitOutcome],
-              rebuilt: dict[Target, Compaction]) -> None:
-    """Which partitions and files each day's commit led to rebuild."""
-    for day, outcome in zip(report.days, outcomes):
-        day.partitions = sorted(PartitionKey(*_keys(t.folder)) for t in outcome.touched
-                                if t.table == "access_logs")
-        day.files_written = sorted(lake.display(f) for t in outcome.touched if t in rebuilt
-                                   for f in rebuilt[t].files)
-    report.duplicates_dropped = sum(c.duplicates_dropped for c in rebuilt.values())
-    report.rebuilt = [Rebuilt(t.path, c.reason, len(c.files))
-                      for t, c in sorted(rebuilt.items()) if c.written]
-
-
-def _keys(folder: str) -> tuple[str, str]:
-    dt, bucket = folder.split("/", 1)
-    return dt.removeprefix("dt="), bucket.removeprefix("bucket=")
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 
 
@@ -56,3 +57,19 @@ class Progress:
     def done(self) -> None:
         if self.enabled and self._printed and self._tty:
             self._print(time.monotonic(), end="\n")
+
+
+class SharedProgress(Progress):
+    """One progress line for units running at once: each adds what it will read."""
+
+    def __init__(self, label: str, enabled: bool) -> None:
+        super().__init__(label, total=0, unit="B", enabled=enabled)
+        self._lock = threading.Lock()
+
+    def expect(self, n: int) -> None:
+        with self._lock:
+            self.total += n
+
+    def advance(self, n: int = 1) -> None:
+        with self._lock:
+            super().advance(n)

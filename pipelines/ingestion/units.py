@@ -26,15 +26,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.lake.manifest import Feeds, Manifest, Staged, StagingFacts, Target, Unit
-from pipelines.lake.store import (
-    LAKE_SCHEMA,
-    Lake,
-    LakeMetadataError,
-    decode,
-    json_bytes,
-    row_groups,
-    unreadable,
-)
+from pipelines.lake.parquet_files import decode, row_groups
+from pipelines.lake.reader import LakeMetadataError, unreadable
+from pipelines.lake.store import LAKE_SCHEMA, Lake, json_bytes
 from pipelines.parsing.logformat import REJECT_SCHEMA
 
 MANIFESTS, STAGING = "_manifests", "_staging"

@@ -33,22 +33,20 @@ Why not DuckDB's `COPY ... ORDER BY` with a memory limit: the visible files must
 bytes pyarrow writes from the rows `canonical` keeps, so DuckDB would only sort, with
 types to map both ways (fixed-size binary ids, time zones, lists), a window function for
 the deduplication, and a lake on S3 to read through a registered filesystem; the merge
-reuses `canonical` and the lake's own writer, and needs only local disk.
+reuses `canonical` and the lake's own writer, and needs only local disk. The runs and
+their merge are pipelines.lake.sorted_runs; what a folder is built from, and the record
+of it, pipelines.lake.folder_inputs.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import tempfile
 import threading
-import uuid
-from bisect import bisect_left
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import partial
 
 import pyarrow as pa
@@ -58,24 +56,29 @@ from pipelines.ingestion.units import (
     STAGING,
     BadStaging,
     StagingProblem,
-    current_feeds,
     open_staging,
     read_staging,
     schema_of,
-    size_problem,
     staging_batches,
-    staging_path,
+)
+from pipelines.lake.folder_inputs import (
+    UNIT_IN_PATH,
+    Inputs,
+    current_inputs,
+    read_record,
+    rebuild_reason,
+    record_for,
 )
 from pipelines.lake.manifest import Feeds, Target, Unit
+from pipelines.lake.parquet_files import canonical
+from pipelines.lake.sorted_runs import Counted, merge, merge_key, read_run, write_run, write_runs
 from pipelines.lake.spill import Spill
-from pipelines.lake.store import Lake, canonical, unreadable
+from pipelines.lake.store import Lake
 from pipelines.memory import give_back
 
 COMPACTED = "_compacted"
 MAX_PASSES = 50
 THREADS = 4  # each holds one folder's rows
-NEW_ROWS = "its units committed other rows"  # the routine reason; the others self-heal
-_UNIT = re.compile(r"/source=([0-9a-f]+)/day=([0-9-]{10})/")
 
 
 class Budget:
@@ -120,22 +123,6 @@ class Compaction:
     written: bool = True      # False: left as it was (inputs gone meanwhile, or damaged)
     reason: str = ""          # why it was rebuilt (or why it could not be)
     problems: tuple[StagingProblem, ...] = ()   # damaged inputs: the folder is left alone
-
-
-@dataclass(frozen=True)
-class Inputs:
-    """What a folder is built from: its units' committed staging files (paths under its
-    staging folder), the ones found missing or damaged, and the units looked at; with
-    each file's size as listed (-1: not seen in the listing)."""
-
-    paths: tuple[str, ...]
-    problems: tuple[StagingProblem, ...]
-    units: frozenset[Unit]
-    sizes: tuple[int, ...] = field(default=(), compare=False)
-
-    def same(self, other: Inputs | None) -> bool:
-        return other is not None and (self.paths, self.problems) == (other.paths,
-                                                                     other.problems)
 
 
 def compact(lake: Lake, targets: list[Target], threads: int = THREADS,
@@ -208,40 +195,7 @@ def _recheck(lake: Lake, target: Target, before: Inputs | None, *, manifests: di
              feeders: Mapping[Target, set[Unit]]) -> Inputs:
     """A folder's inputs read again after the pass wrote it (the same units looked at)."""
     also = (before.units if before is not None else frozenset()) | feeders.get(target, set())
-    return _inputs(lake, target, manifests=manifests, also=also)
-
-
-@dataclass(frozen=True)
-class _Record:
-    """What `_compacted/TARGET.json` says the folder was last built from (None: no
-    record, or one that cannot be read, which only means the folder is rebuilt)."""
-
-    value: dict | None
-    unreadable: str | None = None
-
-    @property
-    def units(self) -> set[Unit]:
-        inputs = (self.value or {}).get("inputs")
-        if not isinstance(inputs, list):
-            return set()
-        return {Unit(*m.groups()) for p in inputs if isinstance(p, str)
-                and (m := _UNIT.search("/" + p))}
-
-
-def _read_record(lake: Lake, path: str) -> _Record:
-    """The record of a folder's last rebuild. It is only a cache of what the folder
-    holds, so a damaged one is not an error: the folder is rebuilt and it is written anew."""
-    data = lake.read_bytes(path)
-    if data is None:
-        return _Record(None)
-    try:
-        value = json.loads(data)
-    except ValueError as e:
-        return _Record(None, unreadable(e))
-    if not (isinstance(value, dict) and isinstance(value.get("inputs"), list)
-            and isinstance(value.get("files"), dict)):
-        return _Record(None, "not the shape of a record")
-    return _Record(value)
+    return current_inputs(lake, target, manifests=manifests, also=also)
 
 
 def _rebuild(lake: Lake, target: Target, *, manifests: dict,
@@ -249,15 +203,15 @@ def _rebuild(lake: Lake, target: Target, *, manifests: dict,
              ) -> tuple[Compaction | None, Inputs | None]:
     record_path = lake.path(COMPACTED, f"{target.path}.json")
     folder = lake.path(target.table, target.folder)
-    record = _read_record(lake, record_path)
-    inputs = _inputs(lake, target, manifests=manifests,
-                     also=record.units | feeders.get(target, set()))
+    record = read_record(lake, record_path)
+    inputs = current_inputs(lake, target, manifests=manifests,
+                            also=record.units | feeders.get(target, set()))
     if inputs.problems:
         return _damaged(target, inputs.problems), inputs
     existing = lake.fingerprints(folder)
-    if record.value == _record(folder, list(inputs.paths), existing):
+    if record.value == record_for(folder, list(inputs.paths), existing):
         return None, inputs
-    why = _why(record, list(inputs.paths), existing)
+    why = rebuild_reason(record, list(inputs.paths), existing)
     paths = [lake.path(STAGING, target.table, target.folder, i) for i in inputs.paths]
     share = budget.limit // 2
     estimate = EXPANSION * sum(inputs.sizes)
@@ -275,7 +229,7 @@ def _rebuild(lake: Lake, target: Target, *, manifests: dict,
         pa.default_memory_pool().release_unused()
     if isinstance(built, tuple):  # found only by reading it: left as it is, like a missing one
         return _damaged(target, built), replace(inputs, problems=built)
-    lake.write_json(record_path, _record(folder, list(inputs.paths), built.files))
+    lake.write_json(record_path, record_for(folder, list(inputs.paths), built.files))
     return Compaction(target, list(built.files), built.kept, built.read - built.kept,
                       reason=why), inputs
 
@@ -312,7 +266,7 @@ def _merged(lake: Lake, target: Target, folder: str, paths: list[str], manifests
     chunk_bytes, batch_bytes = share // 3, max(share // (16 * FAN_IN), 1)
     runs, chunk, size, read, problems = [], [], 0, 0, []
     for path in paths:
-        unit = Unit(*_UNIT.search(path).groups())
+        unit = Unit(*UNIT_IN_PATH.search(path).groups())
         manifest = manifests.get(unit)
         facts = manifest.facts.get(target.path) if manifest else None
         with open_staging(lake, path, tmp) as file:
@@ -325,8 +279,8 @@ def _merged(lake: Lake, target: Target, folder: str, paths: list[str], manifests
                     chunk.append(rows)
                     size += rows.nbytes
                     if size >= chunk_bytes:
-                        runs.append(_write_run(final(pa.concat_tables(chunk)), tmp,
-                                               batch_bytes))
+                        runs.append(write_run(final(pa.concat_tables(chunk)), tmp,
+                                              batch_bytes))
                         chunk, size = [], 0
             except BadStaging as e:
                 problems.append(StagingProblem(target, unit, lake.display(path), str(e),
@@ -337,127 +291,25 @@ def _merged(lake: Lake, target: Target, folder: str, paths: list[str], manifests
         kept = final(pa.concat_tables(chunk)) if chunk else schema_of(target).empty_table()
         return _Built(lake.write_files(folder, kept, _sort_key(target)), read, kept.num_rows)
     if chunk:
-        runs.append(_write_run(final(pa.concat_tables(chunk)), tmp, batch_bytes))
+        runs.append(write_run(final(pa.concat_tables(chunk)), tmp, batch_bytes))
     del chunk
-    key = _merge_key(target)
+    key = merge_key(target)
     while len(runs) > FAN_IN:  # fewer, longer runs, FAN_IN at a time
         groups = [runs[i:i + FAN_IN] for i in range(0, len(runs), FAN_IN)]
         runs = []
         for group in groups:
-            runs.append(_write_runs(_merge([_read_run(p) for p in group], final, key), tmp,
-                                    batch_bytes))
+            runs.append(write_runs(merge([read_run(p) for p in group], final, key), tmp,
+                                   batch_bytes))
             for p in group:
                 os.unlink(p)
-    kept = _Counted(_merge([_read_run(p) for p in runs], final, key))
+    kept = Counted(merge([read_run(p) for p in runs], final, key))
     files = lake.write_parts(folder, kept, _sort_key(target), tmp)
     return _Built(files, read, kept.rows)
-
-
-class _Counted:
-    """Tables passed through, their rows counted."""
-
-    def __init__(self, tables: Iterator[pa.Table]) -> None:
-        self.tables, self.rows = tables, 0
-
-    def __iter__(self) -> Iterator[pa.Table]:
-        while (t := next(self.tables, None)) is not None:
-            self.rows += t.num_rows
-            yield t
-            t = None  # not held while the next is made
-
-
-def _merge_key(target: Target) -> Callable[[pa.Table, int], tuple]:
-    """The sort key of row i, as Python values that compare as `_final` orders rows
-    (timestamps as integers, ids as bytes: big-endian, as `canonical` compares them;
-    text compares by code point, as Arrow compares UTF-8 by bytes)."""
-    if target.table == "access_logs":
-        return lambda t, i: (t["request_time"][i].value, t["record_id"][i].as_py())
-    return lambda t, i: (t["source_key"][i].as_py(), t["line_number"][i].as_py())
-
-
-def _merge(runs: list[Iterator[pa.Table]], final: Callable[[pa.Table], pa.Table],
-           key: Callable[[pa.Table, int], tuple]) -> Iterator[pa.Table]:
-    """Rows of sorted runs (each already `final`) in their final order, one step at a
-    time. Each run keeps at least one batch read ahead; a step takes every row that
-    sorts before the smallest last key read of the runs not yet read to their end, which
-    no row still unread can precede or equal, and makes it final (a record's copies in
-    several runs, equal keys, are always taken in the same step). Equal keys keep the
-    order of the runs, as a stable sort of the whole would."""
-    pending: list[pa.Table | None] = [None] * len(runs)
-    unread = [True] * len(runs)
-    low = 0  # a run is read ahead while it holds fewer rows than its first batch had
-    while True:
-        for r, run in enumerate(runs):
-            while unread[r] and (pending[r] is None or pending[r].num_rows < low or key(
-                    pending[r], 0) == key(pending[r], pending[r].num_rows - 1)):
-                batch = next(run, None)
-                if batch is None:
-                    unread[r] = False
-                    break
-                low = max(low, batch.num_rows)
-                pending[r] = batch if pending[r] is None else pa.concat_tables(
-                    [pending[r], batch])
-        limits = [key(p, p.num_rows - 1) for p, more in zip(pending, unread) if more]
-        limit = min(limits) if limits else None
-        step = []
-        for r, p in enumerate(pending):
-            if p is None or not p.num_rows:
-                continue
-            n = p.num_rows if limit is None else bisect_left(
-                range(p.num_rows), limit, key=partial(key, p))
-            if n:
-                step.append(p.slice(0, n))
-                pending[r] = p.slice(n)
-        if step:
-            yield final(pa.concat_tables(step) if len(step) > 1 else step[0])
-        if limit is None:
-            return
-
-
-def _write_run(rows: pa.Table, folder: str, batch_bytes: int) -> str:
-    """A sorted run in a file of `folder`, in batches of about `batch_bytes`."""
-    return _write_runs(iter([rows]), folder, batch_bytes)
-
-
-def _write_runs(tables: Iterator[pa.Table], folder: str, batch_bytes: int) -> str:
-    path = os.path.join(folder, f"run-{uuid.uuid4().hex}.arrow")
-    writer = None
-    try:
-        for t in tables:
-            if writer is None:
-                writer = pa.ipc.new_file(path, t.schema, options=pa.ipc.IpcWriteOptions(
-                    compression="lz4"))
-            if t.num_rows:
-                rows = max(64, batch_bytes * t.num_rows // max(t.nbytes, 1))
-                writer.write_table(t, max_chunksize=rows)
-    finally:
-        if writer is not None:
-            writer.close()
-    return path
-
-
-def _read_run(path: str) -> Iterator[pa.Table]:
-    with pa.OSFile(path) as f:
-        reader = pa.ipc.open_file(f)
-        for i in range(reader.num_record_batches):
-            yield pa.Table.from_batches([reader.get_batch(i)])
 
 
 def _damaged(target: Target, problems: tuple[StagingProblem, ...]) -> Compaction:
     return Compaction(target, [], 0, 0, written=False, problems=problems,
                       reason="left as it was: " + "; ".join(p.sentence for p in problems))
-
-
-def _why(record: _Record, inputs: list[str], existing: dict[str, str]) -> str:
-    """Why a folder is rebuilt, for the run's summary."""
-    if record.unreadable:
-        return f"its record could not be read ({record.unreadable})"
-    if record.value is None:  # a new folder has none yet: routine
-        return "it had no record of what it was built from" if existing else NEW_ROWS
-    if record.value.get("inputs") != inputs:
-        return NEW_ROWS
-    return ("its files were not the ones its last rebuild wrote (a writer killed "
-            "mid-rebuild, or changed by hand)")
 
 
 def _decode(lake: Lake, target: Target, paths: list[str], data: list[bytes],
@@ -466,7 +318,7 @@ def _decode(lake: Lake, target: Target, paths: list[str], data: list[bytes],
     recorded (readable Parquet, its size and row count)."""
     schema, tables, problems = schema_of(target), [], []
     for path, body in zip(paths, data):
-        unit = Unit(*_UNIT.search(path).groups())
+        unit = Unit(*UNIT_IN_PATH.search(path).groups())
         manifest = manifests.get(unit)
         facts = manifest.facts.get(target.path) if manifest else None
         rows, why = read_staging(body, schema, facts)
@@ -476,69 +328,6 @@ def _decode(lake: Lake, target: Target, paths: list[str], data: list[bytes],
         tables.append(rows)
     rows = pa.concat_tables(tables) if tables else schema.empty_table()
     return rows, tuple(problems)
-
-
-def _record(folder: str, inputs: list[str], files: dict[str, str]) -> dict:
-    return {"inputs": inputs,
-            "files": {path[len(folder) + 1:]: stamp for path, stamp in sorted(files.items())}}
-
-
-def _inputs(lake: Lake, target: Target, *, manifests: dict,
-            also: set[Unit] | frozenset[Unit] = frozenset()) -> Inputs:
-    """The committed staging files of the units that feed `target`, as paths under its
-    staging folder: for each unit with staging there (or in `also`), the file its current
-    manifest names (a unit whose current version no longer feeds the target has none).
-    Each is checked in the same listing: a file missing or of another size than its
-    manifest recorded is a problem, once a fresh read of the manifest confirms it."""
-    base = lake.path(STAGING, target.table, target.folder)
-    listing = lake.sizes(base)
-    units = {Unit(*m.groups()) for p in listing if (m := _UNIT.search(p[len(base):]))}
-    paths, problems, sizes = [], [], []
-    for unit in sorted(units | set(also)):
-        if unit not in manifests:
-            manifests[unit] = current_feeds(lake, unit)
-        name, problem = _check(lake, target, unit, manifests[unit], listing)
-        if problem is not None:
-            name, problem = _confirm(lake, target, unit, manifests)
-        if problem is not None:
-            problems.append(problem)
-        elif name:
-            path = staging_path(lake, target, unit, name)
-            paths.append(path[len(base) + 1:])
-            sizes.append(listing.get(path, -1))
-    return Inputs(tuple(paths), tuple(problems), frozenset(units | set(also)), tuple(sizes))
-
-
-def _check(lake: Lake, target: Target, unit: Unit, manifest: Feeds | None,
-           listing: dict[str, int]) -> tuple[str | None, StagingProblem | None]:
-    """The staging file the manifest names for `target`, and whether the listing shows
-    it missing or of another size than recorded."""
-    name = manifest.staging.get(target.path) if manifest else None
-    if not name:
-        return None, None
-    path = staging_path(lake, target, unit, name)
-    size, facts = listing.get(path), manifest.facts.get(target.path)
-    why = ("is missing" if size is None else size_problem(size, facts.size)
-           if facts is not None and size != facts.size else None)
-    return name, why and StagingProblem(target, unit, lake.display(path), why,
-                                        manifest.source)
-
-
-def _confirm(lake: Lake, target: Target, unit: Unit, manifests: dict
-             ) -> tuple[str | None, StagingProblem | None]:
-    """A file seen missing may have been collected by a commit newer than the manifest
-    read (a race, not damage): read the manifest again, list the unit's folder again,
-    and believe the problem only if the version did not change in between."""
-    fresh = manifests[unit] = current_feeds(lake, unit)
-    folder = lake.path(STAGING, target.table, target.folder, unit.path)
-    name, problem = _check(lake, target, unit, fresh, lake.sizes(folder))
-    if problem is None:
-        return name, None
-    again = current_feeds(lake, unit)
-    if again is not None and fresh is not None and again.version != fresh.version:
-        manifests[unit] = again
-        return again.staging.get(target.path), None  # a newer commit: the next pass checks
-    return name, problem
 
 
 def _final(target: Target, rows: pa.Table) -> pa.Table:

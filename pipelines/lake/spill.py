@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.feather as feather
 
 from pipelines.lake.manifest import Target, Unit
-from pipelines.lake.store import Owner
+from pipelines.lake.owner import Owner
 
 ROOT = Path(tempfile.gettempdir()) / "s3logs-spill"
 LOCK = ".lock"

@@ -18,6 +18,10 @@ partial file. `put_new` creates a file only if it does not exist yet (a hard lin
 `write_parts` and `write_parquet` write rows given piece by piece, holding one row group
 at a time and never a whole file: locally into the hidden temporary, on S3 into a file of
 the run's own temporary space, then PUT (in parts when large).
+
+Reading is pipelines.lake.reader's (LakeReader, which Lake extends); what a file holds and
+how its bytes are made, pipelines.lake.parquet_files's; who left a hidden temporary file,
+pipelines.lake.owner's.
 """
 
 from __future__ import annotations
@@ -26,8 +30,6 @@ import contextlib
 import io
 import json
 import os
-import re
-import socket
 import tempfile
 import threading
 import time
@@ -35,14 +37,21 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from pipelines.ingestion.layout import bucket_name_problem
 from pipelines.lake.manifest import PartitionKey
-from pipelines.lake.storage import Location, resolve
+from pipelines.lake.owner import Owner
+from pipelines.lake.parquet_files import (
+    ROW_GROUP_ROWS,
+    file_groups,
+    next_rows,
+    parquet_bytes,
+    parquet_options,
+    row_groups,
+)
+from pipelines.lake.reader import LakeReader, file_stamp
 from pipelines.parsing.logformat import RECORD_SCHEMA, REJECT_SCHEMA, field_docs, reject_docs
 
 LAKE_SCHEMA = RECORD_SCHEMA.remove(RECORD_SCHEMA.get_field_index("bucket"))
@@ -76,7 +85,6 @@ LAKE_TABLES = {t.name: t for t in (
                "source": "The log source, as the hash of its URL (partition)."}),
 )}
 MAX_ROWS_PER_FILE = 4_000_000
-ROW_GROUP_ROWS = 128 * 1024
 STALE_TEMPORARY_SECONDS = 3600  # a hidden .tmp this old is left by a killed writer
 UPLOAD_PART_BYTES = 8 << 20  # a streamed file this large or larger goes to S3 in parts
 
@@ -89,66 +97,6 @@ class LakeWriteError(OSError):
         super().__init__(f"could not write {url} ({reason}): check the lake's storage "
                          "(permissions, endpoint, free space) and run again; what earlier "
                          "runs committed is intact")
-
-
-class LakeMetadataError(ValueError):
-    """A file the writers keep (a manifest, `_lake.json`) cannot be read as what it must
-    be; one sentence naming it and saying what to do (the CLI prints it, no traceback)."""
-
-    def __init__(self, url: str, problem: str, what_to_do: str) -> None:
-        super().__init__(f"{url} {problem}: {what_to_do}")
-        self.url = url
-
-
-def unreadable(e: BaseException) -> str:
-    """What was wrong with a file, in a few words, from the error reading it raised."""
-    first = str(e).splitlines()[0] if str(e) else ""
-    return f"{type(e).__name__}: {first}"[:200] if first else type(e).__name__
-
-
-@dataclass(frozen=True)
-class Owner:
-    """The process that made a leftover (a spill folder, a hidden temporary file), written
-    into its name: on the same host a dead owner means the leftover can go at once;
-    elsewhere (another host sharing the folder) only its age can tell."""
-
-    pid: int
-    host: str
-
-    @staticmethod
-    def me() -> Owner:
-        return Owner(os.getpid(), _host())
-
-    @property
-    def tag(self) -> str:
-        return f"{self.pid}@{self.host}"
-
-    @staticmethod
-    def parse(tag: str) -> Owner | None:
-        m = _OWNER.fullmatch(tag)
-        return Owner(int(m.group(1)), m.group(2)) if m else None
-
-    def gone(self) -> bool:
-        """True only when it is known dead: same host and no such process."""
-        return self.host == _host() and not alive(self.pid)
-
-
-_OWNER = re.compile(r"(\d+)@([A-Za-z0-9-]+)")
-
-
-def _host() -> str:
-    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:63] or "host"
-
-
-def alive(pid: int) -> bool:
-    """Whether a process of this host has that id (someone else's counts)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
 
 
 @dataclass(frozen=True)
@@ -169,12 +117,10 @@ class _Checked:
         self.lock = threading.Lock()
 
 
-class Lake:
+class Lake(LakeReader):
     def __init__(self, url: str, endpoint: str | None = None,
                  max_rows_per_file: int = MAX_ROWS_PER_FILE) -> None:
-        self.url = url
-        self.endpoint = endpoint
-        self.loc: Location = resolve(url.rstrip("/") + "/", endpoint)
+        super().__init__(url, endpoint)
         self.max_rows_per_file = max_rows_per_file
         self._checked = _Checked()
 
@@ -184,20 +130,6 @@ class Lake:
         twin = Lake(self.url, self.endpoint, self.max_rows_per_file)
         twin._checked = self._checked
         return twin
-
-    @property
-    def fs(self):
-        return self.loc.fs
-
-    @property
-    def counts(self):
-        return self.loc.counts
-
-    def path(self, *parts: str) -> str:
-        return self.loc.join(*parts)
-
-    def display(self, path: str) -> str:
-        return self.loc.display(path)
 
     def partition_dir(self, key: PartitionKey) -> str:
         problem = bucket_name_problem(key.bucket)
@@ -269,48 +201,6 @@ class Lake:
     def write_json(self, path: str, value: dict) -> None:
         self.put(path, json_bytes(value))
 
-    def read_json(self, path: str) -> dict | None:
-        data = self.read_bytes(path)
-        return None if data is None else json.loads(data)
-
-    def read_object(self, path: str, what_to_do: str) -> dict | None:
-        """A JSON object the writers keep, or None if the file does not exist;
-        LakeMetadataError (naming the file, saying `what_to_do`) if it is not one."""
-        data = self.read_bytes(path)
-        if data is None:
-            return None
-        try:
-            value = json.loads(data)
-        except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
-            raise LakeMetadataError(self.display(path), f"is not valid JSON ({len(data):,} "
-                                    f"bytes; {unreadable(e)})", what_to_do) from e
-        if not isinstance(value, dict):
-            raise LakeMetadataError(self.display(path), f"holds a JSON "
-                                    f"{type(value).__name__}, not an object", what_to_do)
-        return value
-
-    def read_bytes(self, path: str) -> bytes | None:
-        """A whole file in one GET (opening it would ask for its size first), or None."""
-        self.loc.count_local("GET")
-        try:
-            return self.fs.cat_file(path)
-        except FileNotFoundError:
-            return None
-
-    def read_table(self, paths: list[str], schema: pa.Schema) -> pa.Table:
-        """The rows of these Parquet files (FileNotFoundError if one is gone)."""
-        return decode(self.read_files(paths), schema)
-
-    def read_files(self, paths: list[str]) -> list[bytes]:
-        """The bytes of these files (FileNotFoundError if one is gone)."""
-        out = []
-        for p in paths:
-            data = self.read_bytes(p)
-            if data is None:
-                raise FileNotFoundError(p)
-            out.append(data)
-        return out
-
     def write_files(self, folder: str, table: pa.Table, sort_key: str | None
                     ) -> dict[str, str]:
         """`table` as the folder's part-00000.parquet, part-00001.parquet... (its final
@@ -337,7 +227,7 @@ class Lake:
         slot = [next(groups, None)]  # the next row group, with its file's number
         while slot[0] is not None:
             path = f"{folder}/part-{slot[0][0]:05d}.parquet"
-            done = self.write_parquet(path, _file_groups(groups, slot), sort_key, scratch)
+            done = self.write_parquet(path, file_groups(groups, slot), sort_key, scratch)
             written[path] = done.fingerprint
         self.delete(*sorted(set(old) - set(written)))
         return written
@@ -349,7 +239,7 @@ class Lake:
         and no file, if they hold no rows. What the tables' producer raises passes
         through; the file is then not written."""
         groups = iter(groups)
-        first = [_next_rows(groups)]
+        first = [next_rows(groups)]
         if first[0] is None:
             return None
         if not self.loc.is_s3:
@@ -385,14 +275,14 @@ class Lake:
             while table is not None:
                 try:
                     if writer is None:
-                        writer = pq.ParquetWriter(sink, table.schema, **_parquet_options(
+                        writer = pq.ParquetWriter(sink, table.schema, **parquet_options(
                             table.schema, sort_key))
                     writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
                 except OSError as e:
                     raise LakeWriteError(self.display(path), e) from e
                 rows += table.num_rows
                 table = None  # let it go before the producer makes the next
-                table = _next_rows(groups)  # the producer's errors pass as they are
+                table = next_rows(groups)  # the producer's errors pass as they are
         finally:
             if writer is not None:
                 try:
@@ -411,7 +301,7 @@ class Lake:
         """Make a local hidden temporary file visible under its name; its fingerprint."""
         self.loc.count_local("PUT")
         try:
-            stamp = _stamp(os.stat(tmp))
+            stamp = file_stamp(os.stat(tmp))
             os.replace(tmp, path)
         except OSError as e:
             raise LakeWriteError(self.display(path), e) from e
@@ -454,74 +344,6 @@ class Lake:
                         removed += 1
         return removed
 
-    # -- reading -------------------------------------------------------------------------
-
-    def dataset(self, table: str = "access_logs", schema: pa.Schema | None = None
-                ) -> ds.Dataset:
-        """A lake folder as an Arrow dataset with its hive partition columns. Given the
-        `schema` (partition columns included, as text), no file is opened to find it."""
-        root = self.path(table)
-        if not self.fs.exists(root):
-            raise FileNotFoundError(f"{self.display(root)} does not exist yet: ingest first")
-        partitioning = "hive"
-        if schema is not None:
-            keys = [f for f in schema if f.name in ("dt", "bucket", "source")]
-            partitioning = ds.partitioning(pa.schema(keys), flavor="hive")
-        return ds.dataset(root, filesystem=self.fs, format="parquet", schema=schema,
-                          partitioning=partitioning, exclude_invalid_files=False)
-
-    def files(self, table: str = "access_logs") -> list[str]:
-        """Every Parquet file under a folder of the lake (recursively)."""
-        return sorted(p for p in self.find(self.path(table)) if p.endswith(".parquet"))
-
-    def snapshot(self) -> dict[str, bytes]:
-        """Every file readers see (records and quarantine), by path from the root: what two
-        lakes must agree on, byte for byte, to be the same lake."""
-        out = {}
-        for table in ("access_logs", "quarantine"):
-            for path in self.files(table):
-                out[path[len(self.loc.path):]] = self.read_bytes(path)
-        return out
-
-    def sizes(self, folder: str) -> dict[str, int]:
-        """Every file under `folder`, recursively, with its size, from one listing (what
-        `find` asks for anyway); none if it does not exist."""
-        self.loc.count_local("LIST")
-        try:
-            found = self.fs.find(folder, detail=True)
-        except FileNotFoundError:
-            return {}
-        return {path: int(info.get("size") or 0) for path, info in sorted(found.items())
-                if info.get("type", "file") == "file"}
-
-    def find(self, folder: str) -> list[str]:
-        """Every file under `folder`, recursively; none if it does not exist."""
-        return list(self.sizes(folder))
-
-    def parts(self, folder: str) -> list[str]:
-        """The part-NNNNN.parquet files directly in `folder`."""
-        return sorted(self.fingerprints(folder))
-
-    def fingerprints(self, folder: str) -> dict[str, str]:
-        """The part-NNNNN.parquet files directly in `folder`, each with what identifies the
-        bytes it holds now: its ETag on S3; locally its size, mtime and inode, which the
-        rename that made it visible kept."""
-        self.loc.count_local("LIST")
-        try:
-            entries = self.fs.ls(folder, detail=True)
-        except FileNotFoundError:
-            return {}
-        found = {}
-        for e in entries:
-            name = e["name"]
-            if not (os.path.basename(name).startswith("part-") and name.endswith(".parquet")):
-                continue
-            try:
-                found[name] = e["ETag"].strip('"') if self.loc.is_s3 else _stamp(os.stat(name))
-            except FileNotFoundError:
-                continue  # deleted since the listing: not there
-        return found
-
     # -- internals -----------------------------------------------------------------------
 
     def _put(self, path: str, data: bytes) -> str:
@@ -531,7 +353,7 @@ class Lake:
             etag = (answer or {}).get("ETag") or self.fs.info(path)["ETag"]  # multipart: ask
             return etag.strip('"')
         tmp = self._temporary(path, data)
-        stamp = _stamp(os.stat(tmp))
+        stamp = file_stamp(os.stat(tmp))
         os.replace(tmp, path)
         return stamp
 
@@ -559,130 +381,5 @@ def _temporary_owner(name: str) -> Owner | None:
     return Owner.parse(parts[1]) if len(parts) == 3 else None
 
 
-def _stamp(st: os.stat_result) -> str:
-    return f"{st.st_size}-{st.st_mtime_ns}-{st.st_ino}"
-
-
-def decode(files: list[bytes], schema: pa.Schema) -> pa.Table:
-    """The rows of Parquet files given as bytes."""
-    tables = [pq.read_table(io.BytesIO(data), schema=schema) for data in files]
-    return pa.concat_tables(tables) if tables else schema.empty_table()
-
-
 def json_bytes(value: dict) -> bytes:
     return json.dumps(value, indent=1, sort_keys=True).encode() + b"\n"
-
-
-def canonical(table: pa.Table) -> pa.Table:
-    """One row per record_id (the one with the smallest source_key, line_number), sorted by
-    (request_time, record_id): a pure function of the set of rows, whatever their order.
-
-    The ids are sorted as two big-endian 64-bit numbers (numpy, not a sort of binary
-    values), duplicates (rare: records delivered twice) are settled one group at a time,
-    and the table is gathered once, in its final order."""
-    if table.num_rows == 0:
-        return table
-    ids = table["record_id"].combine_chunks()
-    words = np.frombuffer(ids.buffers()[1], dtype=">u8", count=2 * (len(ids) + ids.offset))
-    high, low = words[2 * ids.offset::2], words[2 * ids.offset + 1::2]
-    order = np.lexsort((low, high))
-    sorted_high, sorted_low = high[order], low[order]
-    same = (sorted_high[1:] == sorted_high[:-1]) & (sorted_low[1:] == sorted_low[:-1])
-    keep = np.ones(len(order), dtype=bool)
-    keep[1:] = ~same
-    if same.any():
-        keys = table.select(["source_key", "line_number"])
-        for start, end in _runs(same):  # order[start:end] share one id
-            group = order[start:end]
-            best = min(group.tolist(), key=lambda i: (keys["source_key"][i].as_py(),
-                                                      keys["line_number"][i].as_py(), i))
-            order[start] = best
-    rows = order[keep]
-    micros = table["request_time"].cast(pa.int64()).to_numpy()
-    final = rows[np.lexsort((low[rows], high[rows], micros[rows]))]
-    return table.take(pa.array(final))
-
-
-def _runs(same: np.ndarray) -> list[tuple[int, int]]:
-    """(start, end) of each run of equal neighbours, from `same[i]`: row i+1 equals row i."""
-    edges = np.diff(np.concatenate(([0], same.astype(np.int8), [0])))
-    return list(zip(np.flatnonzero(edges == 1).tolist(),
-                    (np.flatnonzero(edges == -1) + 1).tolist()))
-
-
-def parquet_bytes(table: pa.Table, sort_key: str | None) -> bytes:
-    """Deterministic Parquet (zstd): the same table always gives the same bytes."""
-    sink = io.BytesIO()
-    pq.write_table(table, sink, row_group_size=ROW_GROUP_ROWS,
-                   **_parquet_options(table.schema, sort_key))
-    return sink.getvalue()
-
-
-def _parquet_options(schema: pa.Schema, sort_key: str | None) -> dict:
-    """How every Parquet file of the lake is written (`parquet_bytes`, `write_parquet`)."""
-    sorting = [pq.SortingColumn(schema.get_field_index(sort_key))] if sort_key else None
-    return {"compression": "zstd", "sorting_columns": sorting, "write_statistics": True}
-
-
-def _next_rows(tables: Iterator[pa.Table]) -> pa.Table | None:
-    """The next table with rows (None at the end), no reference to it kept here."""
-    for table in tables:
-        if table.num_rows:
-            return table
-    return None
-
-
-def _file_groups(groups: Iterator[tuple[int, pa.Table]], slot: list
-                 ) -> Iterator[pa.Table]:
-    """The row groups of one file: from `slot` (the next one, with its file's number) on,
-    while the number stays the same; each let go before the next is made."""
-    number = slot[0][0]
-    while slot[0] is not None and slot[0][0] == number:
-        table = slot[0][1]
-        slot[0] = None
-        yield table
-        table = None
-        slot[0] = next(groups, None)
-
-
-def row_groups(tables: Iterable[pa.Table], group_rows: int, file_rows: int,
-               contiguous: bool = True) -> Iterator[tuple[int, pa.Table]]:
-    """Rows given piece by piece, cut as `write_files` cuts a table: files of `file_rows`
-    rows, each in row groups of `group_rows` (the last ones shorter). Yields (file
-    number, row group), each row group one contiguous chunk (a copy where it spans
-    pieces), or if not `contiguous` the pieces as they came, sliced."""
-    pending: list[pa.Table] = []
-    have = done = 0
-    for table in tables:
-        if not table.num_rows:
-            continue
-        pending.append(table)
-        del table
-        have += pending[-1].num_rows
-        while have >= (n := min(group_rows, file_rows - done % file_rows)):
-            rows = pa.concat_tables(pending) if len(pending) > 1 else pending[0]
-            rest = rows.slice(n)
-            head = [rows.slice(0, n)]
-            del rows
-            pending = [rest] if rest.num_rows else []
-            yield done // file_rows, _group(head, contiguous)
-            have, done = have - n, done + n
-    if have:
-        yield done // file_rows, _group(
-            [pa.concat_tables(pending) if len(pending) > 1 else pending[0]], contiguous)
-
-
-def _group(holder: list[pa.Table], contiguous: bool) -> pa.Table:
-    """The table in `holder` (taken out of it, so that it is the only reference), made
-    one contiguous chunk column by column: the pieces of a column are let go as soon as
-    it is copied, so only one column is held twice."""
-    rows = holder.pop()
-    if not contiguous or all(c.num_chunks == 1 for c in rows.columns):
-        return rows
-    schema, columns = rows.schema, rows.columns
-    del rows
-    for i, column in enumerate(columns):
-        if column.num_chunks != 1:
-            columns[i] = column.combine_chunks()
-        del column
-    return pa.Table.from_arrays(columns, schema=schema)
