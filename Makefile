@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo demo-s3 test fuzz stress bench eval lint clean chromium postgres
+.PHONY: demo demo-s3 test fuzz stress bench eval lint clean chromium postgres docs
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -60,7 +60,7 @@ stress: $(STAMP)
 
 # The same demo against S3: a local S3 server (moto), the sample logs uploaded to a log
 # bucket, the lake written to another bucket. For AWS itself, set the same variables with
-# real buckets and credentials instead of the endpoint (see the README).
+# real buckets and credentials instead of the endpoint (see docs/operators/aws.md).
 S3_PORT ?= 5055
 S3_DEMO_ENV := AWS_ENDPOINT_URL_S3=http://127.0.0.1:$(S3_PORT) AWS_ACCESS_KEY_ID=demo \
 	AWS_SECRET_ACCESS_KEY=demo AWS_DEFAULT_REGION=us-east-1 \
@@ -105,6 +105,13 @@ EVAL_SEED ?=
 eval: $(STAMP)
 	$(BIN)/python -m benchmarks.eval_detections $(EVAL_SCALE) $(EVAL_ESTATES) \
 	  $(if $(EVAL_SEED),--seed $(EVAL_SEED))
+
+# The documentation site: regenerate what comes from the code (the README's model table,
+# docs/analysts/reference.md, the schema and detection settings tables), then build the
+# site into site/ (git-ignored; open site/index.html). --strict fails on a broken link.
+docs: $(STAMP)
+	$(BIN)/python -m pipelines.sql.reference --write
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -135,8 +135,8 @@ def graphql(url: str, query: str, variables: dict | None = None) -> dict:
 
 
 class Webhook:
-    """A local alert webhook that dedupes on Idempotency-Key, as the README asks of one.
-    It answers `status` (200 unless a test sets it); while `mode` is "hang" it reads a
+    """A local alert webhook that dedupes on Idempotency-Key, as docs/security/alerts.md asks
+    of one. It answers `status` (200 unless a test sets it); while `mode` is "hang" it reads a
     post and answers nothing until the test ends, while "reset" it reads a post and drops
     the connection."""
 

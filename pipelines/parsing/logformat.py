@@ -156,12 +156,9 @@ def reject_docs() -> dict[str, str]:
 
 
 def markdown_table() -> str:
-    """The schema as a Markdown table (the README embeds it; a test keeps them in sync)."""
+    """The schema as a Markdown table (docs/schema.md embeds it; make docs writes it)."""
     rows = ["| # | column | type | AWS field | meaning |", "|---|---|---|---|---|"]
     for i, f in enumerate(FIELDS + LINEAGE_FIELDS, 1):
         rows.append(f"| {i} | `{f.name}` | {f.type} | {f.aws_name} | {f.doc} |")
     return "\n".join(rows)
 
-
-if __name__ == "__main__":
-    print(markdown_table())
