@@ -1,12 +1,10 @@
-"""Session fixtures: a real S3 HTTP endpoint on 127.0.0.1 and helpers to fill it."""
+"""Session fixtures: a real S3 HTTP endpoint on 127.0.0.1 (tests.helpers.upload fills it)."""
 
 from __future__ import annotations
 
 import logging
 import os
 import urllib.request
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
@@ -67,15 +65,6 @@ def fault_proxy(s3_endpoint):
     proxy.url = url
     yield proxy
     proxy.stop()
-
-
-def upload(client, bucket: str, objects: Iterable[tuple[str, bytes]]) -> list[str]:
-    """Put the objects (8 at a time: the server answers requests in parallel)."""
-    objects = list(objects)
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda kb: client.put_object(Bucket=bucket, Key=kb[0], Body=kb[1]),
-                      objects))
-    return [key for key, _ in objects]
 
 
 @pytest.fixture

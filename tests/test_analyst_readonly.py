@@ -23,8 +23,8 @@ from pipelines.lake import storage
 from pipelines.lake.store import Lake
 from pipelines.sql import warehouse
 from pipelines.sql.models import run_models
+from tests.helpers import S3LOGS
 from tests.loglines import line
-from tests.test_cli import S3LOGS
 
 DAY = date(2026, 11, 16)
 

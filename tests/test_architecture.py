@@ -93,3 +93,37 @@ def test_no_module_of_the_engine_is_over_400_lines():
             over[name] = lines
     assert not over, (f"over {MAX_LINES} lines: {over}; split them by what they do "
                       "(see docs/architecture.md, Layout)")
+
+
+TESTS = ROOT / "tests"
+
+
+def _imports_of_test_modules(path: Path) -> list[str]:
+    """Where the module imports a test module (test_*.py) or conftest, functions' imports
+    included: `name.py, line N: module` each."""
+    tree = ast.parse(path.read_text(), str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # from .test_x import y, from . import test_x
+                base = ".".join(["tests", *([base] if base else [])])
+            names = [base, *(f"{base}.{a.name}" for a in node.names)]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        for name in names:
+            module = name.removeprefix("tests.")
+            if "." not in module and (module == "conftest" or module.startswith("test_")):
+                found.append(f"{path.name}, line {node.lineno}: {name}")
+    return found
+
+
+def test_test_modules_share_helpers_not_each_other():
+    """What several test modules use lives in tests/helpers.py (or loglines.py, servers.py):
+    importing a test module runs its module-level code twice and ties its tests to
+    another's, and conftest is pytest's, for fixtures (project issue 19)."""
+    offenders = [f for path in sorted(TESTS.glob("*.py")) for f in _imports_of_test_modules(path)]
+    assert not offenders, ("import what test modules share from tests.helpers, not from a test "
+                           "module or conftest:\n" + "\n".join(offenders))

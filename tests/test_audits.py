@@ -16,18 +16,8 @@ from assets.partitions import DAILY, range_tags
 from assets.resources import LakeResource, S3Settings, SecurityResource
 from pipelines.sql import audits, checks, models
 from pipelines.sql.catalog import Audit, AuditKind, CatalogError, Kind
-from tests.test_catalog import GOOD, catalog_of
-from tests.test_models import (
-    ATTACK,
-    HISTORY,
-    NORMAL,
-    PLANTED,
-    D,
-    billing_lake,
-    make_lake,
-    normal,
-    req,
-)
+from tests.helpers import GOOD, D, billing_lake, catalog_of, make_lake, planted_days
+from tests.helpers import fixture_bucket_requests as req
 
 AUDITED = GOOD.replace("grain (dt, bucket),", """grain (dt, bucket),
   audits (
@@ -199,9 +189,7 @@ def test_the_shipped_audits_hold_on_the_test_lakes(tmp_path):
     """Every audit the packaged headers declare passes on the hand-made lakes of the model
     tests (a baseline and a day of every planted detection; billing's cases, one of them
     years earlier): an audit that fails here is wrong, or the model is."""
-    days = {d: normal(d) for d in [*HISTORY, NORMAL]}
-    days[ATTACK] = normal(ATTACK) + [r for fields, n, _ in PLANTED.values()
-                                     for r in req(ATTACK, n, **fields)]
+    days = planted_days()
     security = make_lake(tmp_path / "security", days)
     billing = billing_lake(tmp_path / "billing")
     spans = [(security, min(days), max(days))] + [

@@ -22,7 +22,7 @@ from pipelines.lake import compact as compaction
 from pipelines.lake.parquet_files import canonical, decode
 from pipelines.lake.store import LAKE_SCHEMA, Lake
 from pipelines.synthetic.synth import SynthConfig, generate_objects
-from tests.conftest import upload
+from tests.helpers import upload
 
 CFG = SynthConfig(days=2, buckets=("big-bucket", "small-bucket"), records_per_day=3000,
                   records_per_object=150, late_fraction=0.3, duplicate_fraction=0.05,

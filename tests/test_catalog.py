@@ -12,36 +12,10 @@ import pytest
 from pipelines.sql import checks, models
 from pipelines.sql.catalog import CatalogError, Kind, load
 from pipelines.sql.session import columns
+from tests.helpers import GOOD, D, catalog_of, make_lake
+from tests.helpers import fixture_bucket_requests as req
 
 ROOT = Path(__file__).resolve().parents[1]
-
-GOOD = """MODEL (
-  name requests_per_bucket,
-  kind INCREMENTAL_BY_TIME_RANGE (time_column dt),
-  grain (dt, bucket),
-  parameters (min_requests = 1),
-  description 'Requests per day and bucket.',
-  column_descriptions (
-    dt = 'UTC day.',
-    bucket = 'Source bucket.',
-    requests = 'Number of requests.'
-  )
-);
-SELECT dt, bucket, count(*) AS requests
-FROM lake_access_logs
-WHERE dt BETWEEN $start_date AND $end_date
-GROUP BY ALL
-HAVING count(*) >= $min_requests
-"""
-
-
-def catalog_of(tmp_path: Path, text: str, name: str = "requests_per_bucket"):
-    folder = tmp_path / "sql" / "custom"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.sql").write_text(text)
-    catalog = load(tmp_path / "sql")
-    columns(catalog)  # compiling is part of loading: it checks the headers against the SQL
-    return catalog
 
 
 def test_the_shipped_catalog_compiles_and_documents_every_column():
@@ -178,8 +152,6 @@ def test_grain_audit_returns_the_offending_rows(tmp_path):
 
 def test_results_are_split_by_dt_whatever_their_order(tmp_path):
     """The old runner cut results by position and needed ORDER BY dt; now order is free."""
-    from tests.test_models import D, make_lake, req
-
     d2 = date(2026, 11, 11)
     lake = make_lake(tmp_path, {D: req(D, 3), d2: req(d2, 5, bucket="other-bucket")})
     text = GOOD + "ORDER BY dt DESC, bucket DESC\n"
@@ -193,8 +165,6 @@ def test_results_are_split_by_dt_whatever_their_order(tmp_path):
 
 
 def test_a_model_returning_days_it_was_not_asked_for_is_refused(tmp_path):
-    from tests.test_models import D, make_lake, req
-
     lake = make_lake(tmp_path, {D: req(D, 3), date(2026, 11, 11): req(date(2026, 11, 11), 2)})
     text = GOOD.replace("WHERE dt BETWEEN $start_date AND $end_date",
                         "WHERE dt >= $start_date OR $end_date IS NULL")
@@ -212,8 +182,6 @@ def test_a_model_returning_days_it_was_not_asked_for_is_refused(tmp_path):
 
 
 def test_results_that_break_their_grain_never_replace_good_ones(tmp_path):
-    from tests.test_models import D, make_lake, req
-
     lake = make_lake(tmp_path, {D: req(D, 3) + req(D, 2, operation="REST.HEAD.OBJECT")})
     good = catalog_of(tmp_path, GOOD)
     first = models.run_model(lake, "requests_per_bucket", D, D, catalog=good)
@@ -229,8 +197,6 @@ def test_results_that_break_their_grain_never_replace_good_ones(tmp_path):
 
 
 def test_a_model_reading_another_sees_its_fresh_results(tmp_path):
-    from tests.test_models import D, make_lake, req
-
     lake = make_lake(tmp_path, {D: req(D, 3)})
     reader = GOOD.replace("requests_per_bucket", "total_requests").replace(
         "count(*) AS requests\nFROM lake_access_logs", "sum(requests) AS requests\n"

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 import pyarrow.parquet as pq
 
-S3LOGS = str(Path(sys.executable).parent / "s3logs")
-
-
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([S3LOGS, *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300)
+from tests.helpers import S3LOGS, billing_lake, run
 
 
 def test_synth_then_parse_reconciles(tmp_path):
@@ -69,8 +62,6 @@ def test_a_newcomers_errors_are_one_sentence_each(tmp_path):
 
 def test_every_command_takes_lake_warehouse_and_endpoint_defaulting_to_the_settings(tmp_path):
     import duckdb
-
-    from tests.test_models import billing_lake
 
     other = tmp_path / "other.duckdb"
     con = duckdb.connect(str(other))

@@ -5,29 +5,14 @@ from __future__ import annotations
 
 import os
 import threading
-from datetime import date
-from pathlib import Path
 
 import pytest
 
 from pipelines.ingestion.ingest import ingest
 from pipelines.ingestion.sources import LogSource
 from pipelines.lake.store import Lake
+from tests.helpers import D1, D2, late_logs
 from tests.loglines import line
-
-D1, D2 = date(2026, 11, 21), date(2026, 11, 22)
-
-
-def late_logs(folder: Path) -> None:
-    """Two days of objects; day 2's objects carry late records of day 1, so both days'
-    runs feed the partition dt=D1/bucket=shared-bucket."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for day in (D1, D2):
-        for i in range(3):
-            when = f"[{D1:%d/%b/%Y}:{10 + i:02d}:{day.day - 20:02d}:00 +0000]"
-            body = b"\n".join(line(bucket="shared-bucket", time=when, key=f"{day}/{i}/{k}",
-                                   request_id=f"R{day.day}{i}{k}") for k in range(50))
-            (folder / f"{day}-0{i}-00-00-{day.day:08X}{i:08X}").write_bytes(body + b"\n")
 
 
 @pytest.mark.parametrize("paused", ["first", "second"])

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from pipelines.lake.store import Lake
 from pipelines.synthetic.synth import Profile, SynthConfig, write_objects
-from tests.test_cli import S3LOGS
+from tests.helpers import S3LOGS
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = SynthConfig(days=2, records_per_day=300, records_per_object=50,

@@ -35,7 +35,7 @@ from pipelines.lake.store import LAKE_SCHEMA, Lake
 from pipelines.parsing.parse import parse_log
 from pipelines.sql.models import model_names
 from pipelines.synthetic.synth import Profile, SynthConfig, generate_objects, write_objects
-from tests.conftest import upload
+from tests.helpers import upload
 from tests.loglines import line
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -27,7 +27,7 @@ from pipelines.lake.store import LAKE_SCHEMA, Lake, LakeWriteError
 from pipelines.parsing.parse import parse_log
 from pipelines.sql import checks
 from pipelines.synthetic.synth import ACCOUNT, SynthConfig, generate_objects
-from tests.conftest import upload
+from tests.helpers import run, upload
 from tests.loglines import line
 from tests.s3server import DENIED, INTERNAL, SLOW_DOWN, Fault
 
@@ -340,8 +340,6 @@ def test_objects_in_neither_layout_are_reported_not_skipped_silently(s3, tmp_pat
 
 
 def test_cli_ingest_prints_the_reconciled_report(s3, tmp_path):
-    from tests.test_cli import run
-
     upload(s3, "target-logs", generate_objects(replace(CFG, days=1)))
     out = run("ingest", "--source", "s3://target-logs/logs/", "--lake", str(tmp_path / "l"),
               "--days", f"{CFG.start}..{CFG.start + timedelta(days=1)}", "--quiet")

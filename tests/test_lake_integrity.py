@@ -27,9 +27,7 @@ from pipelines.lake.parquet_files import parquet_bytes
 from pipelines.lake.reader import LakeMetadataError
 from pipelines.lake.store import Lake
 from pipelines.sql import checks
-from tests.conftest import upload
-from tests.test_cli import S3LOGS
-from tests.test_concurrency import D1, D2, late_logs
+from tests.helpers import D1, D2, S3LOGS, late_logs, upload
 
 SHARED = f"dt={D1}/bucket=shared-bucket"  # fed by the units of both days
 

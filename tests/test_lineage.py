@@ -8,7 +8,7 @@ import pytest
 
 from pipelines.sql import lineage
 from pipelines.sql.catalog import Kind, load
-from tests.test_catalog import GOOD, catalog_of
+from tests.helpers import GOOD, catalog_of
 
 READS = {  # SQL -> the tables it reads
     "SELECT * FROM usage_daily": {"usage_daily"},

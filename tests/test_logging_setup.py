@@ -94,7 +94,7 @@ def test_cli_logging_and_retention_as_a_user_types_them(aws, s3_endpoint, tmp_pa
     import os
     import subprocess
 
-    from tests.test_cli import S3LOGS
+    from tests.helpers import S3LOGS
 
     env = {**os.environ, "AWS_ENDPOINT_URL": s3_endpoint,
            "S3LOGS_SOURCES": "s3://enforced-logs/shop/"}
@@ -135,7 +135,7 @@ def test_lake_retention_removes_only_old_partitions(tmp_path):
 
     from pipelines.lake.store import Lake
     from pipelines.sql.models import run_models
-    from tests.test_models import D, billing_lake
+    from tests.helpers import D, billing_lake
 
     lake = billing_lake(tmp_path)
     run_models(lake, D, D, ["usage_daily"])

@@ -11,45 +11,27 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.ingestion.ingest import ingest
-from pipelines.ingestion.sources import LogSource
 from pipelines.lake.store import Lake
 from pipelines.sql import models
 from pipelines.sql import warehouse as wh
 from pipelines.sql.catalog import load
 from pipelines.sql.session import session
-from tests.loglines import line
-from tests.test_cli import S3LOGS
-
-GIB = 1 << 30
-BUCKET = "fixture-bucket"
-ALICE = "arn:aws:iam::111122223333:user/alice"
-BOB = "arn:aws:sts::111122223333:assumed-role/Reader/bob"
-BOB_ROLE = "arn:aws:sts::111122223333:assumed-role/Reader"  # findings name the role
-
-
-def at(day: date, hhmmss: str = "12:00:00") -> str:
-    return f"[{day:%d/%b/%Y}:{hhmmss} +0000]"
-
-
-def req(day: date, n: int = 1, **fields) -> list[bytes]:
-    """`n` distinct requests (own request ids) on `day` with the given fields."""
-    base = {"bucket": BUCKET, "requester": ALICE, "time": at(day)}
-    return [line(**{**base, **fields, "request_id": f"R{day:%m%d}{fields.get('operation', 'OP')}"
-                                                    f"{hash(tuple(sorted(fields.items()))) % 10**6}"
-                                                    f"N{i}"}) for i in range(n)]
-
-
-def make_lake(tmp_path: Path, days: dict[date, list[bytes]]) -> Lake:
-    folder = tmp_path / "logs"
-    folder.mkdir(parents=True)
-    for i, (day, lines) in enumerate(sorted(days.items())):
-        (folder / f"{day}-23-00-00-{i:016X}").write_bytes(b"\n".join(lines) + b"\n")
-    lake = Lake(str(tmp_path / "lake"))
-    report = ingest([LogSource(str(folder), layout="simple")], lake, sorted(days),
-                    progress=False)
-    assert report.total("rows_quarantined") == 0
-    return lake
+from tests.helpers import (
+    ALICE,
+    ATTACK,
+    BOB,
+    GIB,
+    HISTORY,
+    NORMAL,
+    PLANTED,
+    S3LOGS,
+    D,
+    billing_lake,
+    make_lake,
+    normal,
+    planted_days,
+)
+from tests.helpers import fixture_bucket_requests as req
 
 
 def rows(lake: Lake, model: str, start: date, end: date | None = None) -> list[dict]:
@@ -61,9 +43,6 @@ def rows(lake: Lake, model: str, start: date, end: date | None = None) -> list[d
 
 
 # -- usage ---------------------------------------------------------------------------------
-
-D = date(2026, 11, 10)
-
 
 def test_usage_daily_by_hand(tmp_path):
     lake = make_lake(tmp_path, {D: [
@@ -104,34 +83,6 @@ def test_usage_daily_by_hand(tmp_path):
 
 
 # -- billing -------------------------------------------------------------------------------
-
-def billing_lake(tmp_path) -> Lake:
-    d2 = D + timedelta(days=1)
-    old = date(2024, 5, 12)  # the day before 403s from outside stopped being billed
-    anon_denied = dict(requester="-", http_status="403", error_code="AccessDenied",
-                       bytes_sent="243", signature_version="-", authentication_type="-")
-    return make_lake(tmp_path, {
-        D: [
-            *req(D, 150, bytes_sent=str(GIB), remote_ip="203.0.113.7"),            # tier2
-            *req(D, 850, operation="REST.HEAD.OBJECT", bytes_sent="-"),            # tier2
-            *req(D, 2000, operation="REST.PUT.OBJECT", bytes_sent="-",
-                 request_uri='"PUT /fixture-bucket/new HTTP/1.1"'),                 # tier1
-            *req(D, 10, operation="REST.DELETE.OBJECT", http_status="204",
-                 bytes_sent="-"),                                                  # free
-            *req(D, 5, http_status="503", error_code="SlowDown", bytes_sent="300"),  # unbilled
-            *req(D, 4, **anon_denied),                                            # unbilled
-            *req(D, 3, operation="S3.EXPIRE.OBJECT", requester="AmazonS3", remote_ip="-",
-                 http_status="-", request_uri='"-"', bytes_sent="-"),              # system
-            *req(D, 2, operation="REST.COPY.OBJECT_GET", request_uri="-", referer="-",
-                 user_agent="-", bytes_sent="-"),                                  # system
-            *req(D, 3, operation="BATCH.DELETE.OBJECT", request_uri="-", referer="-",
-                 user_agent="-", bytes_sent="-", http_status="204"),              # system
-            *req(D, 1, operation="REST.POST.MULTI_OBJECT_DELETE", bytes_sent="-"),  # tier1
-        ],
-        d2: req(d2, 20, bytes_sent=str(GIB), remote_ip="203.0.113.7"),
-        old: req(old, 1, **anon_denied),
-    })
-
 
 def test_billing_daily_exact_dollars(tmp_path):
     lake = billing_lake(tmp_path)
@@ -183,54 +134,9 @@ def test_request_tiers_of_every_operation_family():
 
 # -- security ------------------------------------------------------------------------------
 
-HISTORY = [date(2026, 10, 29) + timedelta(days=i) for i in range(8)]  # a baseline's worth
-NORMAL, ATTACK = date(2026, 11, 6), date(2026, 11, 7)
-
-
-def normal(day: date) -> list[bytes]:
-    return [*req(day, 3, remote_ip="10.1.1.1", bytes_sent="1000000"),
-            *req(day, 3, requester=BOB, remote_ip="10.2.2.2", bytes_sent="1000000")]
-
-
-PLANTED = {  # detection -> (fields of the planted requests, how many, expected principal)
-    "access_denied_burst": (dict(requester="arn:aws:iam::999999999999:user/mallory",
-                                 remote_ip="10.1.1.1", http_status="403",
-                                 error_code="AccessDenied", bytes_sent="243"), 25,
-                            "arn:aws:iam::999999999999:user/mallory"),
-    "anonymous_access": (dict(requester="-", remote_ip="10.1.1.1", signature_version="-",
-                              authentication_type="-"), 1, "anonymous"),
-    "no_tls": (dict(remote_ip="10.1.1.1", cipher_suite="-", tls_version="-"), 1, ALICE),
-    "weak_tls": (dict(remote_ip="10.1.1.1", tls_version="TLSv1.1"), 1, ALICE),
-    "sigv2": (dict(remote_ip="10.1.1.1", signature_version="SigV2"), 1, ALICE),
-    "acl_required": (dict(remote_ip="10.1.1.1", acl_required="Yes"), 1, ALICE),
-    "presigned_url": (dict(remote_ip="10.1.1.1", authentication_type="QueryString"), 1, ALICE),
-    "mass_delete": (dict(remote_ip="10.1.1.1", operation="REST.DELETE.OBJECT",
-                         http_status="204", bytes_sent="-",
-                         request_uri='"DELETE /fixture-bucket/x HTTP/1.1"'), 120, ALICE),
-    "lifecycle_expirations": (dict(requester="AmazonS3", remote_ip="-",
-                                   operation="S3.EXPIRE.OBJECT", http_status="-",
-                                   request_uri='"-"', bytes_sent="-", tls_version="-",
-                                   cipher_suite="-", signature_version="-",
-                                   authentication_type="-"), 150, "AmazonS3"),
-    "new_principal": (dict(requester="arn:aws:iam::111122223333:user/newcomer",
-                           remote_ip="10.1.1.1"), 1, "arn:aws:iam::111122223333:user/newcomer"),
-    "new_network": (dict(remote_ip="198.51.100.99"), 1, ALICE),
-    "exfiltration": (dict(requester=BOB, remote_ip="10.2.2.2", bytes_sent=str(2 * GIB)), 1,
-                     BOB_ROLE),
-    "enumeration": (dict(remote_ip="10.1.1.1", http_status="404", error_code="NoSuchKey",
-                         bytes_sent="-"), 60, ALICE),
-    "scanner_user_agent": (dict(remote_ip="10.1.1.1", user_agent='"sqlmap/1.7.2#stable"'), 1,
-                           ALICE),
-}
-
-
 @pytest.fixture(scope="module")
 def security_lake(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("security")
-    days = {d: normal(d) for d in [*HISTORY, NORMAL]}
-    days[ATTACK] = normal(ATTACK) + [r for fields, n, _ in PLANTED.values()
-                                     for r in req(ATTACK, n, **fields)]
-    return make_lake(tmp, days)
+    return make_lake(tmp_path_factory.mktemp("security"), planted_days())
 
 
 def test_a_normal_day_has_no_findings(security_lake):

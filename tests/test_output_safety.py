@@ -25,8 +25,9 @@ from pipelines.lake.store import Lake
 from pipelines.security import alerts
 from pipelines.sql import warehouse
 from pipelines.textsafe import visible
+from tests.helpers import S3LOGS, findings, make_lake
+from tests.helpers import payments_requests as req
 from tests.loglines import line
-from tests.test_cli import S3LOGS
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = date(2026, 11, 20)
@@ -153,9 +154,7 @@ def test_webhook_text_escapes_control_characters_and_slack_markup():
 @pytest.fixture
 def finding_lake(tmp_path) -> Lake:
     """A lake with one medium finding on DAY (a principal the policy does not know)."""
-    from tests.test_security import findings, lake_of, req
-
-    lake = lake_of(tmp_path, {DAY: req(1, requester="arn:aws:iam::999988887777:user/x")})
+    lake = make_lake(tmp_path, {DAY: req(1, requester="arn:aws:iam::999988887777:user/x")})
     assert findings(lake, DAY, DAY)
     return lake
 

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipelines import report
-from tests.test_cli import S3LOGS
-from tests.test_models import ALICE, BUCKET, billing_lake
+from tests.helpers import ALICE, BUCKET, S3LOGS, billing_lake
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

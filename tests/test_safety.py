@@ -19,9 +19,9 @@ from pipelines.ingestion.sources import LogSource
 from pipelines.lake import spill
 from pipelines.lake.store import Lake
 from pipelines.sql import warehouse
+from tests.helpers import S3LOGS
 from tests.loglines import line
 from tests.s3server import INTERNAL, Fault
-from tests.test_cli import S3LOGS
 
 DAY = date(2026, 11, 16)
 BUCKET = "amzn-s3-demo-bucket1"  # what tests.loglines.line logs

@@ -17,55 +17,19 @@ from pipelines.ingestion.sources import LogSource
 from pipelines.lake.store import Lake
 from pipelines.security import alerts, policy
 from pipelines.security.addresses import cidr_range, ip_key
-from pipelines.security.policy import PolicyFiles
 from pipelines.security.policy_file import PolicyError
-from pipelines.sql import models
 from pipelines.sql.catalog import load
 from pipelines.sql.session import session
 from pipelines.synthetic.estate import EstateConfig, write_objects
 from pipelines.synthetic.incidents import INCIDENTS, Planted
+from tests.helpers import DEMO_POLICY, GIB, S3LOGS, findings, make_lake
+from tests.helpers import PAYMENTS_APP as APP
+from tests.helpers import PAYMENTS_DAY as DAY
+from tests.helpers import payments_requests as req
 from tests.loglines import line
-from tests.test_cli import S3LOGS
 
 ROOT = Path(__file__).resolve().parents[1]
-SECURITY = ["security_detections", "security_findings"]
-DAY = date(2026, 11, 20)
-APP = "arn:aws:sts::111122223333:assumed-role/PaymentsApp/i-0abc"
 ETL = "arn:aws:sts::111122223333:assumed-role/PaymentsETL/etl"
-
-
-# The demo's policy file and threat list, passed as every caller passes them.
-DEMO_POLICY = PolicyFiles(str(ROOT / "examples" / "policies.yaml"),
-                          str(ROOT / "examples" / "threat_list.csv"))
-
-
-def findings(lake: Lake, first: date, last: date,
-             files: PolicyFiles = DEMO_POLICY) -> list[dict]:
-    models.run_models(lake, first, last, SECURITY, policy_files=files)
-    con = session(lake)
-    try:
-        return con.sql("SELECT * FROM security_findings WHERE dt BETWEEN $a AND $b",
-                       params={"a": first.isoformat(), "b": last.isoformat()}
-                       ).to_arrow_table().to_pylist()
-    finally:
-        con.close()
-
-
-def lake_of(tmp_path: Path, lines: dict[date, list[bytes]]) -> Lake:
-    folder = tmp_path / "logs"
-    folder.mkdir(exist_ok=True)
-    for i, (day, body) in enumerate(sorted(lines.items())):
-        (folder / f"{day}-23-00-00-{i:016X}").write_bytes(b"\n".join(body) + b"\n")
-    lake = Lake(str(tmp_path / "lake"))
-    ingest([LogSource(str(folder), layout="simple")], lake, sorted(lines), progress=False)
-    return lake
-
-
-def req(n: int = 1, **fields) -> list[bytes]:
-    base = {"bucket": "payments-prod", "requester": APP, "remote_ip": "10.20.1.11",
-            "time": f"[{DAY:%d/%b/%Y}:12:00:00 +0000]"}
-    return [line(**{**base, **fields, "request_id": f"R{abs(hash(str(fields))) % 10**8}N{i}"})
-            for i in range(n)]
 
 
 # -- the policy file -----------------------------------------------------------------------
@@ -119,7 +83,7 @@ def test_an_empty_policy_file_is_refused_not_read_as_allowing_everything(tmp_pat
 def test_a_run_with_a_broken_policy_stops_and_says_why(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("buckets:\n  b:\n    anonymous: perhaps\n")
-    lake_of(tmp_path, {DAY: req()})
+    make_lake(tmp_path, {DAY: req()})
     env = {"S3LOGS_POLICIES": str(bad), "PATH": "/usr/bin:/bin"}
     out = subprocess.run([S3LOGS, "models", "run", "--lake", str(tmp_path / "lake"),
                           "--days", str(DAY)], env=env,
@@ -133,7 +97,7 @@ def test_a_run_with_a_broken_policy_stops_and_says_why(tmp_path):
 
 
 def test_policy_violations_name_the_rule_and_spare_aws_and_refused_requests(tmp_path):
-    lake = lake_of(tmp_path, {DAY: [
+    lake = make_lake(tmp_path, {DAY: [
         *req(3),                                                        # allowed: quiet
         *req(2, requester="-", signature_version="-", authentication_type="-"),
         *req(1, requester="arn:aws:iam::999988887777:user/stranger"),
@@ -197,7 +161,7 @@ def test_a_weekly_job_is_judged_by_its_weeks_and_a_new_principal_by_the_floor(tm
     lines = {**fridays, before: listings(before, 10, fresh, "10.40.1.1")}
     lines[DAY] = listings(DAY, 230, backup, "10.30.9.5") + listings(DAY, 230, fresh,
                                                                      "10.40.1.1")
-    found = [r for r in findings(lake_of(tmp_path, lines), DAY, DAY)
+    found = [r for r in findings(make_lake(tmp_path, lines), DAY, DAY)
              if r["detection"] == "enumeration"]
     assert [r["principal"] for r in found] == [fresh.rsplit("/", 1)[0]]
 
@@ -208,7 +172,7 @@ def test_one_incident_is_one_finding_with_its_addresses_listed_and_counted(tmp_p
     finding.max_addresses), their number, and the busiest in words."""
     leak = [r for i in range(150)
             for r in req(2 if i == 7 else 1, remote_ip=f"198.{i // 100 + 18}.{i % 100}.9")]
-    found = findings(lake_of(tmp_path, {DAY: req(3) + leak}), DAY, DAY)
+    found = findings(make_lake(tmp_path, {DAY: req(3) + leak}), DAY, DAY)
     (row,) = [r for r in found if r["detection"] == "policy_network"]
     assert (row["principal"], row["request_count"], row["address_count"]) == \
         (APP.rsplit("/", 1)[0], 151, 150)
@@ -229,7 +193,7 @@ def test_a_suppression_by_network_covers_a_finding_only_if_it_holds_every_addres
     expires: 2026-12-31
 """)
     day2 = DAY + timedelta(days=1)
-    lake = lake_of(tmp_path, {
+    lake = make_lake(tmp_path, {
         DAY: req(2, remote_ip="203.0.113.5"),
         day2: req(2, remote_ip="203.0.113.5", time=f"[{day2:%d/%b/%Y}:12:00:00 +0000]")
         + req(1, remote_ip="198.51.100.9", time=f"[{day2:%d/%b/%Y}:13:00:00 +0000]")})
@@ -259,7 +223,7 @@ def test_anonymous_access_by_kind_and_anonymous_writes_high_with_or_without_a_fi
              "configure": dict(operation="REST.PUT.ACL", key="-",
                                request_uri='"PUT /b?acl HTTP/1.1"')}
     buckets = ["pub-read", "drop-box", "open-all", "closed", "uncovered"]
-    lake = lake_of(tmp_path, {DAY: [r for b in buckets for i, (k, f) in enumerate(kinds.items())
+    lake = make_lake(tmp_path, {DAY: [r for b in buckets for i, (k, f) in enumerate(kinds.items())
                                     for r in req(1, bucket=b, remote_ip=f"81.2.69.{i + 1}",
                                                  **anon, **f)]})
     found = findings(lake, DAY, DAY, files)
@@ -280,7 +244,6 @@ def test_anonymous_access_by_kind_and_anonymous_writes_high_with_or_without_a_fi
 
 
 BEFORE = [DAY - timedelta(days=i) for i in range(8, 0, -1)]   # a baseline's worth
-GIB = 1 << 30
 
 
 def presigned(url_time: str, key: str = "exports/x.csv", **fields) -> list[bytes]:
@@ -300,7 +263,7 @@ def test_presigned_urls_are_their_own_subject_not_their_signers_networks(tmp_pat
     handed_out = [r for i in range(30) for r in presigned(f"20261120T10{i:02d}00Z",
                                                           key="thumbs/a.jpg",
                                                           remote_ip=f"81.2.70.{i + 1}")]
-    lake = lake_of(tmp_path, history | {DAY: req(5) + leaked + handed_out})
+    lake = make_lake(tmp_path, history | {DAY: req(5) + leaked + handed_out})
     found = findings(lake, DAY, DAY)
     shared = [r for r in found if r["detection"] == "presigned_shared"]
     assert [(r["principal"], r["request_count"], r["severity"]) for r in shared] == \
@@ -323,7 +286,7 @@ def test_a_principal_the_policy_lists_is_not_new_and_young_ones_have_no_volume_f
     days[DAY] = [*req(5), *req(2, requester=ETL),            # listed (read-only): not new
                  *req(1, requester="arn:aws:iam::999988887777:user/stranger"),
                  *req(3, requester=svc, bytes_sent=str(4 * GIB))]   # 12 GiB, young
-    lake = lake_of(tmp_path, days)
+    lake = make_lake(tmp_path, days)
     found = findings(lake, DAY, DAY)
     stranger = "arn:aws:iam::999988887777:user/stranger"
     # where the policy lists the bucket's principals it says who is expected: the stranger
@@ -344,7 +307,7 @@ def test_a_viral_day_on_a_public_bucket_is_low_unless_it_costs_money(tmp_path):
         at = f"[{d:%d/%b/%Y}:12:00:00 +0000]"
         return [*req(n, bucket="shop-website", time=at, bytes_sent=str(sent), **anon),
                 *req(n, bucket="open-data", time=at, bytes_sent=str(sent * 100), **anon)]
-    lake = lake_of(tmp_path, {d: day(d, 150, 10_000) for d in BEFORE}
+    lake = make_lake(tmp_path, {d: day(d, 150, 10_000) for d in BEFORE}
                    | {DAY: day(DAY, 1500, 10_000)})
     spikes = {r["bucket"]: r for r in findings(lake, DAY, DAY)
               if r["detection"] == "request_rate_spike"}
@@ -353,7 +316,7 @@ def test_a_viral_day_on_a_public_bucket_is_low_unless_it_costs_money(tmp_path):
     assert spikes["open-data"]["severity"] == "low"             # 1.5 GB: $0.14
     big = {d: day(d, 150, 10_000_000) for d in BEFORE} | {DAY: day(DAY, 1500, 10_000_000)}
     (tmp_path / "big").mkdir()
-    spikes = {r["bucket"]: r for r in findings(lake_of(tmp_path / "big", big), DAY, DAY)
+    spikes = {r["bucket"]: r for r in findings(make_lake(tmp_path / "big", big), DAY, DAY)
               if r["detection"] == "request_rate_spike"}
     assert spikes["open-data"]["severity"] == "medium"          # 1.5 TB out: about $135
     assert spikes["shop-website"]["severity"] == "low"          # 15 GB: about $1.35
@@ -378,7 +341,7 @@ def test_config_operations_are_named_as_the_logs_name_them_and_unknown_ones_stil
         method, resource = r["operation"].split(".")[1:]
         assert r["operation"].startswith("REST.") and method in ("PUT", "DELETE") \
             and resource in DOCUMENTED_CONFIG, r["operation"]
-    lake = lake_of(tmp_path, {DAY: [
+    lake = make_lake(tmp_path, {DAY: [
         *req(1, operation="REST.PUT.PUBLIC_ACCESS_BLOCK", key="-", remote_ip="10.0.0.7"),
         *req(1, operation="REST.PUT.INTELLIGENT_TIERING", key="-", remote_ip="10.0.0.8"),
         *req(1, operation="REST.PUT.OBJECT_LOCK_RETENTION", remote_ip="10.0.0.9"),  # a key
@@ -437,7 +400,7 @@ def test_findings_are_new_then_ongoing_with_one_id_whatever_the_run(tmp_path):
     lines = {d: req(1, bucket="partner-exchange", requester="-", signature_version="-",
                     authentication_type="-", time=f"[{d:%d/%b/%Y}:10:00:00 +0000]")
              for d in days}
-    lake = lake_of(tmp_path, lines)
+    lake = make_lake(tmp_path, lines)
     found = sorted((r for r in findings(lake, days[0], days[-1])
                     if r["detection"] == "policy_anonymous"), key=lambda r: r["dt"])
     assert [r["status"] for r in found] == ["new", "ongoing", "ongoing"]
@@ -457,7 +420,7 @@ def test_suppressed_findings_stay_visible_marked_and_are_never_alerted(tmp_path)
     reason: "the auditors' read-only account, agreed with security"
     expires: 2026-12-31
 """)
-    lake = lake_of(tmp_path, {DAY: req(2, requester="arn:aws:iam::999988887777:user/audit")})
+    lake = make_lake(tmp_path, {DAY: req(2, requester="arn:aws:iam::999988887777:user/audit")})
     (row,) = [r for r in findings(lake, DAY, DAY, replace(DEMO_POLICY, policies=str(file)))
               if r["detection"] == "policy_principal"]
     assert row["suppressed"] and "auditors" in row["suppression_reason"]
@@ -469,7 +432,7 @@ def test_suppressed_findings_stay_visible_marked_and_are_never_alerted(tmp_path)
 # -- alerts --------------------------------------------------------------------------------
 
 def test_alerts_reach_the_webhook_once_per_group_and_never_twice(tmp_path, receiver):
-    lake = lake_of(tmp_path, {DAY: [
+    lake = make_lake(tmp_path, {DAY: [
         *req(2, requester="-", signature_version="-", authentication_type="-"),
         *req(1, requester="arn:aws:iam::999988887777:user/stranger"),
         *req(1, requester="<!channel>"),  # log content that would page everyone
@@ -491,7 +454,7 @@ def test_alerts_reach_the_webhook_once_per_group_and_never_twice(tmp_path, recei
 
 
 def test_an_unreachable_webhook_is_one_sentence_and_the_next_run_sends(tmp_path, receiver):
-    lake = lake_of(tmp_path, {DAY: req(1, requester="arn:aws:iam::999988887777:user/x")})
+    lake = make_lake(tmp_path, {DAY: req(1, requester="arn:aws:iam::999988887777:user/x")})
     findings(lake, DAY, DAY)
     receiver.status = 500
     run = alerts.alert(lake, DAY, DAY, DAY, webhook=receiver.url, pause=0)
@@ -505,7 +468,7 @@ def test_an_unreachable_webhook_is_one_sentence_and_the_next_run_sends(tmp_path,
 # -- audit ---------------------------------------------------------------------------------
 
 def test_audit_answers_who_accessed_what_with_evidence(tmp_path):
-    lake_of(tmp_path, {DAY: [
+    make_lake(tmp_path, {DAY: [
         *req(2, key="ledger/2026/a.csv", request_uri='"GET /payments-prod/ledger/2026/a.csv '
              'HTTP/1.1"'),
         *req(1, key="ledger/2026/b.csv", requester="arn:aws:iam::999988887777:user/stranger",
@@ -537,7 +500,7 @@ def test_the_dagster_alerts_asset_posts_new_findings(tmp_path, receiver):
     from assets.alerts import security_alerts
     from assets.resources import AlertsResource, LakeResource, S3Settings
 
-    lake = lake_of(tmp_path, {DAY: req(1, requester="arn:aws:iam::999988887777:user/x")})
+    lake = make_lake(tmp_path, {DAY: req(1, requester="arn:aws:iam::999988887777:user/x")})
     findings(lake, DAY, DAY)
     resources = {"lake": LakeResource(url=str(tmp_path / "lake"), s3=S3Settings()),
                  "alerting": AlertsResource(webhook=receiver.url,
@@ -589,7 +552,7 @@ def test_a_day_gives_the_same_findings_alone_in_a_range_or_in_another_time_zone(
                          request_id=f"R{b[0]}{d:%m%d}{h}")
                     for b in ("partner-exchange", "payments-prod") for h in range(24)
                     if not (b == "partner-exchange" and d == DAY and h > 10)]
-    lake = lake_of(tmp_path, lines)
+    lake = make_lake(tmp_path, lines)
 
     def gaps(first: date, last: date) -> list[tuple]:
         return sorted((r["dt"], r["bucket"], r["rule"]) for r in findings(lake, first, last)
@@ -609,7 +572,7 @@ def test_a_day_gives_the_same_findings_alone_in_a_range_or_in_another_time_zone(
 
 
 def test_two_alert_runs_at_once_send_each_finding_once(tmp_path, receiver):
-    lake = lake_of(tmp_path, {DAY: [*req(1, requester="arn:aws:iam::999988887777:user/a"),
+    lake = make_lake(tmp_path, {DAY: [*req(1, requester="arn:aws:iam::999988887777:user/a"),
                                     *req(2, requester="-", signature_version="-",
                                          authentication_type="-")]})
     findings(lake, DAY, DAY)
