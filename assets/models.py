@@ -96,7 +96,7 @@ def _model_asset(model: Model, cols: list[Column], upstream: list[str],
 
     return dg.graph_asset(
         name=model.name, partitions_def=DAILY, backfill_policy=SINGLE_RUN,
-        group_name="models", kinds={"duckdb", "parquet"}, description=model.description,
+        group_name=model.subject, kinds={"duckdb", "parquet"}, description=model.description,
         ins={"access_logs": dg.AssetIn("access_logs", dagster_type=dg.Nothing),
              **{u: _dep(model, u) for u in upstream}},
         check_specs=[check, *declared],

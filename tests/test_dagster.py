@@ -33,6 +33,7 @@ from assets.resources import (
 from assets.warehouse import analyst_warehouse
 from pipelines.lake.store import LAKE_SCHEMA, Lake
 from pipelines.parsing.parse import parse_log
+from pipelines.sql.catalog import load
 from pipelines.sql.models import model_names
 from pipelines.synthetic.synth import Profile, SynthConfig, generate_objects, write_objects
 from tests.helpers import upload
@@ -71,6 +72,12 @@ def test_definitions_load():
     assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == names
     assert defs.resolve_schedule_def("daily_schedule")
     assert defs.resolve_sensor_def("new_log_objects")
+    # each model's asset sits in the group of its subject (its folder under sql/)
+    graph = defs.resolve_asset_graph()
+    catalog = load()
+    assert {name: graph.get(dg.AssetKey(name)).group_name for name in model_names()} == {
+        name: catalog[name].subject for name in model_names()}
+    assert {catalog[name].subject for name in model_names()} >= {"usage", "billing", "security"}
 
 
 def test_a_models_window_is_its_dependency_on_the_summaries_it_reads():
