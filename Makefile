@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo demo-s3 test fuzz stress bench eval lint clean chromium postgres docs
+.PHONY: demo demo-s3 test fuzz stress bench eval lint clean chromium postgres redis java docs
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,9 +41,22 @@ postgres:
 		|| { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq postgresql \
 		>/dev/null) || echo "note: install postgresql to run the deployment test"; }
 
-# Tests run on every core (pytest-xdist); each worker starts its own local S3 server.
-test: $(STAMP) chromium postgres
-	$(BIN)/pytest -q -n auto
+# The Celery tests start a Redis server of their own, the executor's broker (Debian's package).
+redis:
+	@command -v redis-server >/dev/null 2>&1 \
+		|| { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq redis-server \
+		>/dev/null) || echo "note: install redis-server to run the Celery tests"; }
+
+# The Spark tests (and `s3logs models run --engine spark`) need Java 17 (Debian's package).
+java:
+	@command -v java >/dev/null 2>&1 \
+		|| { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq \
+		openjdk-17-jre-headless >/dev/null) || echo "note: install Java 17 to run the Spark tests"; }
+
+# Tests run on every core (pytest-xdist); each worker starts its own local S3 server. The
+# tests of one xdist_group (the Spark ones share a session) run on one worker.
+test: $(STAMP) chromium postgres redis java
+	$(BIN)/pytest -q -n auto --dist loadgroup
 
 # Property tests with fresh random draws (FUZZ_EXAMPLES each, default 20000).
 fuzz: $(STAMP)

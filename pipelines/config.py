@@ -19,6 +19,12 @@ S3LOGS_ALERT_WEBHOOK  where new findings are posted (Slack-compatible JSON; defa
 S3LOGS_ALERT_SEVERITY lowest severity alerted: low, medium or high (default medium)
 S3LOGS_ALERT_MAX_AGE_DAYS  findings older than this many days before today are not alerted
                    (default 3: a backfill of history pages nobody)
+S3LOGS_EXECUTOR    how the Dagster code location runs a run's steps: multiprocess (processes
+                   of one machine, the default), celery (Celery workers you run) or k8s (a
+                   Kubernetes job per step); celery and k8s need their package installed
+S3LOGS_EXECUTOR_CONFIG  a YAML file of that executor's settings, its run config block
+                   `execution: config:` (deploy/celery/executor.yaml, the file the Celery
+                   workers start with; deploy/k8s-executor.yaml); required for celery
 AWS_ENDPOINT_URL_S3 and the usual AWS credential variables reach s3fs and boto3 directly.
 """
 
@@ -29,6 +35,7 @@ from dataclasses import dataclass
 from datetime import date
 
 DEMO_SOURCE = "data/demo/logs/logs/"
+EXECUTORS = ("multiprocess", "celery", "k8s")
 
 
 class ConfigError(ValueError):
@@ -53,6 +60,8 @@ class Settings:
     alert_webhook: str | None = None
     alert_severity: str = "medium"
     alert_max_age_days: int = 3
+    executor: str = "multiprocess"
+    executor_config: str | None = None
 
 
 def parse_size(text: str) -> int:
@@ -105,6 +114,17 @@ def settings(env: dict[str, str] | None = None) -> Settings:
     webhook = env.get("S3LOGS_ALERT_WEBHOOK") or None
     if webhook and not webhook.startswith(("https://", "http://")):
         raise ConfigError("S3LOGS_ALERT_WEBHOOK must be an http(s) URL")
+    executor = env.get("S3LOGS_EXECUTOR") or "multiprocess"
+    if executor not in EXECUTORS:
+        raise ConfigError(f"S3LOGS_EXECUTOR={executor!r}: use " + ", ".join(EXECUTORS))
+    executor_config = env.get("S3LOGS_EXECUTOR_CONFIG") or None
+    if executor == "celery" and not executor_config:
+        raise ConfigError("S3LOGS_EXECUTOR=celery needs S3LOGS_EXECUTOR_CONFIG: the executor's "
+                          "YAML (broker, backend), the file its workers start with "
+                          "(deploy/celery/executor.yaml)")
+    if executor_config and executor == "multiprocess":
+        raise ConfigError("S3LOGS_EXECUTOR_CONFIG is set but S3LOGS_EXECUTOR is not: set "
+                          "S3LOGS_EXECUTOR=celery or k8s, or unset the config file")
     return Settings(sources=sources, policies=env.get("S3LOGS_POLICIES") or None,
                     threat_list=env.get("S3LOGS_THREAT_LIST") or None,
                     alert_webhook=webhook, alert_severity=alert_severity,
@@ -116,4 +136,5 @@ def settings(env: dict[str, str] | None = None) -> Settings:
                     warehouse=env.get("S3LOGS_WAREHOUSE", "data/warehouse.duckdb"),
                     start_date=start, late_days=int(raw_late), layout=layout,
                     sql_dir=env.get("S3LOGS_SQL_DIR") or None,
+                    executor=executor, executor_config=executor_config,
                     endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or None)

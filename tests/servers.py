@@ -1,5 +1,6 @@
-"""Servers a deployment runs, started for real on 127.0.0.1 for one test: PostgreSQL (Debian's
-package), the Dagster processes (gRPC code server, webserver, daemon) and an alert webhook."""
+"""Servers a deployment runs, started for real on 127.0.0.1 for one test: PostgreSQL and Redis
+(Debian's packages), the Dagster processes (gRPC code server, webserver, daemon) and an alert
+webhook."""
 
 from __future__ import annotations
 
@@ -65,6 +66,49 @@ def postgres():
         subprocess.run([*as_user, _pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
                        capture_output=True)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def redis_available() -> bool:
+    return shutil.which("redis-server") is not None
+
+
+@contextmanager
+def redis():
+    """A Redis server of its own on 127.0.0.1 (nothing saved to disk), for a Celery broker;
+    yields its URL, redis://127.0.0.1:PORT."""
+    server = shutil.which("redis-server")
+    if not server:
+        raise RuntimeError("redis-server not found: install Debian's redis-server (make test "
+                           "does)")
+    folder = Path(tempfile.mkdtemp(prefix="s3logs-redis-", dir="/tmp"))
+    port = free_port()
+    proc = subprocess.Popen([server, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                             "--appendonly", "no", "--dir", str(folder), "--logfile",
+                             str(folder / "log")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: _redis_ping(port) or proc.poll() is not None, 20, "redis-server",
+                 every=0.1)
+        if proc.poll() is not None:
+            raise RuntimeError("redis-server did not start: " + (folder / "log").read_text())
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _redis_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 def instance_yaml(pg_port: int) -> str:
