@@ -1,9 +1,11 @@
 """`s3logs models` and `s3logs warehouse`: the SQL catalog, running models without
-Dagster, and rebuilding the analyst warehouse."""
+Dagster (in DuckDB, or on Spark with --engine spark), the Hive DDL of the lake for other
+engines (`s3logs models ddl athena|hive`), and rebuilding the analyst warehouse."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from pipelines.cli.common import (
     UserError,
@@ -17,8 +19,8 @@ from pipelines.cli.common import (
 )
 from pipelines.cli.common import catalog as models_catalog
 from pipelines.sql import audits as header_audits
-from pipelines.sql import models, warehouse
-from pipelines.sql.catalog import Kind
+from pipelines.sql import ddl, models, warehouse
+from pipelines.sql.catalog import CatalogError, Kind
 from pipelines.sql.session import MEMORY_LIMIT, columns
 
 
@@ -38,7 +40,20 @@ def register(sub, parent: argparse.ArgumentParser) -> None:
     rn.add_argument("--memory-limit", default=MEMORY_LIMIT,
                     help="what DuckDB may hold in memory before it spills to disk "
                          f"(default {MEMORY_LIMIT})")
+    rn.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                    help="where the models run: duckdb (default), or spark for the models "
+                         "whose header lists it (pip install 's3logs[spark]', Java 17; "
+                         "docs: engines)")
+    rn.add_argument("--spark-master", help="with --engine spark: the Spark master, e.g. "
+                                           "local[4] or yarn (default: Spark's own "
+                                           "configuration, else local[*])")
     rn.set_defaults(func=run_models)
+
+    dd = msub.add_parser("ddl", parents=[parent], help="print the Hive DDL of the lake's "
+                         "tables and the analyst view, for this lake (docs: engines)")
+    dd.add_argument("flavour", choices=tuple(ddl.FLAVOURS),
+                    help="athena (partition projection) or hive (Spark, Hive, Trino)")
+    dd.set_defaults(func=print_ddl)
 
     wh = sub.add_parser("warehouse", parents=[parent],
                         help="rebuild the analyst warehouse file from the lake")
@@ -67,7 +82,8 @@ def list_models(args: argparse.Namespace) -> int:
 def run_models(args: argparse.Namespace) -> int:
     days = parse_days(args.days)
     catalog = models_catalog(args)
-    names = args.model or models.model_names(catalog)
+    names = args.model or (models.model_names(catalog) if args.engine == "duckdb" else [
+        m.name for m in catalog.of(Kind.MODEL) if args.engine in catalog.engines(m)])
     params = {}
     for text in args.param:
         name, eq, value = text.partition("=")
@@ -77,9 +93,20 @@ def run_models(args: argparse.Namespace) -> int:
         if not takers:
             raise UserError(f"--param {name}: none of {', '.join(names)} takes it")
         params[name] = takers[0].parameter(name, value)
-    runs = models.run_models(lake(args), days[0], days[-1], names, catalog,
-                             memory_limit=args.memory_limit,
-                             policy_files=policy_files(args), **params)
+    if args.engine == "spark":
+        from pipelines.sql import spark  # pyspark is optional: imported when asked for
+
+        try:
+            runs = spark.run_models(lake(args), days[0], days[-1], names, catalog,
+                                    master=args.spark_master, **params)
+        except (spark.SparkUnavailable, CatalogError) as e:
+            raise UserError(str(e)) from None
+        except spark.SparkError as e:
+            raise UserError(f"Spark said: {str(e).splitlines()[0]}") from None
+    else:
+        runs = models.run_models(lake(args), days[0], days[-1], names, catalog,
+                                 memory_limit=args.memory_limit,
+                                 policy_files=policy_files(args), **params)
     print(format_table(["model", "rows", "days", "files", "written"],
                        [(r.model, r.rows, len(r.days), len(r.files), r.audit.passed)
                         for r in runs.values()]))
@@ -92,6 +119,22 @@ def run_models(args: argparse.Namespace) -> int:
             memory_limit=args.memory_limit)]
     print(format_checks(audits))
     return failed(audits)
+
+
+def print_ddl(args: argparse.Namespace) -> int:
+    """Every CREATE (and MSCK REPAIR) statement of the flavour with this lake's location,
+    then the analyst view, ready to paste (or to run one by one)."""
+    the_lake = lake(args)
+    root = the_lake.display(the_lake.path()) if the_lake.loc.is_s3 else \
+        f"file:{Path(the_lake.path()).resolve()}"
+    catalog = models_catalog(args)
+    statements = [f"CREATE DATABASE IF NOT EXISTS {ddl.DATABASE}"]
+    for table in ddl.tables(catalog):
+        statements += [s for s in (ddl.create_table(table, args.flavour, root),
+                                   ddl.repair(table, args.flavour)) if s]
+    statements.append(ddl.create_view(catalog, args.flavour))
+    print("".join(f"{s};\n\n" for s in statements), end="")
+    return 0
 
 
 def build_warehouse(args: argparse.Namespace) -> int:

@@ -2,7 +2,8 @@
 
 The files are the registry: nothing in Python lists models. Each header says what the file
 is (`kind`), its name (the file's name), a description, the parameters it takes with their
-defaults, its grain, the audits its rows must pass, and a comment for every output
+defaults, its grain, the audits its rows must pass, the engines its SQL runs on
+(`engines`, default DuckDB only; `Catalog.engines`), and a comment for every output
 column. The runner, the warehouse, the Dagster assets, `s3logs query` and the README's
 model table all read them from here. `modelfile` reads and checks one file into a `Model`
 (`entries`); what its SQL reads comes from its syntax tree (`lineage`), and the catalog
@@ -39,6 +40,7 @@ from pathlib import Path
 
 from pipelines.sql.entries import (
     DAY_PARAMETERS,
+    ENGINES,
     Audit,
     AuditKind,
     CatalogError,
@@ -49,8 +51,8 @@ from pipelines.sql.entries import (
 from pipelines.sql.modelfile import read_model
 
 # the catalog's vocabulary, defined in `entries`, is imported from here by its users
-__all__ = ["DAY_PARAMETERS", "Audit", "AuditKind", "Catalog", "CatalogError", "Kind", "Model",
-           "Window", "load", "session_sql", "sql_root"]
+__all__ = ["DAY_PARAMETERS", "ENGINES", "Audit", "AuditKind", "Catalog", "CatalogError", "Kind",
+           "Model", "Window", "load", "session_sql", "sql_root"]
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: load() caches it
@@ -98,6 +100,25 @@ class Catalog:
         return [other for other in self.models.values()
                 if (other.name in model.calls if other.kind == Kind.MACRO
                     else other.name in model.tables and other.kind != Kind.QUERY)]
+
+    def engines(self, model: Model) -> tuple[str, ...]:
+        """The engines the model runs on: those its header names that every view, macro
+        and model it reads names too (seeds are data: every engine loads them)."""
+        reads = [self.models[n] for n in self.reads(model, Kind.VIEW, Kind.MACRO, Kind.MODEL)]
+        return tuple(e for e in model.engines if all(e in m.engines for m in reads))
+
+    def check_engine(self, model: Model, engine: str) -> None:
+        """Refuse, in one sentence, to run the model on an engine it does not run on."""
+        if engine in self.engines(model):
+            return
+        if engine not in model.engines:
+            raise CatalogError(f"{model.path} does not run on {engine}: its header says "
+                               f"engines ({', '.join(model.engines)})")
+        lacking = next(n for n in self.reads(model, Kind.VIEW, Kind.MACRO, Kind.MODEL)
+                       if engine not in self.models[n].engines)
+        raise CatalogError(f"{model.path} does not run on {engine}: it reads {lacking} "
+                           f"({self.models[lacking].path}), whose header says engines "
+                           f"({', '.join(self.models[lacking].engines)})")
 
     def ordered(self, *kinds: Kind) -> list[Model]:
         """The entries of `kinds`, each after the entries it reads (where it can tell)."""

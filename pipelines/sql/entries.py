@@ -23,6 +23,10 @@ class CatalogError(ValueError):
 
 
 DAY_PARAMETERS = ("start_date", "end_date")
+# Where an entry's SQL runs (its header's `engines`, default duckdb only): DuckDB runs it as
+# written; pipelines.sql.dialects renders it for the others (Spark runs models with
+# `s3logs models run --engine spark`; Trino, Athena's engine, gets the analyst view).
+ENGINES = ("duckdb", "spark", "trino")
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,7 @@ class Model:
     audits: tuple[Audit, ...] = ()
     tables: frozenset[str] = frozenset()   # the tables and views its SQL reads
     calls: frozenset[str] = frozenset()    # the functions its SQL calls (macros among them)
+    engines: tuple[str, ...] = ("duckdb",)  # where its SQL runs (header `engines`)
 
     @property
     def subject(self) -> str:

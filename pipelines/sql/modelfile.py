@@ -15,6 +15,7 @@ from pathlib import Path
 from pipelines.sql import lineage
 from pipelines.sql.entries import (
     DAY_PARAMETERS,
+    ENGINES,
     Audit,
     AuditKind,
     CatalogError,
@@ -35,6 +36,7 @@ _ALLOWED = {  # property -> kinds that take it (name, kind, description: every k
     "parameters": {Kind.MODEL, Kind.QUERY},
     "window": {Kind.MODEL},
     "columns": {Kind.SEED},
+    "engines": {Kind.MODEL, Kind.VIEW, Kind.MACRO},
 }
 _SEED_TYPES = ("VARCHAR", "TEXT", "DOUBLE", "BIGINT", "INTEGER", "BOOLEAN", "DATE")
 _AUDIT_FORMS = ("not_null (column, ...), accepted_values (column, ('value', ...)) "
@@ -107,7 +109,25 @@ def read_model(path: str, text: str) -> Model:
                  window=_window(props.get("window", []), parameters, fail),
                  audits=_audits(props.get("audits", []), str(name), columns, nullable, fail),
                  tables=statement.tables if statement else frozenset(),
-                 calls=statement.calls if statement else frozenset())
+                 calls=statement.calls if statement else frozenset(),
+                 engines=_engines(props.get("engines"), fail))
+
+
+def _engines(value, fail: Fail) -> tuple[str, ...]:
+    """The header's `engines (duckdb, spark)`: known engines, DuckDB among them (the
+    catalog is compiled and checked in DuckDB), each once; absent, DuckDB only."""
+    if value is None:
+        return ("duckdb",)
+    names = [str(v) for v in value if isinstance(v, Name)] if isinstance(value, list) else []
+    unknown = [n for n in names if n not in ENGINES]
+    if not names or len(names) != len(value) or unknown or "duckdb" not in names \
+            or len(set(names)) != len(names):
+        what = ("engines is a list of engine names" if not names or len(names) != len(value)
+                else f"engine {unknown[0]} is not one of {', '.join(ENGINES)}" if unknown
+                else "engines must name duckdb (the catalog is compiled in DuckDB)"
+                if "duckdb" not in names else "engines names an engine twice")
+        raise fail("engines", f"{what}: write e.g. engines (duckdb, spark)")
+    return tuple(sorted(names, key=ENGINES.index))
 
 
 def _window(value, parameters: dict, fail: Fail) -> Window:

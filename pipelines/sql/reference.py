@@ -10,10 +10,13 @@
   docs/analysts/access-logs.md  the access_logs view's columns
   docs/schema.md                the record schema (pipelines.parsing.logformat)
   docs/security/detections.md   the detection settings (detection_settings.csv)
+  sql/athena/*.hql, sql/hive/*.hql  the DDL of every lake table and mart, and the analyst
+                                view, for Athena and for Spark/Hive/Trino (pipelines.sql.ddl)
 
 In the pages written in part, the generated text sits between `<!-- NAME:start -->` and
 `<!-- NAME:end -->`; everything around it is written by hand. `--check` exits 1 naming
-the files that differ from what this module renders now, as tests/test_docs.py does.
+the files that differ from what this module renders now (and a DDL file no table needs any
+more, which --write removes), as tests/test_docs.py does.
 
 Descriptions come from the `MODEL (...)` headers of the packaged SQL folder; column types
 from compiling it in an empty DuckDB session (pipelines.sql.session), so a page shows
@@ -37,6 +40,7 @@ import duckdb
 from pipelines.lake.store import LAKE_TABLES
 from pipelines.parsing import logformat
 from pipelines.security.policy import CONFIG_TABLES
+from pipelines.sql import ddl
 from pipelines.sql.catalog import Catalog, Kind, Model, load
 from pipelines.sql.session import columns, session
 
@@ -177,6 +181,8 @@ def _entry(catalog: Catalog, m: Model, what: str, cols: list[Col],
     facts = [("Kind", what.format(name=m.name, seed=m.seed_file)), ("File", f"`sql/{m.path}`")]
     if signature:
         facts.append(("Call", signature))
+    if m.kind in (Kind.MODEL, Kind.VIEW, Kind.MACRO):  # where it runs: docs/engines.md
+        facts.append(("Engines", ", ".join(catalog.engines(m))))
     if m.grain:
         facts.append(("Grain", ", ".join(m.grain)))
     if m.nullable:
@@ -314,33 +320,42 @@ def render(root: Path = ROOT, catalog: Catalog | None = None) -> dict[str, str]:
             text = splice(text, name, body, path)
         out[path] = text
     out[REFERENCE] = reference_page(catalog)
-    return out
+    return out | ddl.files(catalog)
 
 
 def stale(root: Path = ROOT) -> list[str]:
-    """The generated files whose text differs from what `render` gives now."""
-    return [path for path, text in render(root).items()
+    """The generated files whose text differs from what `render` gives now, and the DDL
+    files no table needs any more."""
+    rendered = render(root)
+    return [path for path, text in rendered.items()
             if not (root / path).is_file()
-            or (root / path).read_text(encoding="utf-8") != text]
+            or (root / path).read_text(encoding="utf-8") != text] + ddl.extra_files(
+        root, rendered)
 
 
 def write(root: Path = ROOT) -> list[str]:
-    """Write every generated file that differs; the paths written."""
+    """Write every generated file that differs, and remove the DDL files no table needs
+    any more; the paths written or removed."""
     written = []
-    for path, text in render(root).items():
+    rendered = render(root)
+    for path, text in rendered.items():
         file = root / path
         if not file.is_file() or file.read_text(encoding="utf-8") != text:
             file.parent.mkdir(parents=True, exist_ok=True)
             file.write_text(text, encoding="utf-8")
             written.append(path)
+    for path in ddl.extra_files(root, rendered):
+        (root / path).unlink()
+        written.append(path)
     return written
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pipelines.sql.reference",
-        description="Render the documentation's generated parts (README.md, docs/) from "
-                    "the SQL headers, the record schema and detection_settings.csv.")
+        description="Render the documentation's generated parts (README.md, docs/) and "
+                    "the DDL for other engines (sql/athena/, sql/hive/) from the SQL "
+                    "headers, the record schema and detection_settings.csv.")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--write", action="store_true", help="write the files that differ")
     what.add_argument("--check", action="store_true",

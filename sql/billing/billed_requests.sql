@@ -1,6 +1,7 @@
 MODEL (
   name billed_requests,
   kind MACRO,
+  engines (duckdb, spark),
   description 'billed_requests(first_day, last_day): each record of those days with what billing needs: whether S3 bills it (billed) and whether its bytes went to the internet (to_internet). The one place the billing rules live; billing_daily and transfer_out_daily read it.'
 );
 -- Rules: system records are not billed; 5xx are not billed; since 2024-05-13 a 403

@@ -1,6 +1,7 @@
 MODEL (
   name billing_daily,
   kind INCREMENTAL_BY_TIME_RANGE (time_column dt),
+  engines (duckdb, spark),
   grain (dt, bucket, requester, key_prefix),
   audits (
     -- a null cost is a day no price in the prices seed is in effect for
@@ -62,18 +63,21 @@ owner_days AS (
             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) / 1073741824.0 AS before_gb
     FROM owner_bytes
 ),
+-- Each owner's day against the transfer tiers in effect that day (a join, not a
+-- correlated subquery: Spark refuses outer columns inside an aggregate). owner_days has
+-- one row per (dt, bucket_owner), so grouping by its columns keeps one row per day.
 owner_cost AS (
     SELECT
         d.dt, d.bucket_owner, d.day_gb,
-        (SELECT coalesce(sum(p.usd * (greatest(0, least(d.before_gb + d.day_gb,
-                                                         coalesce(p.to_gb, 1e18)) - p.from_gb)
-                                      - greatest(0, least(d.before_gb,
-                                                          coalesce(p.to_gb, 1e18)) - p.from_gb))), 0)
-         FROM prices AS p
-         WHERE p.item = 'transfer_out'
-           AND d.dt BETWEEN p.effective_from AND coalesce(p.effective_to, '9999-12-31'))
+        coalesce(sum(p.usd * (greatest(0, least(d.before_gb + d.day_gb,
+                                                coalesce(p.to_gb, 1e18)) - p.from_gb)
+                             - greatest(0, least(d.before_gb,
+                                                 coalesce(p.to_gb, 1e18)) - p.from_gb))), 0)
             AS transfer_cost_usd
     FROM owner_days AS d
+    LEFT JOIN prices AS p ON p.item = 'transfer_out'
+        AND d.dt BETWEEN p.effective_from AND coalesce(p.effective_to, '9999-12-31')
+    GROUP BY d.dt, d.bucket_owner, d.day_gb, d.before_gb
 )
 SELECT
     r.dt, r.bucket, r.requester, r.role_name, r.key_prefix,

@@ -1,6 +1,7 @@
 MODEL (
   name is_private_address,
   kind MACRO,
+  engines (duckdb, spark),
   description 'is_private_address(ip): true for private, loopback and link-local addresses (10/8, 172.16/12, 192.168/16, 127/8, 169.254/16, fc00::/7, fe80::/10, ::1): requests from inside a VPC (through a gateway endpoint), not data sent to the internet. Text tests only, so billing stays a scan.'
 );
 CREATE OR REPLACE MACRO is_private_address(ip) AS

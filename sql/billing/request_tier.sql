@@ -1,6 +1,7 @@
 MODEL (
   name request_tier,
   kind MACRO,
+  engines (duckdb, spark, trino),
   description 'request_tier(operation): how S3 bills a logged request: tier1 (PUT, COPY, POST, LIST), tier2 (GET, HEAD, SELECT, OPTIONS and the rest), free (DELETE, CANCEL) or system (records that are not separate billed requests: lifecycle, the source side of a copy, the per-key lines of a multi-object delete).'
 );
 CREATE OR REPLACE MACRO request_tier(operation) AS CASE

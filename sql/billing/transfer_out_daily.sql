@@ -1,6 +1,7 @@
 MODEL (
   name transfer_out_daily,
   kind INCREMENTAL_BY_TIME_RANGE (time_column dt),
+  engines (duckdb, spark),
   grain (dt, bucket_owner),
   nullable (bucket_owner),
   audits (not_null (dt, internet_bytes), row_count_min (1)),

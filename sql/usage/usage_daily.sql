@@ -1,6 +1,7 @@
 MODEL (
   name usage_daily,
   kind INCREMENTAL_BY_TIME_RANGE (time_column dt),
+  engines (duckdb, spark),
   grain (dt, bucket, operation),
   audits (
     not_null (dt, bucket, operation, requests, errors_4xx, errors_5xx, bytes_sent,

@@ -1,6 +1,7 @@
 MODEL (
   name access_logs,
   kind VIEW,
+  engines (duckdb, spark, trino),
   description 'Every request in the lake with derived columns for analysis. One row per record_id in each (dt, bucket) partition: the lake writer keeps each record once and the unique_record_ids check guards it. dt is the UTC event date, bucket the source bucket (the lake''s partitions).',
   column_descriptions (
     http_method = 'HTTP method, from the request line (or the operation).',
