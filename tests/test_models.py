@@ -20,6 +20,7 @@ from tests.helpers import (
     ALICE,
     ATTACK,
     BOB,
+    BUCKET,
     GIB,
     HISTORY,
     NORMAL,
@@ -27,11 +28,13 @@ from tests.helpers import (
     S3LOGS,
     D,
     billing_lake,
+    log_time,
     make_lake,
     normal,
     planted_days,
 )
 from tests.helpers import fixture_bucket_requests as req
+from tests.loglines import line
 
 
 def rows(lake: Lake, model: str, start: date, end: date | None = None) -> list[dict]:
@@ -130,6 +133,35 @@ def test_request_tiers_of_every_operation_family():
     got = {op: con.execute("SELECT request_tier($op)", {"op": op}).fetchone()[0]
            for op in cases}
     assert got == cases
+
+
+# -- the analyst view ----------------------------------------------------------------------
+
+# A key is bytes and a client may escape any (%FF): the rest of the key is decoded, each
+# sequence that is not UTF-8 becomes U+FFFD, as Java's decoder (Spark, Trino) replaces it.
+KEYS_DECODED = {
+    "a%FFb/c%20d": "a\ufffdb/c d",
+    "caf%C3%A9": "caf\u00e9",          # valid UTF-8: decoded as before
+    "%": "%",                           # a lone % starts no escape: kept
+    "50%+%ZZ": "50%+%ZZ",               # a + stays a +, a % before no hex pair stays
+    "%E2%82/%C3": "\ufffd/\ufffd",    # a character cut short: one U+FFFD each
+    "%ED%A0%80x": "\ufffdx",           # an encoded surrogate: one U+FFFD (Java's count)
+    "%C0%AF": "\ufffd\ufffd",         # an overlong /: two lone bytes
+}
+
+
+def test_key_decoded_never_fails_on_escapes_that_are_not_utf8(tmp_path):
+    """DuckDB's url_decode fails the whole query on `a%FFb`; key_decoded replaces what is
+    not UTF-8 by U+FFFD and decodes the rest, so SELECT * FROM access_logs answers."""
+    lake = make_lake(tmp_path, {D: [line(bucket=BUCKET, time=log_time(D), key=key,
+                                         request_id=f"KEY{i}")
+                                    for i, key in enumerate(KEYS_DECODED)]})
+    con = session(lake)
+    got = {r["key"]: r["key_decoded"] for r in con.sql("SELECT * FROM access_logs")
+           .to_arrow_table().to_pylist()}
+    assert got == KEYS_DECODED
+    assert con.execute("SELECT url_decode_lossy(NULL), url_decode_lossy('a%20b')").fetchone() \
+        == (None, "a b")
 
 
 # -- security ------------------------------------------------------------------------------

@@ -45,7 +45,8 @@ DAYS = [CFG.start + timedelta(days=i) for i in range(CFG.days)]
 LAST = DAYS[-1]
 PORTABLE = ("usage_daily", "billing_daily", "transfer_out_daily")
 # Values the derived columns must get right where DuckDB's SQL and Spark's differ: a + and
-# a stray % kept by url_decode, RE2's end of text, first-match regexp_replace...
+# a stray % kept by url_decode, bytes that are not UTF-8 (U+FFFD), RE2's end of text,
+# first-match regexp_replace...
 EDGES = [
     dict(key="a+b%2Bc%20d", requester="-"),
     dict(key="%ZZ%41%", requester="arn:aws:sts::111122223333:assumed-role/AWSServiceRole"
@@ -68,6 +69,9 @@ EDGES = [
     # 150 GB to the internet: the month's free 100 GB are used, billing's tiers apply
     dict(key="big/object", bytes_sent=str(150 << 30), object_size=str(150 << 30),
          remote_ip="203.0.113.9"),
+    # escapes that are not UTF-8: DuckDB's url_decode fails, Java's decoder gives U+FFFD
+    dict(key="a%FFb/c%20d"), dict(key="%C3%A9t%C3%A9"), dict(key="%"),
+    dict(key="%ED%A0%80x%E2%82"),  # an encoded surrogate, a character cut short: one each
 ]
 
 
@@ -256,7 +260,8 @@ def test_every_derived_column_is_duckdbs_on_spark(views):
     assert not wrong, wrong[:10]
     edges = [r for r in ours.values() if "EDGE" in r["source_key"]]
     assert len(edges) == len(EDGES)
-    assert {r["key_decoded"] for r in edges} >= {"a+b+c d", "%ZZA%", "café/%A/x"}
+    assert {r["key_decoded"] for r in edges} >= {"a+b+c d", "%ZZA%", "café/%A/x",
+                                                 "a\ufffdb/c d", "été", "%", "\ufffdx\ufffd"}
     assert {r["requester_type"] for r in ours.values()} >= {
         "anonymous", "iam_user", "assumed_role", "iam_root", "aws_service", "canonical_user",
         "other"}

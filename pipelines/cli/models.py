@@ -82,8 +82,7 @@ def list_models(args: argparse.Namespace) -> int:
 def run_models(args: argparse.Namespace) -> int:
     days = parse_days(args.days)
     catalog = models_catalog(args)
-    names = args.model or (models.model_names(catalog) if args.engine == "duckdb" else [
-        m.name for m in catalog.of(Kind.MODEL) if args.engine in catalog.engines(m)])
+    names = args.model or models.model_names(catalog, args.engine)
     params = {}
     for text in args.param:
         name, eq, value = text.partition("=")

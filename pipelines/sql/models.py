@@ -1,4 +1,4 @@
-"""Run the SQL models over the lake and write their results back to it.
+"""Run the SQL models over the lake and write their results back to it, on an engine.
 
 A model (a `kind INCREMENTAL_BY_TIME_RANGE` file of the catalog) selects a range of days
 with `$start_date` and `$end_date`, and its rows carry `dt`. The runner binds the range and
@@ -14,13 +14,20 @@ earlier days from the results of the models it reads, never from their records: 
 run costs what the day costs. Where an earlier day has records but no such result yet (a
 backfill run out of order, a lake older than the model), the runner computes it first,
 so the answer never depends on the order days were run in.
+
+All of that is this module's, once, whatever the engine. An `Engine` only computes a
+model's rows for a range of days as an Arrow table: `DuckDB` here (the default), `Spark`
+in pipelines.sql.spark (imported only when asked for: pyspark is optional).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Protocol
 
 import duckdb
 import pyarrow as pa
@@ -48,12 +55,68 @@ class ModelRun:
     filled: tuple[ModelRun, ...] = ()  # earlier days of the models it reads, computed first
 
 
+class Engine(Protocol):
+    """Where the runner computes a model's rows; the rest of a run is the runner's."""
+
+    name: str  # as the headers' `engines (...)` name it
+
+    def open(self, lake: Lake, catalog: Catalog, models: list[Model], first: date,
+             last: date) -> AbstractContextManager[None]:
+        """Ready, until the context ends, to compute `models` over the lake's records of
+        first..last and whatever else they read (the results of the models they read)."""
+        ...
+
+    def query(self, model: Model, start: date, end: date, **params) -> pa.Table:
+        """The model's rows for start..end, with the columns and types DuckDB compiles
+        for it, sorted by its grain."""
+        ...
+
+    def refresh(self, model: Model) -> None:
+        """Show the queries after this one the model's results as the lake holds them."""
+        ...
+
+
+class DuckDB:
+    """The models in a DuckDB session: `con`, the caller's (who closes it), or one opened
+    for the run within `memory_limit`, checking requests against `policy_files`."""
+
+    name = "duckdb"
+
+    def __init__(self, con: duckdb.DuckDBPyConnection | None = None, *,
+                 memory_limit: str = MEMORY_LIMIT, policy_files: PolicyFiles = NO_POLICY):
+        self.con, self.memory_limit, self.policy_files = con, memory_limit, policy_files
+        self.lake: Lake | None = None
+        self.catalog: Catalog | None = None
+
+    @contextmanager
+    def open(self, lake: Lake, catalog: Catalog, models: list[Model], first: date,
+             last: date) -> Iterator[None]:
+        self.lake, self.catalog = lake, catalog
+        if self.con is not None:
+            yield
+            return
+        self.con = session(lake, catalog, self.memory_limit, self.policy_files)
+        try:
+            yield
+        finally:
+            self.con.close()
+            self.con = None
+
+    def query(self, model: Model, start: date, end: date, **params) -> pa.Table:
+        return query(self.con, model, start, end, **params)
+
+    def refresh(self, model: Model) -> None:
+        refresh(self.con, self.lake, self.catalog, model)
+
+
 def days_between(start: date, end: date) -> list[str]:
     return [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
 
 
-def model_names(catalog: Catalog | None = None) -> list[str]:
-    return [m.name for m in (catalog or load()).ordered(Kind.MODEL)]
+def model_names(catalog: Catalog | None = None, engine: str = DuckDB.name) -> list[str]:
+    """The models that run on `engine` (on DuckDB: every one), each after what it reads."""
+    catalog = catalog or load()
+    return [m.name for m in catalog.ordered(Kind.MODEL) if engine in catalog.engines(m)]
 
 
 def query(con: duckdb.DuckDBPyConnection, model: Model | str, start: date, end: date,
@@ -68,22 +131,79 @@ def query(con: duckdb.DuckDBPyConnection, model: Model | str, start: date, end: 
 
 def run_model(lake: Lake, name: str, start: date, end: date,
               con: duckdb.DuckDBPyConnection | None = None,
-              catalog: Catalog | None = None, *, memory_limit: str = MEMORY_LIMIT,
-              policy_files: PolicyFiles = NO_POLICY, **params) -> ModelRun:
+              catalog: Catalog | None = None, *, engine: Engine | None = None,
+              memory_limit: str = MEMORY_LIMIT, policy_files: PolicyFiles = NO_POLICY,
+              **params) -> ModelRun:
     """Compute the model for start..end, audit its grain, and if it passes replace those
-    days in the lake. `memory_limit` and `policy_files` shape the session it opens when
-    given none."""
+    days in the lake. `engine`: where (default: DuckDB in `con`, else in a session of its
+    own shaped by `memory_limit` and `policy_files`)."""
     catalog = catalog or load()
-    model = catalog[name]
-    own = con is None
-    con = con or session(lake, catalog, memory_limit, policy_files)
-    try:
-        filled = fill_history(lake, model, start, con, catalog, model.bind(
-            start.isoformat(), end.isoformat(), **params))
-        table = query(con, model, start, end, **params)
-    finally:
-        if own:
-            con.close()
+    engine = engine or DuckDB(con, memory_limit=memory_limit, policy_files=policy_files)
+    models = _plan(catalog, [name], engine.name, {})  # its bind checks its params
+    with engine.open(lake, catalog, models, _first_day(models, start, end, params), end):
+        return _run(engine, lake, catalog, catalog[name], start, end, **params)
+
+
+def run_models(lake: Lake, start: date, end: date, names: list[str] | None = None,
+               catalog: Catalog | None = None, *, engine: Engine | None = None,
+               memory_limit: str = MEMORY_LIMIT, policy_files: PolicyFiles = NO_POLICY,
+               **params) -> dict[str, ModelRun]:
+    """Several models (default: every one the engine runs) on one engine (default: one
+    DuckDB session), each after the models it reads (whose fresh results it then sees),
+    which run too; `params` go to the models that declare them."""
+    catalog = catalog or load()
+    engine = engine or DuckDB(memory_limit=memory_limit, policy_files=policy_files)
+    order = _plan(catalog, names or model_names(catalog, engine.name), engine.name, params)
+    runs = {}
+    with engine.open(lake, catalog, order, _first_day(order, start, end, params), end):
+        for model in order:
+            runs[model.name] = _run(engine, lake, catalog, model, start, end,
+                                    **_taken(model, params))
+            if runs[model.name].files and any(model.name in catalog.reads(m, Kind.MODEL)
+                                              for m in order):
+                engine.refresh(model)
+    return runs
+
+
+def _plan(catalog: Catalog, names: list[str], engine: str, params: dict) -> list[Model]:
+    """The models and those they read (and that those read...), each after what it
+    reads; refused when one does not run on `engine` or none takes a parameter."""
+    chosen = set(names)
+    todo = list(chosen)
+    while todo:
+        for up in catalog.reads(catalog[todo.pop()], Kind.MODEL):
+            if up not in chosen:
+                chosen.add(up)
+                todo.append(up)
+    order = [m for m in catalog.ordered(Kind.MODEL) if m.name in chosen]
+    for model in order:
+        catalog.check_engine(model, engine)
+    declared = {p for m in order for p in m.parameters}
+    if set(params) - declared:
+        raise CatalogError(f"no model among {', '.join(sorted(chosen))} takes the parameter "
+                           f"{sorted(set(params) - declared)[0]!r}")
+    return order
+
+
+def _first_day(models: list[Model], start: date, end: date, params: dict) -> date:
+    """The earliest day the models' windows reach back to, for start..end."""
+    return min((m.window.first_day(start, m.bind(start.isoformat(), end.isoformat(),
+                                                 **_taken(m, params))) for m in models),
+               default=start)
+
+
+def _taken(model: Model, params: dict) -> dict:
+    return {k: v for k, v in params.items() if k in model.parameters}
+
+
+def _run(engine: Engine, lake: Lake, catalog: Catalog, model: Model, start: date,
+         end: date, **params) -> ModelRun:
+    """One model for start..end on the open engine: the history its window lacks first,
+    then its rows, checked, audited and, if they pass, written."""
+    catalog.check_engine(model, engine.name)
+    filled = fill_history(engine, lake, catalog, model, start, model.bind(
+        start.isoformat(), end.isoformat(), **params))
+    table = engine.query(model, start, end, **params)
     days = days_between(start, end)
     _check_days(model, table, days)
     audit = checks.grain(model, table)
@@ -95,10 +215,10 @@ def run_model(lake: Lake, name: str, start: date, end: date,
     return ModelRun(model.name, table.num_rows, days, files, audit, tuple(filled))
 
 
-def fill_history(lake: Lake, model: Model, start: date, con: duckdb.DuckDBPyConnection,
-                 catalog: Catalog, bound: dict) -> list[ModelRun]:
+def fill_history(engine: Engine, lake: Lake, catalog: Catalog, model: Model, start: date,
+                 bound: dict) -> list[ModelRun]:
     """Compute the models `model` reads on the days of its window before `start` that
-    have records but no results of theirs, and show the session the results."""
+    have records but no results of theirs, and show the engine the results."""
     first = model.window.first_day(start, bound)
     if first >= start:
         return []
@@ -108,9 +228,9 @@ def fill_history(lake: Lake, model: Model, start: date, con: duckdb.DuckDBPyConn
     for name in catalog.reads(model, Kind.MODEL):
         missing = sorted(recorded - recorded_days(lake, f"marts/{name}"))
         for a, b in _spans(missing):
-            runs.append(run_model(lake, name, a, b, con, catalog))
+            runs.append(_run(engine, lake, catalog, catalog[name], a, b))
         if missing:
-            refresh(con, lake, catalog, catalog[name])
+            engine.refresh(catalog[name])
     return runs
 
 
@@ -136,6 +256,7 @@ def _spans(days: list[str]) -> list[tuple[date, date]]:
 
 
 def _check_days(model: Model, table: pa.Table, days: list[str]) -> None:
+    """Refuse rows without a dt, or with a dt outside the run's days."""
     dts = table["dt"]
     if dts.null_count:
         raise ModelError(f"{model.path} returned {dts.null_count:,} rows without a dt: "
@@ -146,35 +267,3 @@ def _check_days(model: Model, table: pa.Table, days: list[str]) -> None:
         raise ModelError(f"{model.path} returned rows for {strays[0]}, outside "
                          f"{days[0]}..{days[-1]}: filter its days with "
                          "dt BETWEEN $start_date AND $end_date")
-
-
-def run_models(lake: Lake, start: date, end: date, names: list[str] | None = None,
-               catalog: Catalog | None = None, *, memory_limit: str = MEMORY_LIMIT,
-               policy_files: PolicyFiles = NO_POLICY, **params) -> dict[str, ModelRun]:
-    """Several models in one session, each after the models it reads (whose fresh results
-    it then sees), which run too; `params` go to the models that declare them."""
-    catalog = catalog or load()
-    chosen = set(names or model_names(catalog))
-    todo = list(chosen)
-    while todo:
-        for up in catalog.reads(catalog[todo.pop()], Kind.MODEL):
-            if up not in chosen:
-                chosen.add(up)
-                todo.append(up)
-    declared = {p for name in chosen for p in catalog[name].parameters}
-    if set(params) - declared:
-        raise CatalogError(f"no model among {', '.join(sorted(chosen))} takes the parameter "
-                           f"{sorted(set(params) - declared)[0]!r}")
-    order = [m for m in catalog.ordered(Kind.MODEL) if m.name in chosen]
-    con = session(lake, catalog, memory_limit, policy_files)
-    runs = {}
-    try:
-        for model in order:
-            runs[model.name] = run_model(lake, model.name, start, end, con, catalog, **{
-                k: v for k, v in params.items() if k in model.parameters})
-            if runs[model.name].files and any(model.name in catalog.reads(m, Kind.MODEL)
-                                              for m in order):
-                refresh(con, lake, catalog, model)
-        return runs
-    finally:
-        con.close()

@@ -9,24 +9,27 @@ models it reads, with the columns and types of the Hive DDL (pipelines.sql.ddl),
 stays text. The seeds are loaded from their CSVs, and the view and each model run as
 pipelines.sql.dialects renders them, their day range and parameters bound as Spark's
 `:name` markers. Each result comes back to the driver as Arrow (models summarise: a day's
-results are small), cast to the shape DuckDB compiles for it, audited and written exactly
-as the DuckDB runner writes (pipelines.sql.models): the lake cannot tell which engine
-wrote a day. pyspark is the optional `spark` extra; it needs Java 17.
+results are small), cast to the shape DuckDB compiles for it. The rest of a run is the
+runner's, the one DuckDB's results go through (pipelines.sql.models: the days, the history
+a window needs, the checks, the audit, the files): this module is its `Spark` engine, and
+the lake cannot tell which engine wrote a day. pyspark is the optional `spark` extra; it
+needs Java 17.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from pipelines.lake.store import Lake
 from pipelines.sql import checks, ddl, dialects
-from pipelines.sql.catalog import Catalog, CatalogError, Kind, Model, load
-from pipelines.sql.models import ModelError, ModelRun, days_between, recorded_days
+from pipelines.sql import models as runner
+from pipelines.sql.catalog import Catalog, Kind, Model
 from pipelines.sql.session import compiled, seed_table
 
 ENGINE = "spark"
@@ -93,7 +96,7 @@ def install(spark, lake: Lake, catalog: Catalog, models: list[Model], first: str
     """Temporary views of what the models read: lake_access_logs over the lake's days
     first..last, the seeds, the views (rendered for Spark) and the models' results."""
     tables = {t.name: t for t in ddl.tables(catalog)}
-    days = sorted(d for d in recorded_days(lake, "access_logs") if first <= d <= last)
+    days = sorted(d for d in runner.recorded_days(lake, "access_logs") if first <= d <= last)
     folder_view(spark, lake, tables["lake_access_logs"], days)
     needed = {n for m in models for n in catalog.reads(m, Kind.SEED, Kind.VIEW, Kind.MODEL)}
     for entry in catalog.ordered(Kind.SEED, Kind.VIEW, Kind.MODEL):
@@ -114,7 +117,7 @@ def folder_view(spark, lake: Lake, table: ddl.Table, days: list[str] | None = No
     with the DDL's columns: partitions as text, never inferred."""
     schema = ddl.spark_schema(table)
     if days is None:
-        days = sorted(recorded_days(lake, table.folder))
+        days = sorted(runner.recorded_days(lake, table.folder))
     if days:
         frame = spark.read.schema(schema).option("basePath", uri(lake, table.folder)).parquet(
             *(_glob_literal(uri(lake, table.folder, f"dt={day}")) for day in days))
@@ -132,103 +135,45 @@ def query(spark, catalog: Catalog, model: Model, start: date, end: date,
     table = spark.sql(sql, args=bound).toArrow()
     shape = compiled(catalog).empty[model.name].schema
     if set(table.column_names) != set(shape.names):
-        raise ModelError(f"{model.path} returned {table.column_names} on Spark, "
-                         f"not {shape.names}")
+        raise runner.ModelError(f"{model.path} returned {table.column_names} on Spark, "
+                                f"not {shape.names}")
     return checks.sort_by_grain(table.select(shape.names).cast(shape), model)
 
 
-def run_model(lake: Lake, name: str, start: date, end: date, spark,
-              catalog: Catalog | None = None, **params) -> ModelRun:
-    """Compute the model for start..end on Spark (the views `install` made), audit its
-    grain, and if it passes replace those days in the lake."""
-    catalog = catalog or load()
-    model = catalog[name]
-    catalog.check_engine(model, ENGINE)
-    filled = _fill_history(lake, model, start, spark, catalog, model.bind(
-        start.isoformat(), end.isoformat(), **params))
-    table = query(spark, catalog, model, start, end, **params)
-    days = days_between(start, end)
-    _check_days(model, table, days)
-    audit = checks.grain(model, table)
-    files = []
-    if audit.passed:
-        for day in days:
-            rows = table.filter(pc.equal(table["dt"], day)).drop_columns(["dt"])
-            files += lake.replace_table_partition(["marts", model.name, f"dt={day}"], rows)
-    return ModelRun(model.name, table.num_rows, days, files, audit, tuple(filled))
+class Spark:
+    """The models on Spark: in `spark`, the caller's session, else in `session(master)`,
+    started when a run opens the engine (once the models are known to run on Spark)."""
+
+    name = ENGINE
+
+    def __init__(self, spark=None, master: str | None = None):
+        self.spark, self.master = spark, master
+        self.lake: Lake | None = None
+        self.catalog: Catalog | None = None
+        self.tables: dict[str, ddl.Table] = {}
+
+    @contextmanager
+    def open(self, lake: Lake, catalog: Catalog, models: list[Model], first: date,
+             last: date) -> Iterator[None]:
+        self.spark = self.spark or session(self.master)
+        configure(self.spark)
+        install(self.spark, lake, catalog, models, first.isoformat(), last.isoformat())
+        self.lake, self.catalog = lake, catalog
+        self.tables = {t.name: t for t in ddl.tables(catalog)}
+        yield  # the session outlives the run: it is Spark's to stop, or the caller's
+
+    def query(self, model: Model, start: date, end: date, **params) -> pa.Table:
+        return query(self.spark, self.catalog, model, start, end, **params)
+
+    def refresh(self, model: Model) -> None:
+        folder_view(self.spark, self.lake, self.tables[model.name])
 
 
 def run_models(lake: Lake, start: date, end: date, names: list[str] | None = None,
                catalog: Catalog | None = None, *, spark=None, master: str | None = None,
-               **params) -> dict[str, ModelRun]:
+               **params) -> dict[str, runner.ModelRun]:
     """The models (default: every one that runs on Spark) and the models they read, each
-    after what it reads, on `spark` (default: `session(master)`, started once the models
-    are known to run on Spark)."""
-    catalog = catalog or load()
-    chosen = set(names or [m.name for m in catalog.of(Kind.MODEL)
-                           if ENGINE in catalog.engines(m)])
-    todo = list(chosen)
-    while todo:  # and what they read, and what that reads
-        for up in catalog.reads(catalog[todo.pop()], Kind.MODEL):
-            if up not in chosen:
-                chosen.add(up)
-                todo.append(up)
-    order = [m for m in catalog.ordered(Kind.MODEL) if m.name in chosen]
-    for model in order:
-        catalog.check_engine(model, ENGINE)
-    declared = {p for m in order for p in m.parameters}
-    if set(params) - declared:
-        raise CatalogError(f"no model among {', '.join(sorted(chosen))} takes the parameter "
-                           f"{sorted(set(params) - declared)[0]!r}")
-    spark = spark or session(master)
-    configure(spark)
-    first = min(m.window.first_day(start, m.bind(start.isoformat(), end.isoformat(), **{
-        k: v for k, v in params.items() if k in m.parameters})) for m in order)
-    install(spark, lake, catalog, order, first.isoformat(), end.isoformat())
-    tables = {t.name: t for t in ddl.tables(catalog)}
-    runs = {}
-    for model in order:
-        runs[model.name] = run_model(lake, model.name, start, end, spark, catalog, **{
-            k: v for k, v in params.items() if k in model.parameters})
-        if runs[model.name].files:  # the models after it read its fresh results
-            folder_view(spark, lake, tables[model.name])
-    return runs
-
-
-def _fill_history(lake: Lake, model: Model, start: date, spark, catalog: Catalog,
-                  bound: dict) -> list[ModelRun]:
-    """The results of the models `model` reads on the days of its window before `start`
-    that have records but no results yet, computed first (as the DuckDB runner does)."""
-    first = model.window.first_day(start, bound)
-    if first >= start:
-        return []
-    recorded = recorded_days(lake, "access_logs") & set(
-        days_between(first, start - timedelta(days=1)))
-    runs = []
-    for name in catalog.reads(model, Kind.MODEL):
-        missing = sorted(recorded - recorded_days(lake, f"marts/{name}"))
-        for a, b in _spans(missing):
-            runs.append(run_model(lake, name, a, b, spark, catalog))
-        if missing:
-            folder_view(spark, lake, {t.name: t for t in ddl.tables(catalog)}[name])
-    return runs
-
-
-def _spans(days: list[str]) -> list[tuple[date, date]]:
-    """Sorted days as runs of consecutive days, first and last of each."""
-    spans: list[tuple[date, date]] = []
-    for day in map(date.fromisoformat, days):
-        if spans and spans[-1][1] == day - timedelta(days=1):
-            spans[-1] = (spans[-1][0], day)
-        else:
-            spans.append((day, day))
-    return spans
-
-
-def _check_days(model: Model, table: pa.Table, days: list[str]) -> None:
-    if table["dt"].null_count:
-        raise ModelError(f"{model.path} returned rows without a dt on Spark")
-    strays = set(table["dt"].to_pylist()) - set(days)
-    if strays:
-        raise ModelError(f"{model.path} returned rows for {min(strays)} on Spark, outside "
-                         f"{days[0]}..{days[-1]}")
+    after what it reads, on `spark` (default: `session(master)`): the runner of
+    pipelines.sql.models with the `Spark` engine."""
+    return runner.run_models(lake, start, end, names, catalog,
+                             engine=Spark(spark, master), **params)

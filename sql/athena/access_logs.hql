@@ -24,10 +24,7 @@ SELECT
       ''
     )
   ) AS http_method,
-  CASE
-    WHEN NOT key IS NULL
-    THEN URL_DECODE(REGEXP_REPLACE(REPLACE(key, '+', '%2B'), '%(?![0-9A-Fa-f]{2})', '%25'))
-  END AS key_decoded,
+  URL_DECODE(REGEXP_REPLACE(REPLACE(key, '+', '%2B'), '%(?![0-9A-Fa-f]{2})', '%25')) AS key_decoded,
   CASE
     WHEN key LIKE '%/%'
     THEN CONCAT(

@@ -10,10 +10,7 @@ SELECT
     NULLIF(SPLIT_PART(request_uri, ' ', 1), ''),
     NULLIF(SPLIT_PART(operation, '.', 2), '')
   ) AS http_method,
-  CASE
-    WHEN NOT key IS NULL
-    THEN URL_DECODE(REGEXP_REPLACE(REPLACE(key, '+', '%2B'), '%(?![0-9A-Fa-f]{2})', '%25'))
-  END AS key_decoded,
+  URL_DECODE(REGEXP_REPLACE(REPLACE(key, '+', '%2B'), '%(?![0-9A-Fa-f]{2})', '%25')) AS key_decoded,
   CASE WHEN key LIKE '%/%' THEN SPLIT_PART(key, '/', 1) || '/' ELSE key END AS key_prefix,
   CASE
     WHEN requester IS NULL

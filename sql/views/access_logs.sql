@@ -5,7 +5,7 @@ MODEL (
   description 'Every request in the lake with derived columns for analysis. One row per record_id in each (dt, bucket) partition: the lake writer keeps each record once and the unique_record_ids check guards it. dt is the UTC event date, bucket the source bucket (the lake''s partitions).',
   column_descriptions (
     http_method = 'HTTP method, from the request line (or the operation).',
-    key_decoded = 'The key URL-decoded (%XX sequences; a + stays a +).',
+    key_decoded = 'The key URL-decoded (%XX sequences; a + stays a +, a % that starts no escape stays). Never an error: where the escapes are not UTF-8 (%FF), each invalid sequence is U+FFFD and the rest is decoded, the same text on DuckDB, Spark and Trino (url_decode_lossy).',
     key_prefix = 'The key''s first path segment with its slash (the key itself if flat).',
     requester_type = 'anonymous, iam_user, assumed_role, iam_root, aws_service, canonical_user or other.',
     requester_account = 'AWS account id in the requester ARN.',
@@ -20,7 +20,7 @@ SELECT
     *,
     coalesce(nullif(split_part(request_uri, ' ', 1), ''),
              nullif(split_part(operation, '.', 2), '')) AS http_method,
-    CASE WHEN key IS NOT NULL THEN url_decode(key) END AS key_decoded,
+    url_decode_lossy(key) AS key_decoded,
     CASE WHEN key LIKE '%/%' THEN split_part(key, '/', 1) || '/' ELSE key END AS key_prefix,
     CASE
         WHEN requester IS NULL THEN 'anonymous'
