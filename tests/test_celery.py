@@ -1,10 +1,14 @@
 """Steps on a fleet of workers: Dagster's Celery executor with a real Redis broker, two Celery
 workers (one process each, working directories of their own), the lake on the local S3
 endpoint and the Dagster instance in PostgreSQL, all started here on 127.0.0.1 with the
-settings in deploy/celery/. A backfill spread over the two workers writes the lake one
-process writes, byte for byte; a worker process killed mid-step fails its run at once, and
-the re-execution from failure, whose worker is then lost outright, still ends with that lake.
-The Kubernetes settings in deploy/ are checked against what dagster-k8s documents."""
+settings in deploy/celery/. A backfill spread over the two workers writes the lake the same
+job writes in one process, byte for byte; a worker process killed mid-step fails its run at
+once, and the re-execution from failure, whose worker is then lost outright, still ends with
+that lake. The Kubernetes settings in deploy/ are checked against what dagster-k8s documents.
+
+The servers, the two workers and the process the runs are launched from start once for the
+module, and the two tests take turns on them (the second loses a worker: it runs last, and
+a test that finds a worker gone starts it again). `pytest -s` prints where the time goes."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import hashlib
 import http.client
 import json
 import os
+import queue
 import re
 import shutil
 import signal
@@ -21,8 +26,8 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from contextlib import ExitStack, suppress
-from dataclasses import dataclass, field
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -40,13 +45,15 @@ from pipelines.synthetic.synth import Profile, SynthConfig, generate_objects
 from tests.helpers import upload
 from tests.servers import BIN, postgres, postgres_available, redis, redis_available, wait_for
 
-# One xdist worker runs them all (make test: --dist loadgroup): the servers and the
-# one-process lake are set up once for the module.
+# One xdist worker runs them all (make test: --dist loadgroup): the servers, the workers
+# and the one-process lake are set up once for the module.
 pytestmark = pytest.mark.xdist_group("celery")
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
-# Three days of two source buckets: six lake folders, so the rebuild fans out too.
-CFG = SynthConfig(days=3, buckets=("shop-assets", "data-lake-raw"), records_per_day=200,
+# Two days of two buckets' logs under one source: an ingestion unit per day, four lake
+# folders (a day of a bucket) rebuilt by steps of their own, and a model span over both
+# days, so the steps have somewhere to spread over the two workers.
+CFG = SynthConfig(days=2, buckets=("shop-assets", "data-lake-raw"), records_per_day=200,
                   records_per_object=50, profile=Profile(field_counts=((26, 1), (27, 1))))
 FIRST, LAST = CFG.start.isoformat(), (CFG.start + timedelta(days=CFG.days - 1)).isoformat()
 # The daily job, for the assets that fan out: ingestion (a step per source and day, then a
@@ -56,20 +63,34 @@ INGESTION = ["log_objects", "access_logs"]
 ASSETS = [*INGESTION, "usage_daily"]
 # A rebuild step writing a folder's visible file: where the kill test catches a step.
 VISIBLE_PUT = re.compile(r"^/lake/[^?]*/access_logs/dt=[^/]+/bucket=[^/]+/part-\d+\.parquet")
+# Where the workers write: each test starts from an empty one (the reference: "single").
+LAKE = "fleet"
 
-# Runs the daily job for some assets over the days (or re-executes a run from its failure)
-# with the executor the environment chooses, as a launched run's worker does, and says how
-# it ended and which Celery worker finished each step. `dagster job execute` has no asset
-# selection and no re-execution, hence the Python API.
+# The process the Celery runs are launched from, as a run worker of the code server: it
+# loads the code location with the executor the environment chooses (Celery), then runs
+# the daily job for some assets over the days, or re-executes a run from its failure, one
+# spec a line from stdin, and says how each ended and which Celery worker finished each
+# step. One process for all the runs of the module saves a start-up (importing Dagster and
+# the code location) per run. `dagster job execute` has no asset selection and no
+# re-execution, hence the Python API. The executor looks at its steps' results every
+# TICK seconds (dagster-celery: 1); sooner here, so that the next step is handed out
+# sooner: the run waits for its steps less, and nothing else changes.
 RUN_TIMEOUT = 240
+TICK = 0.2
 RUNNER = """
-import json, sys
+import json, os, sys
 import dagster as dg
+import dagster_celery.core_execution_loop as celery_loop
 from dagster._core.definitions.reconstruct import ReconstructableRepository
-spec = json.loads(sys.argv[1])
+celery_loop.TICK_SECONDS = float(sys.argv[1])
+answers = os.fdopen(os.dup(1), "w")
+os.dup2(2, 1)  # what else is printed goes to the log
 job = ReconstructableRepository.for_module("assets.definitions", "defs") \\
     .get_reconstructable_job("daily_logs")
-with dg.DagsterInstance.get() as instance:
+instance = dg.DagsterInstance.get()
+print(json.dumps({"ready": True}), file=answers, flush=True)
+for line in sys.stdin:
+    spec = json.loads(line)
     if spec.get("parent"):  # with the parent's days, as the UI's re-execution keeps them
         parent = instance.get_run_by_id(spec["parent"])
         options = dg.ReexecutionOptions.from_failure(parent.run_id, instance)
@@ -80,15 +101,38 @@ with dg.DagsterInstance.get() as instance:
         result = dg.execute_job(job, instance, tags=spec["tags"],
                                 asset_selection=[dg.AssetKey(a) for a in spec["assets"]])
     events = result.all_events
-errors = [e.message + " " + (e.event_specific_data.error.to_string()
-                              if getattr(e.event_specific_data, "error", None) else "")
-          for e in events if e.is_run_failure or e.is_step_failure]
-workers = {e.step_key: meta["Celery worker"].value.split("@")[0] for e in events
-           if e.is_engine_event and e.step_key
-           and "Celery worker" in (meta := e.event_specific_data.metadata or {})}
-print(json.dumps({"run_id": result.run_id, "success": result.success, "errors": errors,
-                  "workers": workers}))
+    errors = [e.message + " " + (e.event_specific_data.error.to_string()
+                                  if getattr(e.event_specific_data, "error", None) else "")
+              for e in events if e.is_run_failure or e.is_step_failure]
+    workers = {e.step_key: meta["Celery worker"].value.split("@")[0] for e in events
+               if e.is_engine_event and e.step_key
+               and "Celery worker" in (meta := e.event_specific_data.metadata or {})}
+    print(json.dumps({"run_id": result.run_id, "success": result.success, "errors": errors,
+                      "workers": workers}), file=answers, flush=True)
 """
+
+
+class Clock:
+    """The wall-clock seconds of each phase of the module, printed as each ends (pytest -s)
+    and all together at the end, with the load average they were taken under."""
+
+    def __init__(self) -> None:
+        self.phases: list[tuple[str, float]] = []
+
+    @contextmanager
+    def __call__(self, what: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phases.append((what, time.perf_counter() - started))
+            print(f"\n[celery] {what}: {self.phases[-1][1]:.1f} s", flush=True)
+
+    def summary(self) -> str:
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        return "\n".join([f"[celery] phases (load average now {load}):",
+                          *(f"  {s:6.1f} s  {w}" for w, s in self.phases),
+                          f"  {sum(s for _, s in self.phases):6.1f} s  in all"])
 
 
 def _in_ci() -> bool:
@@ -133,89 +177,155 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-class Cluster:
-    """The deployment's Celery workers for one test: `worker` starts one, `run` a run."""
+class Runner:
+    """The RUNNER process: `submit` hands it a run, `finish` waits for how the run ended."""
 
-    def __init__(self, deployment: Deployment, tmp: Path) -> None:
-        self.env, self.celery, self.tmp = deployment.env, deployment.celery, tmp
-        self.workers: list[Worker] = []
+    def __init__(self, env: dict[str, str], folder: Path) -> None:
+        self.log = folder / "runner.log"
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", RUNNER, str(TICK)], env=env, cwd=folder,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=out, text=True)
+        self.answers: queue.Queue = queue.Queue()
+        self.started = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
 
-    def settings(self, lake: str) -> dict[str, str]:
-        return {**self.env, "S3LOGS_LAKE": f"s3://lake/{lake}"}
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            if json.loads(line).get("ready"):
+                self.started.set()
+            else:
+                self.answers.put(json.loads(line))
+        self.answers.put(None)  # the process ended
 
-    def worker(self, name: str, lake: str, executor_yaml: Path, endpoint: str | None = None
-               ) -> Worker:
+    def ready(self) -> bool:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"the runner exited:\n{self.tail(0)}")
+        return self.started.is_set()
+
+    def tail(self, offset: int) -> str:
+        return self.log.read_bytes()[offset:].decode(errors="replace")
+
+    def submit(self, spec: dict) -> tuple[int, float]:
+        offset = self.log.stat().st_size
+        self.proc.stdin.write(json.dumps(spec) + "\n")
+        self.proc.stdin.flush()
+        return offset, time.perf_counter()
+
+    def finish(self, handle: tuple[int, float]) -> tuple[float, dict | None]:
+        offset, started = handle
+        try:
+            outcome = self.answers.get(timeout=RUN_TIMEOUT)
+        except queue.Empty:
+            outcome = None
+        seconds = time.perf_counter() - started
+        if outcome is None:
+            self.stop()
+            return seconds, {"log": self.tail(offset)}
+        outcome["log"] = self.tail(offset)
+        return seconds, outcome
+
+    def stop(self) -> None:
+        with suppress(OSError):
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Fleet:
+    """The deployment's two Celery workers, each reaching S3 through its own endpoint of
+    the gate, and the runner the runs are launched from, started once for the module."""
+
+    NAMES = ("w1", "w2")
+
+    def __init__(self, deployment: Deployment, executor_yaml: Path) -> None:
+        self.d, self.executor_yaml = deployment, executor_yaml
+        self.folder = deployment.tmp / "fleet"
+        self.workers: dict[str, Worker] = {}
+        self.retired: list[Worker] = []
+        self.runner: Runner | None = None
+
+    def settings(self) -> dict[str, str]:
+        """The code location's settings, the Celery executor's among them."""
+        return {**self.d.env, **self.d.celery, "S3LOGS_LAKE": f"s3://lake/{LAKE}",
+                "S3LOGS_EXECUTOR_CONFIG": str(self.executor_yaml)}
+
+    def start(self) -> bool:
+        """Whatever is not running: a worker lost by an earlier test, the runner. Whether
+        anything was."""
+        started = False
+        for name in self.NAMES:
+            w = self.workers.get(name)
+            if w is None or w.proc.poll() is not None:
+                if w is not None:
+                    self.retired.append(w)
+                self.workers[name], started = self._worker(name), True
+        if self.runner is None or self.runner.proc.poll() is not None:
+            folder = self.folder / f"runner-{time.monotonic_ns()}"
+            folder.mkdir(parents=True)
+            self.runner, started = Runner(self.settings(), folder), True
+        return started
+
+    def wait_ready(self) -> None:
+        wait_for(lambda: all(w.ready() for w in self.workers.values()) and self.runner.ready(),
+                 120, "two Celery workers and the runner", every=0.2)
+
+    def _worker(self, name: str) -> Worker:
         """deploy/celery/worker.sh, in a folder of its own (working directory, temporary
         files, DAGSTER_HOME), with the code location's settings, as on another machine."""
-        folder = self.tmp / name
+        folder = self.folder / f"{name}-{time.monotonic_ns()}"
         (folder / "tmp").mkdir(parents=True)
         shutil.copy(DEPLOY / "celery" / "dagster.yaml", folder / "dagster.yaml")
-        shutil.copy(executor_yaml, folder / "executor.yaml")
+        shutil.copy(self.executor_yaml, folder / "executor.yaml")
         shutil.copy(DEPLOY / "celery" / "worker.sh", folder / "worker.sh")
-        env = {**self.settings(lake), **self.celery, "DAGSTER_HOME": str(folder),
-               "TMPDIR": str(folder / "tmp"),
-               "S3LOGS_EXECUTOR_CONFIG": str(folder / "executor.yaml")}
-        if endpoint:
-            env["AWS_ENDPOINT_URL_S3"] = endpoint
+        env = {**self.settings(), "DAGSTER_HOME": str(folder), "TMPDIR": str(folder / "tmp"),
+               "S3LOGS_EXECUTOR_CONFIG": str(folder / "executor.yaml"),
+               "AWS_ENDPOINT_URL_S3": self.d.gate.url(name)}
         log = folder / "worker.log"
         with open(log, "wb") as out:
             proc = subprocess.Popen([str(folder / "worker.sh"), name], env=env, cwd=folder,
                                     stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True)
-        self.workers.append(worker := Worker(name, proc, log))
-        return worker
+        return Worker(name, proc, log)
 
-    def run(self, lake: str, executor_yaml: Path | None = None, parent: str | None = None,
-            background: bool = False, assets: list[str] = ASSETS):
-        """The daily job for `assets` over FIRST..LAST (or the re-execution of `parent` from
-        its failure), on Celery when `executor_yaml` is given, else in the default
-        multiprocess executor; returns (seconds, outcome), or the process if `background`."""
-        env = self.settings(lake)
-        if executor_yaml:
-            env = {**env, **self.celery, "S3LOGS_EXECUTOR_CONFIG": str(executor_yaml)}
-        spec = {"tags": {"dagster/asset_partition_range_start": FIRST,
-                         "dagster/asset_partition_range_end": LAST},
-                "assets": assets, "parent": parent}
-        started = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-c", RUNNER, json.dumps(spec)], env=env,
-                                cwd=self.tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
-        return proc if background else self.finish(proc, started)
+    def run(self, assets: list[str] = ASSETS, parent: str | None = None) -> tuple[int, float]:
+        """The daily job for `assets` over FIRST..LAST, or the re-execution of `parent` from
+        its failure, on the workers; `finish` waits for it."""
+        return self.runner.submit({"tags": {"dagster/asset_partition_range_start": FIRST,
+                                            "dagster/asset_partition_range_end": LAST},
+                                   "assets": assets, "parent": parent})
 
-    def finish(self, proc: subprocess.Popen, started: float | None = None):
-        started = started or time.perf_counter()
-        try:
-            out, err = proc.communicate(timeout=RUN_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
+    def finish(self, handle: tuple[int, float]) -> tuple[float, dict]:
+        """(seconds, outcome) of the run."""
+        seconds, outcome = self.runner.finish(handle)
+        if "success" not in outcome:
             self.dump()
-            raise AssertionError(f"the run did not end in {RUN_TIMEOUT} s:\n"
-                                 f"{err[-4000:]}") from None
-        seconds = time.perf_counter() - started
-        lines = out.strip().splitlines()
-        if proc.returncode or not lines:
-            self.dump()
-            raise AssertionError(f"the runner failed ({proc.returncode}):\n{err[-6000:]}")
-        outcome = json.loads(lines[-1])
-        outcome["log"] = err
+            raise AssertionError(f"the run did not end in {RUN_TIMEOUT} s, or its runner "
+                                 f"died:\n{outcome['log'][-6000:]}")
         return seconds, outcome
 
     def dump(self) -> None:
-        for w in self.workers:
+        for w in [*self.retired, *self.workers.values()]:
             print(f"--- worker {w.name}\n" + w.log.read_text(errors="replace")[-4000:])
 
     def stop(self) -> None:
         """Each worker's whole process group (dagster-celery, celery, its pool): a warm
         shutdown first, then whatever is left is killed."""
-        for w in self.workers:
+        workers = list(self.workers.values())
+        for w in workers:
             _signal_group(w.proc, signal.SIGTERM)
-        for w in self.workers:
+        if self.runner is not None:
+            self.runner.stop()
+        for w in workers:
             try:
                 w.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 w.proc.kill()
                 w.proc.wait()
+        for w in [*self.retired, *workers]:
             _signal_group(w.proc, signal.SIGKILL)
 
 
@@ -226,66 +336,113 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
 
 @dataclass
 class Deployment:
-    """What the tests share: the servers, the logs, and the lake of the backfill run in
-    one process, which every distributed run must write byte for byte."""
+    """What the tests share: the servers, the logs, the fleet, and the lake of the backfill
+    run in one process, which every distributed run must write byte for byte."""
 
     tmp: Path
     env: dict[str, str]
     celery: dict[str, str]
     s3: object
-    reference: dict[str, str] = field(default_factory=dict)
+    gate: Gate
+    clock: Clock
+    fleet: Fleet | None = None
+    reference: dict[str, str] | None = None
     one_process: float = 0.0
 
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory, s3_endpoint):
     _servers_or_skip()
+    clock = Clock()
     tmp = tmp_path_factory.mktemp("celery")
-    urllib.request.urlopen(urllib.request.Request(f"{s3_endpoint}/moto-api/reset",
-                                                  method="POST")).read()
-    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
-    for bucket in ("target-logs", "lake"):
-        s3.create_bucket(Bucket=bucket)
-    upload(s3, "target-logs", generate_objects(CFG))
     with ExitStack() as stack:
-        _, pg_port = stack.enter_context(postgres())
-        broker = stack.enter_context(redis())
-        home = tmp / "home"
-        home.mkdir()
-        shutil.copy(DEPLOY / "celery" / "dagster.yaml", home / "dagster.yaml")
-        env = {**os.environ, "DAGSTER_HOME": str(home), "PATH": f"{BIN}:{os.environ['PATH']}",
-               "PYTHONUNBUFFERED": "1",
-               # the instance (deploy/celery/dagster.yaml) of the runs and of every worker
-               "DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(pg_port),
-               "DAGSTER_PG_USER": "postgres", "DAGSTER_PG_PASSWORD": "",
-               "DAGSTER_SHARED_STORAGE": str(tmp / "shared"),
-               # the code location's settings (pipelines.config)
-               "S3LOGS_SOURCES": "s3://target-logs/logs/",
-               "S3LOGS_WAREHOUSE": str(tmp / "warehouse.duckdb"),
-               "S3LOGS_REPORT": str(tmp / "report.html")}
-        for name in ("S3LOGS_EXECUTOR", "S3LOGS_EXECUTOR_CONFIG"):
-            env.pop(name, None)
-        celery = {"S3LOGS_EXECUTOR": "celery", "DAGSTER_CELERY_BROKER_URL": f"{broker}/0",
-                  "DAGSTER_CELERY_BACKEND_URL": f"{broker}/1"}
-        with pytest.MonkeyPatch.context() as mp:
-            for name in [n for n in env if n.startswith("DAGSTER_")]:
-                mp.setenv(name, env[name])
-            _check_instance(home, tmp / "shared")  # and create its tables, once
-        d = Deployment(tmp, env, celery, s3)
-        d.one_process, alone = Cluster(d, tmp).run("single")
-        assert alone["success"], alone["log"][-6000:]
-        d.reference = lake_files(s3, "single")
+        with clock("setup: the logs, PostgreSQL, Redis, the instance's tables"):
+            urllib.request.urlopen(urllib.request.Request(f"{s3_endpoint}/moto-api/reset",
+                                                          method="POST")).read()
+            s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+            for bucket in ("target-logs", "lake"):
+                s3.create_bucket(Bucket=bucket)
+            upload(s3, "target-logs", generate_objects(CFG))
+            _, pg_port = stack.enter_context(postgres())
+            broker = stack.enter_context(redis())
+            home = tmp / "home"
+            home.mkdir()
+            shutil.copy(DEPLOY / "celery" / "dagster.yaml", home / "dagster.yaml")
+            env = {**os.environ, "DAGSTER_HOME": str(home),
+                   "PATH": f"{BIN}:{os.environ['PATH']}", "PYTHONUNBUFFERED": "1",
+                   # the instance (deploy/celery/dagster.yaml) of the runs and of every worker
+                   "DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(pg_port),
+                   "DAGSTER_PG_USER": "postgres", "DAGSTER_PG_PASSWORD": "",
+                   "DAGSTER_SHARED_STORAGE": str(tmp / "shared"),
+                   # the code location's settings (pipelines.config)
+                   "S3LOGS_SOURCES": "s3://target-logs/logs/",
+                   "S3LOGS_WAREHOUSE": str(tmp / "warehouse.duckdb"),
+                   "S3LOGS_REPORT": str(tmp / "report.html")}
+            for name in ("S3LOGS_EXECUTOR", "S3LOGS_EXECUTOR_CONFIG"):
+                env.pop(name, None)
+            celery = {"S3LOGS_EXECUTOR": "celery", "DAGSTER_CELERY_BROKER_URL": f"{broker}/0",
+                      "DAGSTER_CELERY_BACKEND_URL": f"{broker}/1"}
+            with pytest.MonkeyPatch.context() as mp:
+                for name in [n for n in env if n.startswith("DAGSTER_")]:
+                    mp.setenv(name, env[name])
+                _check_instance(home, tmp / "shared")  # and create its tables, once
+        gate = Gate(s3_endpoint, list(Fleet.NAMES))
+        stack.callback(gate.stop)
+        d = Deployment(tmp, env, celery, s3, gate, clock)
+        # The workers and the runner start (importing Dagster and the code location) while
+        # this process writes the reference lake.
+        d.fleet = Fleet(d, _quick_visibility(tmp))
+        stack.callback(d.fleet.stop)
+        d.fleet.start()
+        with clock("setup: the one-process run (the in-process executor)"):
+            d.one_process, d.reference = one_process_run(env, "single", s3)
         assert any(p.startswith("marts/usage_daily/") for p in d.reference), d.reference
+        with clock("setup: the workers and the runner ready, after that"):
+            d.fleet.wait_ready()
         yield d
+        with clock("teardown: the workers, the runner, the servers stopped"):
+            stack.close()
+    print("\n" + clock.summary())
 
 
 @pytest.fixture
-def cluster(deployment, tmp_path):
-    c = Cluster(deployment, tmp_path)
-    try:
-        yield c
-    finally:
-        c.stop()
+def fleet(deployment):
+    """The module's fleet, every worker running, and the lake it writes empty."""
+    f = deployment.fleet
+    if f.start():
+        with deployment.clock("a test: a lost worker (or the runner) started again"):
+            f.wait_ready()
+    keys = [{"Key": o["Key"]} for page in deployment.s3.get_paginator(
+        "list_objects_v2").paginate(Bucket="lake", Prefix=LAKE + "/")
+        for o in page.get("Contents", [])]
+    for i in range(0, len(keys), 1000):
+        deployment.s3.delete_objects(Bucket="lake", Delete={"Objects": keys[i:i + 1000]})
+    return f
+
+
+def one_process_run(env: dict[str, str], lake: str, s3) -> tuple[float, dict[str, str]]:
+    """The daily job for ASSETS over FIRST..LAST in this process, one step after another
+    (the in-process executor), with the code location's settings: (seconds, lake files).
+    Which executor runs the steps changes nothing the lake holds."""
+    from assets.automation import daily_job
+    from assets.definitions import defs
+    from assets.resources import default_resources
+
+    started = time.perf_counter()
+    with pytest.MonkeyPatch.context() as mp:
+        for name in [n for n in env if n.startswith("S3LOGS_")]:
+            mp.setenv(name, env[name])
+        mp.setenv("S3LOGS_LAKE", f"s3://lake/{lake}")
+        job = dg.Definitions(assets=list(defs.assets), jobs=[daily_job],
+                             resources=default_resources()).resolve_job_def("daily_logs")
+        result = job.execute_in_process(
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            instance=dg.DagsterInstance.ephemeral(),
+            asset_selection=[dg.AssetKey(a) for a in ASSETS],
+            tags={"dagster/asset_partition_range_start": FIRST,
+                  "dagster/asset_partition_range_end": LAST})
+    assert result.success
+    return time.perf_counter() - started, lake_files(s3, lake)
 
 
 def _check_instance(home: Path, shared: Path) -> None:
@@ -334,20 +491,17 @@ def differences(got: dict, want: dict) -> list[str]:
 
 
 def test_a_backfill_on_two_celery_workers_writes_the_lake_one_process_writes(
-        deployment, cluster):
-    for name in ("w1", "w2"):
-        cluster.worker(name, "celery", DEPLOY / "celery" / "executor.yaml")
-    wait_for(lambda: all(w.ready() for w in cluster.workers), 120, "two Celery workers")
-    seconds, spread = cluster.run("celery", DEPLOY / "celery" / "executor.yaml")
+        deployment, fleet):
+    with deployment.clock("test 1: the backfill on the two workers"):
+        seconds, spread = fleet.finish(fleet.run(ASSETS))
     assert spread["success"], spread["log"][-6000:]
     ran_on = spread["workers"]
     assert set(ran_on.values()) == {"w1", "w2"}, ran_on  # both took steps
-    got = lake_files(deployment.s3, "celery")
+    got = lake_files(deployment.s3, LAKE)
     assert got == deployment.reference, differences(got, deployment.reference)[:20]
     print(f"\n{CFG.days}-day backfill of {', '.join(ASSETS)} ({len(ran_on)} steps, "
           f"{len(got)} lake files): 2 Celery workers {seconds:.1f} s, one process "
-          f"(the multiprocess executor) {deployment.one_process:.1f} s, ratio "
-          f"{seconds / deployment.one_process:.2f}")
+          f"(the in-process executor) {deployment.one_process:.1f} s")
 
 
 class Gate:
@@ -387,6 +541,9 @@ class Gate:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # The headers and the body go out in two writes: without TCP_NODELAY, every
+            # answer waits for the client's delayed ACK (40 ms), seconds in a run.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args) -> None:
                 pass
@@ -429,9 +586,12 @@ class Gate:
         return server
 
 
-# The deployment's executor settings with a visibility timeout of a few seconds (deploy:
-# two hours, above the longest step), so that a lost worker's step comes back within the
-# test; the steps here take about two seconds, so none is handed out twice while it runs.
+# The deployment's executor settings, for the workers and the runs of both tests, with a
+# visibility timeout of a few seconds (deploy: two hours, above the longest step), so that
+# a lost worker's step comes back within the test. The steps here take 0.3 to 4 s on two
+# busy cores (load average 2 to 5), so none is handed out twice while it runs; a machine
+# that stalls for longer than this would see a step run twice. It is most of what the
+# re-execution waits.
 VISIBILITY_TIMEOUT = 8
 
 
@@ -446,46 +606,43 @@ def _quick_visibility(folder: Path) -> Path:
 
 
 def test_a_worker_killed_mid_step_fails_its_run_and_the_reexecution_completes_the_lake(
-        deployment, cluster, s3_endpoint):
-    executor_yaml = _quick_visibility(cluster.tmp)
-    gate = Gate(s3_endpoint, ["w1", "w2"])
-    try:
-        workers = {name: cluster.worker(name, "killed", executor_yaml, gate.url(name))
-                   for name in ("w1", "w2")}
-        wait_for(lambda: all(w.ready() for w in workers.values()), 120, "two Celery workers")
-        started = time.perf_counter()
+        deployment, fleet):
+    gate, workers, clock = deployment.gate, fleet.workers, deployment.clock
+    started = time.perf_counter()
 
-        # 1. The process running a rebuild step is killed (SIGKILL, as the OOM killer does)
-        # while its worker lives on: the step fails at once, not requeued, and so its run.
+    # 1. The process running a rebuild step is killed (SIGKILL, as the OOM killer does)
+    # while its worker lives on: the step fails at once, not requeued, and so its run.
+    with clock("test 2: the run, until a rebuild step is caught"):
         gate.arm()
-        run = cluster.run("killed", executor_yaml, background=True, assets=INGESTION)
+        run = fleet.run(INGESTION)
         name, path = gate.wait(120)
-        pool = workers[name].pool()
-        assert len(pool) == 1, pool
-        os.kill(pool[0], signal.SIGKILL)
-        _, first = cluster.finish(run)
-        assert not first["success"], first["log"][-6000:]
-        assert any("WorkerLostError" in e for e in first["errors"]), first["errors"]
-        print(f"\nrun 1: {name}'s step process killed while writing {path}: the run "
-              f"failed ({len(first['workers'])} steps done)")
+    pool = workers[name].pool()
+    assert len(pool) == 1, pool
+    os.kill(pool[0], signal.SIGKILL)
+    with clock("test 2: its step process killed, the run failed"):
+        _, first = fleet.finish(run)
+    assert not first["success"], first["log"][-6000:]
+    assert any("WorkerLostError" in e for e in first["errors"]), first["errors"]
+    print(f"\nrun 1: {name}'s step process killed while writing {path}: the run "
+          f"failed ({len(first['workers'])} steps done)")
 
-        # 2. Re-executed from its failure; the worker that takes the killed step again is
-        # lost outright (its whole process group, as when a machine goes): the step was
-        # never acknowledged, so Redis hands it to the other worker after the visibility
-        # timeout, and the re-execution completes there.
+    # 2. Re-executed from its failure; the worker that takes the killed step again is
+    # lost outright (its whole process group, as when a machine goes): the step was
+    # never acknowledged, so Redis hands it to the other worker after the visibility
+    # timeout, and the re-execution completes there.
+    with clock("test 2: the re-execution, until the step is caught again"):
         gate.arm()
-        run = cluster.run("killed", executor_yaml, parent=first["run_id"], background=True)
+        run = fleet.run(parent=first["run_id"])
         lost, path = gate.wait(120)
-        _signal_group(workers[lost].proc, signal.SIGKILL)
-        _, second = cluster.finish(run)
-        assert second["success"], second["log"][-6000:]
-        survivor = ({"w1", "w2"} - {lost}).pop()
-        assert set(second["workers"].values()) == {survivor}, second["workers"]
-        print(f"re-execution: {lost} lost while writing {path}; {survivor} ran all "
-              f"{len(second['workers'])} steps; {time.perf_counter() - started:.1f} s in all")
-    finally:
-        gate.stop()
-    got = lake_files(deployment.s3, "killed")
+    _signal_group(workers[lost].proc, signal.SIGKILL)
+    with clock("test 2: its worker lost, the re-execution done on the other"):
+        _, second = fleet.finish(run)
+    assert second["success"], second["log"][-6000:]
+    survivor = ({"w1", "w2"} - {lost}).pop()
+    assert set(second["workers"].values()) == {survivor}, second["workers"]
+    print(f"re-execution: {lost} lost while writing {path}; {survivor} ran all "
+          f"{len(second['workers'])} steps; {time.perf_counter() - started:.1f} s in all")
+    got = lake_files(deployment.s3, LAKE)
     want = {p: h for p, h in deployment.reference.items() if not p.startswith("marts/")}
     assert got == want, differences(got, want)[:20]
 
