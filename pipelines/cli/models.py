@@ -92,18 +92,19 @@ def run_models(args: argparse.Namespace) -> int:
         if not takers:
             raise UserError(f"--param {name}: none of {', '.join(names)} takes it")
         params[name] = takers[0].parameter(name, value)
+    target = lake(args)
     if args.engine == "spark":
         from pipelines.sql import spark  # pyspark is optional: imported when asked for
 
         try:
-            runs = spark.run_models(lake(args), days[0], days[-1], names, catalog,
+            runs = spark.run_models(target, days[0], days[-1], names, catalog,
                                     master=args.spark_master, **params)
         except (spark.SparkUnavailable, CatalogError) as e:
             raise UserError(str(e)) from None
         except spark.SparkError as e:
             raise UserError(f"Spark said: {str(e).splitlines()[0]}") from None
     else:
-        runs = models.run_models(lake(args), days[0], days[-1], names, catalog,
+        runs = models.run_models(target, days[0], days[-1], names, catalog,
                                  memory_limit=args.memory_limit,
                                  policy_files=policy_files(args), **params)
     print(format_table(["model", "rows", "days", "files", "written"],
@@ -114,7 +115,7 @@ def run_models(args: argparse.Namespace) -> int:
               f"{filled.days[-1]} ({filled.rows:,} rows)")
     audits = [r.audit for r in runs.values()] + [
         a for r in runs.values() for a in header_audits.run(
-            lake(args), catalog, catalog[r.model], days[0], days[-1],
+            target, catalog, catalog[r.model], days[0], days[-1],
             memory_limit=args.memory_limit)]
     print(format_checks(audits))
     return failed(audits)
